@@ -1,0 +1,35 @@
+"""environment.yml (conda) and pyproject.toml must declare the same dependencies."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def requirement_names(requirements):
+    return {
+        re.split(r"[<>=!~\[ ]", r, maxsplit=1)[0].lower().replace("_", "-") for r in requirements
+    }
+
+
+def conda_dependencies():
+    dependencies, in_list = [], False
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        if line.startswith("dependencies:"):
+            in_list = True
+        elif in_list and re.match(r"^  - [A-Za-z]", line):
+            dependencies.append(line[4:].strip())
+    return dependencies
+
+
+def test_environment_yml_agrees_with_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = requirement_names(project["dependencies"] + project["optional-dependencies"]["dev"])
+    conda = requirement_names(conda_dependencies()) - {"python", "pip", "pip:"}
+    assert conda == declared, (
+        f"only in environment.yml: {conda - declared}; only in pyproject: {declared - conda}"
+    )
+    pinned = {r.split()[0] for r in conda_dependencies()}
+    for requirement in project["dependencies"]:
+        assert requirement in pinned, f"{requirement} differs in environment.yml"
