@@ -1,0 +1,74 @@
+"""The Keras example's CNN, layer for layer, buildable at any input size from 11 px up."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+CONV_FILTERS = (16, 32, 64, 64, 64)
+# Dropout(0.5) follows the 2nd and 3rd convolutions, as in the example.
+DROPOUT_AFTER_CONV = (1, 2)
+SMALLEST_IMAGE_SIZE = 2 * len(CONV_FILTERS) + 1  # five 3x3 'valid' convolutions, no pooling
+
+
+def pooled_convolutions(image_size: int) -> list[bool]:
+    """For each convolution, whether the 2x2 max-pooling after it is kept at this input size.
+
+    Pooling is dropped where it would leave too few pixels for the 3x3
+    convolutions still to come; at 300x300 every pooling is kept.
+    """
+    size, keep = image_size, []
+    for index in range(len(CONV_FILTERS)):
+        size -= 2  # a 3x3 'valid' convolution
+        remaining_convolutions = len(CONV_FILTERS) - index - 1
+        pool = size // 2 >= 2 * remaining_convolutions + 1
+        size = size // 2 if pool else size
+        keep.append(pool)
+    return keep
+
+
+def build_model(input_shape=(300, 300, 3), num_classes: int = 2) -> keras.Sequential:
+    """The example's CNN: five Conv2D 3x3 ReLU (16/32/64/64/64) with 2x2 max-pooling,
+    Dropout 0.5 after the 2nd and 3rd convolution and before the Dense 512 ReLU.
+
+    Two classes get one sigmoid unit (binary cross-entropy); more get a softmax.
+    At 300x300x3 with 2 classes it has 1,704,097 parameters, as in the example.
+    """
+    input_shape = _check_input_shape(input_shape)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"`num_classes` must be an int >= 2, got {num_classes!r}.")
+    stack = [layers.Input(shape=input_shape)]
+    for index, (filters, pool) in enumerate(
+        zip(CONV_FILTERS, pooled_convolutions(min(input_shape[:2])))
+    ):
+        stack.append(layers.Conv2D(filters, (3, 3), activation="relu"))
+        if index in DROPOUT_AFTER_CONV:
+            stack.append(layers.Dropout(0.5))
+        if pool:
+            stack.append(layers.MaxPooling2D(2, 2))
+    stack += [layers.Flatten(), layers.Dropout(0.5), layers.Dense(512, activation="relu")]
+    if num_classes == 2:
+        stack.append(layers.Dense(1, activation="sigmoid"))
+    else:
+        stack.append(layers.Dense(num_classes, activation="softmax"))
+    return keras.Sequential(stack, name="gc_tutorial_cnn")
+
+
+def loss_for(num_classes: int) -> str:
+    """The loss that matches `build_model`'s output for integer labels."""
+    return "binary_crossentropy" if num_classes == 2 else "sparse_categorical_crossentropy"
+
+
+def _check_input_shape(input_shape) -> tuple[int, int, int]:
+    shape = tuple(input_shape)
+    if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
+        raise ValueError(
+            "`input_shape` must be (height, width, channels) of positive ints, "
+            f"got {input_shape!r}."
+        )
+    if min(shape[:2]) < SMALLEST_IMAGE_SIZE:
+        raise ValueError(
+            f"Images of {shape[0]}x{shape[1]} are too small for five 3x3 convolutions: "
+            f"the smallest size that works is {SMALLEST_IMAGE_SIZE}x{SMALLEST_IMAGE_SIZE}."
+        )
+    return shape

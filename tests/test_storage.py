@@ -1,0 +1,37 @@
+"""Results are written whole or not at all, into a folder that is a folder."""
+
+import os
+
+import pytest
+
+from gc_tutorial.storage import prepare_output_dir, write_atomically
+
+
+def test_write_atomically_replaces_the_whole_file(tmp_path):
+    path = tmp_path / "results.json"
+    write_atomically(path, "old")
+    write_atomically(path, b"new bytes")
+    assert path.read_bytes() == b"new bytes"
+    assert os.listdir(tmp_path) == ["results.json"]
+
+
+def test_a_crash_while_writing_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "results.json"
+    write_atomically(path, "complete old results")
+
+    def crash(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(path, "half")
+    assert path.read_text() == "complete old results"
+    assert os.listdir(tmp_path) == ["results.json"]  # no half-written leftovers
+
+
+def test_output_dir_that_is_a_file_is_refused(tmp_path):
+    a_file = tmp_path / "taken"
+    a_file.write_text("x")
+    with pytest.raises(NotADirectoryError, match="taken"):
+        prepare_output_dir(a_file)
+    assert prepare_output_dir(tmp_path / "new" / "folder").is_dir()
