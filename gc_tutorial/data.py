@@ -1,0 +1,529 @@
+"""The tutorial's data: Horses or Humans (or any image-classification source) as `tf.data`.
+
+`load_dataset` takes a tensorflow-datasets name, a folder of class subfolders, or
+`"synthetic"` (generated offline), and returns batched train and test datasets
+built by one pipeline (`build_pipeline`), plus a `DatasetInfo` that says where the
+images came from.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from gc_tutorial.centralization import _check_bool
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+SYNTHETIC = "synthetic"
+SYNTHETIC_CLASS_NAMES = ("discs", "rings")
+SYNTHETIC_SIZES = {"train": 512, "test": 128}
+SYNTHETIC_ORIGIN = "SYNTHETIC: generated offline by gc_tutorial, not real photographs"
+FOLDER_TEST_FRACTION = 0.2
+# Where tensorflow-datasets downloads Horses or Humans from.
+TFDS_DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+SOURCE_KINDS = (
+    "a tensorflow-datasets image-classification name (e.g. 'horses_or_humans'), "
+    "the path to a folder of class subfolders (<dir>/<class>/*.png), "
+    "or 'synthetic' (generated offline)"
+)
+
+
+class DatasetUnavailableError(RuntimeError):
+    """A tensorflow-datasets dataset is not prepared locally and cannot be downloaded."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What `load_dataset` loaded: where from, which classes, how many images of what shape."""
+
+    name: str
+    kind: Literal["tfds", "folder", "synthetic"]
+    origin: str
+    class_names: tuple[str, ...]
+    num_classes: int
+    num_train: int
+    num_test: int
+    image_shape: tuple[int, int, int]
+    synthetic: bool
+
+    def describe(self) -> str:
+        """A few lines for a notebook to print."""
+        height, width, channels = self.image_shape
+        lines = [
+            f"Dataset: {self.name} ({self.kind})",
+            f"Origin: {self.origin}",
+            f"Classes ({self.num_classes}): {', '.join(self.class_names)}",
+            f"Images: {self.num_train} train, {self.num_test} test, "
+            f"each {height}x{width}x{channels}",
+        ]
+        if self.synthetic:
+            banner = "!!! SYNTHETIC DATA: generated offline, not real photographs !!!"
+            lines = [banner, *lines, banner]
+        return "\n".join(lines)
+
+
+class LoadedDataset(NamedTuple):
+    """Batched `(images, labels)` datasets, images float32 in [0, 1], labels int32."""
+
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    info: DatasetInfo
+
+
+class _Examples(NamedTuple):
+    """Unbatched `(image or file path, int32 label)` examples of one source, before the pipeline."""
+
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    num_train: int
+    num_test: int
+    name: str
+    kind: Literal["tfds", "folder", "synthetic"]
+    origin: str
+    class_names: tuple[str, ...]
+
+
+def load_dataset(
+    source: str | os.PathLike = "horses_or_humans",
+    *,
+    image_size: int = 300,
+    batch_size: int = 128,
+    augment: bool = True,
+    shuffle: bool = True,
+    seed: int = 0,
+    max_examples: int | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> LoadedDataset:
+    """Load an image-classification dataset as batched train and test `tf.data.Dataset`s.
+
+    Args:
+        source: a tensorflow-datasets name (default "horses_or_humans"), the path to a
+            folder of class subfolders (`<dir>/<class>/*.png`, or `<dir>/train/<class>/`
+            and `<dir>/test/<class>/`), or "synthetic" for generated discs vs rings.
+        image_size: images are resized to `image_size` x `image_size` x 3.
+        batch_size: examples per batch.
+        augment: randomly flip, rotate and zoom the training images.
+        shuffle: shuffle the training examples, differently each epoch.
+        seed: makes splitting, shuffling and augmentation repeatable: the same seed
+            gives the same batches.
+        max_examples: keep at most this many examples of each split.
+        data_dir: tensorflow-datasets data directory (where prepared datasets live).
+    """
+    _check_positive_int("image_size", image_size)
+    _check_positive_int("batch_size", batch_size)
+    _check_bool("augment", augment)
+    _check_bool("shuffle", shuffle)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`seed` must be an int >= 0, got {seed!r} ({type(seed).__name__}).")
+    if max_examples is not None:
+        _check_positive_int("max_examples", max_examples)
+    examples = _load_examples(source, image_size, seed, max_examples, data_dir)
+    pipeline = dict(image_size=image_size, batch_size=batch_size, seed=seed)
+    train = build_pipeline(
+        examples.train, training=True, augment=augment, shuffle=shuffle, **pipeline
+    )
+    test = build_pipeline(examples.test, training=False, augment=False, shuffle=False, **pipeline)
+    info = DatasetInfo(
+        name=examples.name,
+        kind=examples.kind,
+        origin=examples.origin,
+        class_names=examples.class_names,
+        num_classes=len(examples.class_names),
+        num_train=examples.num_train,
+        num_test=examples.num_test,
+        image_shape=(image_size, image_size, 3),
+        synthetic=examples.kind == SYNTHETIC,
+    )
+    return LoadedDataset(train, test, info)
+
+
+def build_pipeline(
+    examples: tf.data.Dataset,
+    *,
+    image_size: int,
+    batch_size: int,
+    training: bool,
+    augment: bool,
+    shuffle: bool,
+    seed: int,
+) -> tf.data.Dataset:
+    """decode -> resize -> cache -> shuffle -> batch -> rescale -> augment -> prefetch.
+
+    Images stay uint8 up to the cache (a quarter of float32's memory) and are rescaled
+    per batch. Shuffling and augmentation apply to training only, and are seeded: the
+    same seed gives the same batches, epoch after epoch.
+    """
+    parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = examples.map(lambda image, label: (_decode(image), label), **parallel)
+    dataset = dataset.map(lambda image, label: (_resize(image, image_size), label), **parallel)
+    dataset = dataset.cache()
+    if training and shuffle:
+        buffer_size = max(int(dataset.cardinality()), 1024)  # the whole split
+        dataset = dataset.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    dataset = dataset.map(lambda images, labels: (_rescale(images), labels), **parallel)
+    if training and augment:
+        # One seed per batch, different every epoch and the same in every run: the
+        # augmentation is a pure function of (batch, seed), so it can run in parallel.
+        batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        dataset = tf.data.Dataset.zip(dataset, batch_seeds).map(
+            lambda batch, batch_seed: (augment_images(batch[0], batch_seed), batch[1]),
+            **parallel,
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _decode(image: tf.Tensor) -> tf.Tensor:
+    """A file path becomes its decoded uint8 RGB image; a decoded image becomes RGB."""
+    if image.dtype == tf.string:
+        image = tf.io.decode_image(
+            tf.io.read_file(image), channels=3, expand_animations=False, dtype=tf.uint8
+        )
+    channels = image.shape[-1]
+    if channels == 1:
+        image = tf.image.grayscale_to_rgb(image)
+    elif channels == 4:
+        image = image[..., :3]
+    return image
+
+
+def _resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
+    """Resize to `image_size` square, as uint8; skipped where the size already fits."""
+    if tuple(image.shape[:2]) == (image_size, image_size):
+        return image
+    resized = tf.image.resize(image, (image_size, image_size), antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+
+def _rescale(images: tf.Tensor) -> tf.Tensor:
+    return tf.cast(images, tf.float32) / 255.0
+
+
+def augment_images(
+    images: tf.Tensor,
+    seed: tf.Tensor | int,
+    rotation_factor: float = 0.3,
+    zoom_factor: float = 0.2,
+) -> tf.Tensor:
+    """The Keras example's augmentation as one resampling per image, seeded.
+
+    The example chains `RandomFlip("horizontal_and_vertical")`, `RandomRotation(0.3)`
+    and `RandomZoom(0.2)`. Here each image draws the same kinds of parameters (a flip
+    on each axis with probability 1/2, an angle of up to 0.3 of a turn either way, a
+    zoom of 1 +- 0.2) and they are composed into one affine transform, applied once
+    with bilinear interpolation and reflected borders, as the layers do. That is a
+    third of their work, and a pure function of `seed`, so batches augment in parallel.
+
+    Args:
+        images: a float batch `(batch, height, width, channels)`.
+        seed: an int or a tensor that stateless random ops accept (scalar or shape (2,)).
+    """
+    seed = tf.cast(tf.reshape(seed, [-1]), tf.int64)
+    seed = tf.concat([seed, tf.zeros([2], tf.int64)], 0)[:2]
+    flip_seed, angle_seed, zoom_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    batch = tf.shape(images)[0]
+    flips = tf.where(
+        tf.random.stateless_uniform([batch, 2], flip_seed) < 0.5, -1.0, 1.0
+    )  # (x, y) signs
+    angle = tf.random.stateless_uniform(
+        [batch], angle_seed, -rotation_factor * 2 * np.pi, rotation_factor * 2 * np.pi
+    )
+    zoom = 1.0 + tf.random.stateless_uniform([batch], zoom_seed, -zoom_factor, zoom_factor)
+    # Output pixel (x, y) samples the input at center + zoom * rotation @ flip @ (x, y) - center).
+    cos, sin = tf.cos(angle) * zoom, tf.sin(angle) * zoom
+    a0, a1 = cos * flips[:, 0], -sin * flips[:, 1]
+    b0, b1 = sin * flips[:, 0], cos * flips[:, 1]
+    height = tf.cast(tf.shape(images)[1], tf.float32)
+    width = tf.cast(tf.shape(images)[2], tf.float32)
+    center_x, center_y = (width - 1) / 2, (height - 1) / 2
+    a2 = center_x - a0 * center_x - a1 * center_y
+    b2 = center_y - b0 * center_x - b1 * center_y
+    zeros = tf.zeros_like(a0)
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        fill_mode="REFLECT",
+        interpolation="BILINEAR",
+    )
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"`{name}` must be a positive int, got {value!r} ({type(value).__name__})."
+        )
+    return value
+
+
+# --- Sources ---------------------------------------------------------------------------
+
+
+def _load_examples(
+    source: object,
+    image_size: int,
+    seed: int,
+    max_examples: int | None,
+    data_dir: str | os.PathLike | None,
+) -> _Examples:
+    """Dispatch on the kind of source: synthetic, a folder, or a tensorflow-datasets name."""
+    if isinstance(source, os.PathLike):
+        return _folder_examples(Path(source), seed, max_examples)
+    if not isinstance(source, str) or not source:
+        raise ValueError(f"Unknown `source` {source!r}; it must be {SOURCE_KINDS}.")
+    if source == SYNTHETIC:
+        return _synthetic_examples(image_size, seed, max_examples)
+    path = Path(source).expanduser()
+    if source.startswith(("/", ".", "~")) or path.is_dir():
+        return _folder_examples(path, seed, max_examples)
+    return _tfds_examples(source, max_examples, data_dir)
+
+
+def _count(dataset: tf.data.Dataset) -> int:
+    cardinality = int(dataset.cardinality())
+    if cardinality >= 0:
+        return cardinality
+    return int(dataset.reduce(np.int64(0), lambda count, _: count + 1))
+
+
+def network_reachable(host: str, port: int, timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to `host:port` opens within `timeout_s` (DNS included)."""
+    result = []
+
+    def connect():
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+            result.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(result)
+
+
+def _tfds_examples(
+    name: str, max_examples: int | None, data_dir: str | os.PathLike | None
+) -> _Examples:
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=None if data_dir is None else os.fspath(data_dir))
+    except ValueError as error:  # includes tfds's DatasetNotFoundError
+        if "/" in name:
+            raise FileNotFoundError(
+                f"No folder {name!r}, and no tensorflow-datasets dataset of that name."
+            ) from None
+        raise ValueError(
+            f"Unknown `source` {name!r}: not a tensorflow-datasets name. "
+            f"`source` must be {SOURCE_KINDS}."
+        ) from error
+    features = builder.info.features
+    keys = set(features.keys())
+    if "image" not in keys or "label" not in keys or not hasattr(features["label"], "names"):
+        raise ValueError(
+            f"tensorflow-datasets {name!r} is not an image-classification dataset "
+            "(it needs 'image' and a ClassLabel 'label' feature)."
+        )
+    _prepare_tfds(builder)
+    split_names = set(builder.info.splits)  # empty under tfds.testing.mock_data
+    if "test" in split_names or not split_names:
+        splits = ("train", "test")
+    elif "validation" in split_names:
+        splits = ("train", "validation")
+    else:
+        splits = ("train[:80%]", "train[80%:]")
+    train, test = (
+        builder.as_dataset(split=split, as_supervised=True, shuffle_files=False) for split in splits
+    )
+    if max_examples is not None:
+        train, test = train.take(max_examples), test.take(max_examples)
+    train, test = (
+        ds.map(lambda image, label: (image, tf.cast(label, tf.int32))) for ds in (train, test)
+    )
+    return _Examples(
+        train=train,
+        test=test,
+        num_train=_count(train),
+        num_test=_count(test),
+        name=name,
+        kind="tfds",
+        origin=f"tensorflow-datasets {name} {builder.version}, splits {'/'.join(splits)} "
+        f"(data_dir={builder.data_dir})",
+        class_names=tuple(features["label"].names),
+    )
+
+
+def _prepare_tfds(builder) -> None:
+    """Make sure the dataset can be read: prepared already, or downloaded now if online."""
+    if builder.is_prepared():
+        return
+    try:
+        builder.as_dataset(split="train")  # tfds.testing.mock_data serves data unprepared
+        return
+    except AssertionError:  # tfds's "could not find data in ..."
+        pass
+    host, port = TFDS_DOWNLOAD_HOST
+    if not network_reachable(host, port):
+        raise DatasetUnavailableError(
+            f"The tensorflow-datasets dataset {builder.name!r} is not prepared in "
+            f"{builder.data_dir}, and the network is unreachable ({host}:{port}), so it "
+            "cannot be downloaded. Alternatives: pass `data_dir=` pointing at a folder "
+            "that holds a prepared copy, pass the path to a folder of images "
+            "(<dir>/<class>/*.png) as `source`, or use `source='synthetic'` "
+            "(generated offline, not real photographs)."
+        )
+    builder.download_and_prepare()
+
+
+def _folder_examples(root: Path, seed: int, max_examples: int | None) -> _Examples:
+    if not root.is_dir():
+        raise FileNotFoundError(f"Image folder {str(root)!r} does not exist (or is not a folder).")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        class_names = _class_names(root / "train")
+        train_files = _class_files(root / "train", class_names)
+        test_files = _class_files(root / "test", class_names, must_have_images=False)
+    else:
+        class_names = _class_names(root)
+        train_files, test_files = _split_files(_class_files(root, class_names), seed)
+    rng = np.random.default_rng(seed)  # mix the classes, so the first N hold all of them
+    train_files, test_files = (
+        [files[i] for i in rng.permutation(len(files))][:max_examples]
+        for files in (train_files, test_files)
+    )
+    if not test_files:
+        raise ValueError(f"Image folder {str(root)!r} leaves no images for the test split.")
+    _check_images_decode([path for path, _ in train_files + test_files])
+    train, test = (
+        tf.data.Dataset.from_tensor_slices(
+            ([path for path, _ in files], np.array([label for _, label in files], np.int32))
+        )
+        for files in (train_files, test_files)
+    )
+    return _Examples(
+        train=train,
+        test=test,
+        num_train=len(train_files),
+        num_test=len(test_files),
+        name=root.name,
+        kind="folder",
+        origin=f"image folder {root.resolve()}",
+        class_names=class_names,
+    )
+
+
+def _class_names(folder: Path) -> tuple[str, ...]:
+    names = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name[0] != "."))
+    if len(names) < 2:
+        raise ValueError(
+            f"Image folder {str(folder)!r} has {len(names)} class subfolder(s) {list(names)}; "
+            "it needs at least two (<dir>/<class>/*.png)."
+        )
+    return names
+
+
+def _class_files(
+    folder: Path, class_names: tuple[str, ...], must_have_images: bool = True
+) -> list[tuple[str, int]]:
+    """`(file path, label)` for every image in `folder/<class>/`, in sorted order."""
+    files = []
+    for label, name in enumerate(class_names):
+        class_folder = folder / name
+        images = (
+            sorted(p for p in class_folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+            if class_folder.is_dir()
+            else []
+        )
+        if must_have_images and not images:
+            raise ValueError(
+                f"Class folder {str(class_folder)!r} has no images "
+                f"(looked for {', '.join(IMAGE_EXTENSIONS)})."
+            )
+        files += [(str(path), label) for path in images]
+    return files
+
+
+def _split_files(
+    files: list[tuple[str, int]], seed: int
+) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Split per class: a seeded FOLDER_TEST_FRACTION (at least one) of each class goes to test."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for label in sorted({label for _, label in files}):
+        class_files = [item for item in files if item[1] == label]
+        order = rng.permutation(len(class_files))
+        num_test = max(round(FOLDER_TEST_FRACTION * len(order)), 1) if len(order) > 1 else 0
+        test += [class_files[i] for i in order[:num_test]]
+        train += [class_files[i] for i in order[num_test:]]
+    return train, test
+
+
+def _check_images_decode(paths: list[str]) -> None:
+    """Decode every file once, in parallel, and name the ones that fail."""
+    checks = tf.data.Dataset.from_tensor_slices(paths).enumerate()
+    checks = checks.map(
+        lambda index, path: (index, tf.shape(_decode(path))),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    ).ignore_errors()
+    decoded = {int(index) for index, _ in checks.as_numpy_iterator()}
+    bad = [path for index, path in enumerate(paths) if index not in decoded]
+    if bad:
+        shown = ", ".join(repr(path) for path in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise ValueError(f"Cannot decode {len(bad)} image file(s): {shown}{more}.")
+
+
+def synthetic_images(
+    num_examples: int, image_size: int, seed: int, split: str = "train"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Discs (label 0) and rings (label 1) on noisy backgrounds, as uint8 images and labels.
+
+    Position, radius, ring width and colours vary, and noise is added, so the classes
+    take a few epochs to tell apart. Flips, rotations and zooms keep a disc a disc and
+    a ring a ring. Example i is the same whatever `num_examples` is.
+    """
+    rng = np.random.default_rng([seed, 0 if split == "train" else 1])
+    coordinates = (np.arange(image_size) + 0.5) / image_size
+    rows, columns = np.meshgrid(coordinates, coordinates, indexing="ij")
+    images = np.empty((num_examples, image_size, image_size, 3), np.uint8)
+    labels = np.arange(num_examples, dtype=np.int32) % 2
+    for index, label in enumerate(labels):
+        radius = rng.uniform(0.15, 0.3)
+        center = rng.uniform(radius + 0.05, 0.95 - radius, size=2)
+        inner = radius * rng.uniform(0.35, 0.7) if label else 0.0
+        distance = np.hypot(rows - center[0], columns - center[1])
+        shape = ((distance <= radius) & (distance >= inner))[..., None]
+        background = rng.uniform(0.2, 0.8, size=3)
+        foreground = np.clip(background + rng.choice([-1, 1], 3) * rng.uniform(0.1, 0.4, 3), 0, 1)
+        noise = rng.normal(0.0, 0.12, size=(image_size, image_size, 3))
+        image = np.where(shape, foreground, background) + noise
+        images[index] = np.clip(np.round(image * 255), 0, 255).astype(np.uint8)
+    return images, labels
+
+
+def _synthetic_examples(image_size: int, seed: int, max_examples: int | None) -> _Examples:
+    sizes = {split: min(size, max_examples or size) for split, size in SYNTHETIC_SIZES.items()}
+    train, test = (
+        tf.data.Dataset.from_tensor_slices(synthetic_images(sizes[split], image_size, seed, split))
+        for split in ("train", "test")
+    )
+    return _Examples(
+        train=train,
+        test=test,
+        num_train=sizes["train"],
+        num_test=sizes["test"],
+        name=SYNTHETIC,
+        kind="synthetic",
+        origin=SYNTHETIC_ORIGIN,
+        class_names=SYNTHETIC_CLASS_NAMES,
+    )

@@ -1,0 +1,309 @@
+"""The data pipeline: every kind of source, determinism, learnability, and bad input."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from gc_tutorial import data
+from gc_tutorial.data import DatasetInfo, DatasetUnavailableError, augment_images, load_dataset
+
+
+def batches(dataset, epochs=1):
+    """All `(images, labels)` of `epochs` passes over `dataset`, as numpy arrays."""
+    return [(x.numpy(), y.numpy()) for _ in range(epochs) for x, y in dataset]
+
+
+def assert_batches(dataset, image_size, num_classes=2, max_batch=None):
+    for images, labels in batches(dataset):
+        assert images.dtype == np.float32 and labels.dtype == np.int32
+        assert images.shape[1:] == (image_size, image_size, 3)
+        assert images.shape[0] == labels.shape[0] and labels.ndim == 1
+        assert max_batch is None or images.shape[0] <= max_batch
+        assert 0.0 <= images.min() and images.max() <= 1.0
+        assert set(labels) <= set(range(num_classes))
+
+
+def same_batches(first, second):
+    return len(first) == len(second) and all(
+        np.array_equal(x1, x2) and np.array_equal(y1, y2)
+        for (x1, y1), (x2, y2) in zip(first, second)
+    )
+
+
+def write_images(folder: Path, counts: dict[str, int], size=(20, 24), seed=0):
+    """Write `counts[class]` PNGs of random pixels into `folder/<class>/`."""
+    rng = np.random.default_rng(seed)
+    for name, count in counts.items():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for index in range(count):
+            pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+            png = tf.io.encode_png(pixels).numpy()
+            (folder / name / f"{index:03d}.png").write_bytes(png)
+
+
+# --- tensorflow-datasets ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("image_size", [300, 32])
+def test_tfds_source_under_mock_data(image_size):
+    with tfds.testing.mock_data(num_examples=10):
+        loaded = load_dataset(
+            "horses_or_humans", image_size=image_size, batch_size=4, max_examples=8
+        )
+        assert_batches(loaded.train, image_size, max_batch=4)
+        assert_batches(loaded.test, image_size, max_batch=4)
+    info = loaded.info
+    assert (info.kind, info.synthetic, info.name) == ("tfds", False, "horses_or_humans")
+    assert info.class_names == ("horses", "humans") and info.num_classes == 2
+    assert (info.num_train, info.num_test) == (8, 8)
+    assert info.image_shape == (image_size, image_size, 3)
+    assert "tensorflow-datasets horses_or_humans" in info.origin
+
+
+def test_tfds_without_test_split_slices_train():
+    with tfds.testing.mock_data(num_examples=5):
+        loaded = load_dataset("cats_vs_dogs", image_size=16, batch_size=4)
+        assert_batches(loaded.train, 16)
+    assert loaded.info.class_names == ("cat", "dog")
+
+
+def test_tfds_offline_and_unprepared_fails_fast_and_names_alternatives(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "network_reachable", lambda *args, **kwargs: False)
+    start = time.monotonic()
+    with pytest.raises(DatasetUnavailableError) as error:
+        load_dataset("horses_or_humans", data_dir=tmp_path)
+    assert time.monotonic() - start < 15
+    message = str(error.value)
+    assert isinstance(error.value, RuntimeError)
+    for words in ("not prepared", "unreachable", "data_dir=", "folder of images", "synthetic"):
+        assert words in message
+
+
+def test_network_reachable_answers_quickly():
+    start = time.monotonic()
+    assert data.network_reachable("unreachable.invalid", 443, timeout_s=1.0) is False
+    assert time.monotonic() - start < 5
+
+
+def test_unknown_source_name_lists_the_kinds_of_source():
+    with pytest.raises(ValueError, match="no_such_dataset_xyz") as error:
+        load_dataset("no_such_dataset_xyz")
+    for kind in ("tensorflow-datasets", "folder", "synthetic"):
+        assert kind in str(error.value)
+
+
+# --- Image folders ---------------------------------------------------------------------
+
+
+def test_folder_of_class_folders_splits_by_seed(tmp_path):
+    write_images(tmp_path, {"horses": 10, "humans": 15})
+    loaded = load_dataset(tmp_path, image_size=16, batch_size=8, augment=False)
+    info = loaded.info
+    assert (info.kind, info.synthetic, info.class_names) == ("folder", False, ("horses", "humans"))
+    assert (info.num_train, info.num_test) == (20, 5)  # 20% of each class is test
+    assert str(tmp_path) in info.origin
+    assert_batches(loaded.train, 16, max_batch=8)
+    test_labels = np.concatenate([labels for _, labels in batches(loaded.test)])
+    assert sorted(test_labels) == [0, 0, 1, 1, 1]
+
+    def test_images(seed):
+        return batches(load_dataset(str(tmp_path), image_size=16, seed=seed).test)
+
+    assert same_batches(test_images(0), test_images(0))
+    assert not same_batches(test_images(0), test_images(1))
+
+
+def test_folder_with_train_and_test_folders(tmp_path):
+    write_images(tmp_path / "train", {"cats": 4, "dogs": 3})
+    write_images(tmp_path / "test", {"cats": 2, "dogs": 1}, size=(16, 16))
+    loaded = load_dataset(tmp_path, image_size=8, batch_size=2, max_examples=5)
+    assert loaded.info.class_names == ("cats", "dogs")
+    assert (loaded.info.num_train, loaded.info.num_test) == (5, 3)
+    assert_batches(loaded.train, 8, max_batch=2)
+    assert_batches(loaded.test, 8, max_batch=2)
+
+
+def test_folder_keeps_image_values(tmp_path):
+    for split in ("train", "test"):
+        write_images(tmp_path / split, {"a": 1, "b": 1}, size=(8, 8))
+    loaded = load_dataset(tmp_path, image_size=8, batch_size=4, augment=False, shuffle=False)
+    ((images, labels),) = batches(loaded.train)
+    png = tmp_path / "train" / ("a", "b")[labels[0]] / "000.png"
+    expected = tf.io.decode_png(png.read_bytes())
+    np.testing.assert_allclose(images[0], expected.numpy() / 255.0, atol=1e-6)
+
+
+# --- Synthetic -------------------------------------------------------------------------
+
+
+def test_synthetic_is_deterministic_and_says_so():
+    def arrays(seed):
+        loaded = load_dataset("synthetic", image_size=24, max_examples=16, seed=seed)
+        return loaded, batches(loaded.train, epochs=2) + batches(loaded.test)
+
+    loaded, first = arrays(0)
+    assert same_batches(first, arrays(0)[1])
+    assert not same_batches(first, arrays(1)[1])
+    info = loaded.info
+    assert info.synthetic and info.kind == "synthetic"
+    assert info.class_names == ("discs", "rings")
+    assert "SYNTHETIC" in info.origin and "SYNTHETIC" in info.describe()
+    assert (info.num_train, info.num_test) == (16, 16)
+    assert_batches(loaded.train, 24)
+
+
+def test_synthetic_default_sizes():
+    info = load_dataset("synthetic", image_size=8).info
+    assert (info.num_train, info.num_test) == (512, 128)
+
+
+def test_synthetic_is_learnable_with_augmentation():
+    keras.utils.set_random_seed(0)
+    loaded = load_dataset("synthetic", image_size=32, batch_size=32, augment=True)
+    model = keras.Sequential(
+        [
+            keras.layers.Input((32, 32, 3)),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.GlobalMaxPooling2D(),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy", metrics=["accuracy"])
+    model.fit(loaded.train, epochs=15, shuffle=False, verbose=0)
+    _, test_accuracy = model.evaluate(loaded.test, verbose=0)
+    assert test_accuracy >= 0.75
+
+
+def test_describe_names_the_dataset():
+    info = DatasetInfo("x", "folder", "/data/x", ("a", "b"), 2, 3, 1, (8, 8, 3), False)
+    text = info.describe()
+    assert "a, b" in text and "/data/x" in text and "8x8x3" in text
+    assert "SYNTHETIC" not in text
+
+
+# --- Determinism -----------------------------------------------------------------------
+
+
+def test_same_seed_same_batches_for_two_epochs():
+    def train_batches(seed):
+        loaded = load_dataset("synthetic", image_size=16, batch_size=8, max_examples=32, seed=seed)
+        return batches(loaded.train, epochs=2)
+
+    first = train_batches(0)
+    assert same_batches(first, train_batches(0))
+    assert not same_batches(first[:4], first[4:])  # each epoch reshuffles and re-augments
+    other = train_batches(1)
+    assert not np.array_equal(
+        np.concatenate([y for _, y in first]), np.concatenate([y for _, y in other])
+    )
+
+
+def test_same_batches_with_op_determinism_enabled():
+    script = (
+        "import numpy as np, tensorflow as tf\n"
+        "tf.config.experimental.enable_op_determinism()\n"
+        "from gc_tutorial.data import load_dataset\n"
+        "def run():\n"
+        "    ds = load_dataset('synthetic', image_size=16, batch_size=8, max_examples=24).train\n"
+        "    return [b for _ in range(2) for b in ds.as_numpy_iterator()]\n"
+        "a, b = run(), run()\n"
+        "assert all((x1 == x2).all() and (y1 == y2).all() for (x1, y1), (x2, y2) in zip(a, b))\n"
+        "print('same')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "same" in result.stdout
+
+
+# --- Bad input -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argument, value",
+    [
+        ("image_size", 0),
+        ("image_size", 32.0),
+        ("image_size", True),
+        ("batch_size", -1),
+        ("batch_size", "8"),
+        ("batch_size", False),
+        ("max_examples", 0),
+        ("max_examples", 2.5),
+        ("augment", 1),
+        ("shuffle", "yes"),
+        ("seed", -1),
+    ],
+)
+def test_bad_arguments(argument, value):
+    with pytest.raises(ValueError, match=f"`{argument}`") as error:
+        load_dataset("synthetic", **{argument: value})
+    assert repr(value) in str(error.value)
+
+
+def test_missing_folder(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        load_dataset(missing)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        load_dataset(str(missing))
+
+
+def test_folder_with_one_class(tmp_path):
+    write_images(tmp_path, {"only": 3})
+    with pytest.raises(ValueError, match="only"):
+        load_dataset(tmp_path)
+
+
+def test_class_folder_without_images(tmp_path):
+    write_images(tmp_path, {"horses": 3})
+    (tmp_path / "humans").mkdir()
+    (tmp_path / "humans" / "notes.txt").write_text("no images here")
+    with pytest.raises(ValueError, match="humans"):
+        load_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a png at all", b"\x89PNG\r\n\x1a\n truncated"])
+def test_corrupt_image_is_named(tmp_path, content):
+    write_images(tmp_path, {"horses": 3, "humans": 3})
+    (tmp_path / "humans" / "broken.png").write_bytes(content)
+    with pytest.raises(ValueError, match="broken.png"):
+        load_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("source", [42, "", None])
+def test_bad_source_type(source):
+    with pytest.raises(ValueError, match="synthetic"):
+        load_dataset(source)
+
+
+def test_augmentation_without_rotation_or_zoom_is_a_flip_of_each_image():
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.random((16, 9, 7, 3)), tf.float32)
+    augmented = augment_images(images, seed=3, rotation_factor=0.0, zoom_factor=0.0).numpy()
+    flips_seen = set()
+    for image, result in zip(images.numpy(), augmented):
+        candidates = {
+            "none": image,
+            "horizontal": image[:, ::-1],
+            "vertical": image[::-1, :],
+            "both": image[::-1, ::-1],
+        }
+        matches = [name for name, c in candidates.items() if np.allclose(result, c, atol=1e-5)]
+        assert len(matches) == 1, "an augmented image must be exactly one of the four flips"
+        flips_seen.add(matches[0])
+    assert len(flips_seen) >= 3  # flips on both axes, independently
