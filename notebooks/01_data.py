@@ -1,0 +1,153 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1. Data preparation
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/01_data.ipynb)
+#
+# Part 1 of the Gradient Centralization tutorial. We load Laurence Moroney's
+# [Horses or Humans](https://www.tensorflow.org/datasets/catalog/horses_or_humans) dataset
+# (1,027 training and 256 test images, 300x300 RGB, two classes) with tensorflow-datasets, look
+# at it, and look at the augmentations the training set gets.
+#
+# The same call also takes a folder of class subfolders (your own images) or `"synthetic"`, a
+# small generated dataset of discs and rings that works offline. Quick mode (used by the tests)
+# switches to it: **numbers on synthetic data are a smoke test, not horses_or_humans results.**
+
+# %%
+# On Colab, install this tutorial's package; elsewhere this cell does nothing.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "git+https://github.com/gc-tutorial/gc-tutorial",
+        ],
+        check=True,
+    )
+
+# %% [markdown]
+# ## Parameters
+# `dataset` is a tensorflow-datasets name, a folder path or `"synthetic"`; `data_dir` points
+# tensorflow-datasets at an already prepared copy. With papermill: `-p dataset synthetic`.
+
+# %% tags=["parameters"]
+dataset: str = "horses_or_humans"
+data_dir: str = None
+image_size: int = 300
+batch_size: int = 128
+augment: bool = True
+max_examples: int = None
+seed: int = 0
+
+# %%
+from gc_tutorial.parameters import resolve_parameters
+
+settings = resolve_parameters(
+    dataset=dataset,
+    data_dir=data_dir,
+    image_size=image_size,
+    batch_size=batch_size,
+    augment=augment,
+    max_examples=max_examples,
+    seed=seed,
+)
+
+# %% [markdown]
+# ## Load
+# `load_dataset` builds one `tf.data` chain per split: decode, resize, cache (as uint8, a
+# quarter of float32's memory), shuffle with the seed, batch, rescale to [0, 1], augment (the
+# training split only), prefetch. The same seed gives the same batches, which the comparison in
+# part 4 relies on. Offline, an unprepared tensorflow-datasets dataset fails within seconds with
+# a message naming the alternatives.
+
+# %%
+from gc_tutorial.data import load_dataset
+
+train_ds, test_ds, info = load_dataset(
+    settings.dataset,
+    data_dir=settings.data_dir,
+    image_size=settings.image_size,
+    batch_size=settings.batch_size,
+    augment=settings.augment,
+    max_examples=settings.max_examples,
+    seed=settings.seed,
+)
+print(info.describe())
+
+# %% [markdown]
+# ## Look at the images
+# Sixteen test images (not augmented) with their labels:
+
+# %%
+import matplotlib.pyplot as plt
+
+from gc_tutorial.plots import plot_images
+
+test_images, test_labels = next(iter(test_ds))
+shown = min(16, len(test_images))
+plot_images(test_images[:shown], [info.class_names[int(label)] for label in test_labels[:shown]])
+plt.show()
+
+# %% [markdown]
+# ## The augmentations, side by side
+# The training set is augmented as in the Keras example: random flips (horizontal and vertical),
+# rotation up to 0.3 of a turn either way and zoom by up to 20%. `augment_images` draws those
+# parameters per image and applies them as one affine transform, seeded so that each run sees
+# the same augmentations. Here one test image and seven augmentations of it:
+
+# %%
+import tensorflow as tf
+
+from gc_tutorial.data import augment_images
+
+copies = tf.repeat(test_images[:1], 7, axis=0)
+augmented = augment_images(copies, seed=settings.seed)
+plot_images(
+    tf.concat([test_images[:1], augmented], axis=0),
+    ["original"] + [f"augmented {i}" for i in range(1, 8)],
+)
+plt.show()
+
+# %% [markdown]
+# ## A training batch
+# What the model sees during training: shuffled, augmented, values in [0, 1].
+
+# %%
+train_images, train_labels = next(iter(train_ds))
+print(
+    f"batch: images {tuple(train_images.shape)} {train_images.dtype.name}, labels {tuple(train_labels.shape)} {train_labels.dtype.name}"
+)
+print(
+    f"pixel range: [{float(tf.reduce_min(train_images)):.3f}, {float(tf.reduce_max(train_images)):.3f}]"
+)
+print(
+    "class balance in this batch:",
+    {
+        name: int(tf.reduce_sum(tf.cast(train_labels == i, tf.int32)))
+        for i, name in enumerate(info.class_names)
+    },
+)
+shown = min(8, len(train_images))
+plot_images(train_images[:shown], [info.class_names[int(label)] for label in train_labels[:shown]])
+plt.show()

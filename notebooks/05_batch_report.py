@@ -1,0 +1,143 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 5. Batch report: many comparisons, one picture
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/05_batch_report.ipynb)
+#
+# Part 5. One comparison is one optimizer at one learning rate. Does GC help across
+# optimizers and learning rates? We run the comparison notebook (part 4) with papermill over a
+# grid of optimizers x learning rates x seeds, each run in its own folder under `runs_dir`,
+# then read whatever runs exist and plot them together.
+#
+# From a terminal, the same grid runs with:
+#
+# ```bash
+# python -m gc_tutorial.batch --notebook notebooks/04_comparison.ipynb --runs-dir runs/grid \
+#     --optimizers sgd rmsprop adam --learning-rates 1e-3 1e-4 --seeds 0 1 2
+# ```
+#
+# A run whose `results.json` exists is skipped on a rerun, and a failing run writes
+# `error.txt` in its folder without stopping the others.
+
+# %%
+# On Colab, install this tutorial's package; elsewhere this cell does nothing.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "git+https://github.com/gc-tutorial/gc-tutorial",
+        ],
+        check=True,
+    )
+
+# %% [markdown]
+# ## Parameters
+# `launch_grid=True` runs the grid from this notebook before the report (quick mode does, so
+# that the report has runs to show); otherwise the report reads the runs already in `runs_dir`.
+# The dataset parameters are passed to every run.
+
+# %% tags=["parameters"]
+runs_dir: str = "runs/grid"
+launch_grid: bool = False
+grid_optimizers: list = ["sgd", "rmsprop", "adam"]
+grid_learning_rates: list = [0.001, 0.0001]
+seeds: list = [0, 1, 2]
+dataset: str = "horses_or_humans"
+image_size: int = 300
+batch_size: int = 128
+epochs: int = 10
+max_examples: int = None
+
+# %%
+from gc_tutorial.parameters import resolve_parameters
+
+settings = resolve_parameters(
+    runs_dir=runs_dir,
+    launch_grid=launch_grid,
+    grid_optimizers=grid_optimizers,
+    grid_learning_rates=grid_learning_rates,
+    seeds=seeds,
+    dataset=dataset,
+    image_size=image_size,
+    batch_size=batch_size,
+    epochs=epochs,
+    max_examples=max_examples,
+)
+
+# %% [markdown]
+# ## Run the grid (when asked)
+
+# %%
+from gc_tutorial.batch import collect_runs, run_grid, summarize_grid
+
+if settings.launch_grid:
+    statuses = run_grid(
+        "04_comparison.ipynb",
+        settings.runs_dir,
+        optimizers=settings.grid_optimizers,
+        learning_rates=settings.grid_learning_rates,
+        seeds=settings.seeds,
+        parameters={
+            "dataset": settings.dataset,
+            "image_size": settings.image_size,
+            "batch_size": settings.batch_size,
+            "epochs": settings.epochs,
+            "max_examples": settings.max_examples,
+        },
+    )
+    print(statuses.to_string(index=False))
+
+# %% [markdown]
+# ## Collect the finished runs
+# One row per run and arm, with its final test metrics.
+
+# %%
+runs = collect_runs(settings.runs_dir)
+if runs.empty:
+    print(f"No finished run in {settings.runs_dir!r} yet: launch a grid (see above).")
+else:
+    if runs["synthetic"].any():
+        print("NOTE: some runs used SYNTHETIC data: they are not horses_or_humans results.")
+    print(f"{runs['run'].nunique()} finished run(s) in {settings.runs_dir!r}")
+runs
+
+# %% [markdown]
+# ## Mean over seeds for each optimizer, learning rate and arm
+
+# %%
+summarize_grid(runs)
+
+# %% [markdown]
+# ## GC against baseline across the grid
+# One panel per optimizer; dots are single runs, lines the mean over seeds.
+
+# %%
+import matplotlib.pyplot as plt
+
+from gc_tutorial.plots import plot_grid
+
+if not runs.empty:
+    plot_grid(runs)
+    plt.show()

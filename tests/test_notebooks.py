@@ -1,0 +1,70 @@
+"""The notebooks as files: pairs in sync, no outputs, one checked parameters cell, Colab.
+
+Executing them is `pytest --nbmake notebooks/` (quick mode, see conftest.py).
+"""
+
+import ast
+import json
+from pathlib import Path
+
+import jupytext
+import papermill
+import pytest
+
+from gc_tutorial.parameters import TUTORIAL_DEFAULTS
+
+ROOT = Path(__file__).parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+COLAB = "https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/"
+
+
+def test_the_five_tutorial_notebooks_are_there():
+    assert [n.name[:2] for n in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_pair_is_in_sync_and_has_no_outputs(notebook):
+    ipynb = json.loads(notebook.read_text())
+    paired = jupytext.read(notebook.with_suffix(".py"))
+    assert [c["source"] for c in paired.cells] == ["".join(c["source"]) for c in ipynb["cells"]], (
+        f"{notebook.name} and its .py differ: run `jupytext --sync {notebook.with_suffix('.py')}`"
+    )
+    for cell in ipynb["cells"]:
+        assert not cell.get("outputs") and not cell.get("execution_count"), notebook.name
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_one_parameters_cell_with_tutorial_defaults_all_checked(notebook):
+    cells = json.loads(notebook.read_text())["cells"]
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 1
+    parameters = papermill.inspect_notebook(str(notebook))
+    assert parameters, "papermill --help-notebook would list nothing"
+    for name, spec in parameters.items():
+        assert spec["inferred_type_name"] != "None", f"{name} has no type annotation"
+        assert ast.literal_eval(spec["default"]) == TUTORIAL_DEFAULTS[name], name
+    checking_cell = next(c for c in cells[tagged[0] + 1 :] if c["cell_type"] == "code")
+    source = "".join(checking_cell["source"])
+    assert "resolve_parameters(" in source
+    for name in parameters:
+        assert f"{name}={name}" in source, f"{name} is not checked by resolve_parameters"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_badge_and_install_cell(notebook):
+    cells = json.loads(notebook.read_text())["cells"]
+    assert COLAB + notebook.name in "".join(cells[0]["source"])
+    install = "".join(cells[1]["source"])
+    assert 'if "google.colab" in sys.modules:' in install and "pip" in install
+    assert COLAB + notebook.name in (ROOT / "README.md").read_text()
+
+
+def test_papermill_wrong_type_fails_in_the_checking_cell(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        papermill.execute_notebook(
+            str(ROOT / "notebooks" / "02_model.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            parameters={"image_size": 1.5},
+            progress_bar=False,
+        )
+    assert "`image_size` must be an int >= 1; got 1.5 (float)" in str(failure.value)
