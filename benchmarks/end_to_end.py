@@ -1,0 +1,117 @@
+"""End to end: wall time and peak memory of the full comparison and of the quick notebook run.
+
+Run from the repository root:
+
+    python benchmarks/end_to_end.py comparison [--seeds 0 1 2] [--epochs 10]
+    python benchmarks/end_to_end.py notebooks
+
+`comparison` runs the tutorial's default comparison (300x300, batch 128, RMSprop 1e-4, 10
+epochs, 3 seeds, both arms) on a stand-in for horses_or_humans that works offline: a folder
+of synthetic PNGs with its split sizes (1027 train, 256 test) and image size. The numbers
+are this machine's time and memory for the tutorial's workload, and its accuracies are
+synthetic-data results, not horses_or_humans results. The comparison's tables and plots are
+kept in benchmarks/results/comparison_synthetic_300/.
+
+`notebooks` times `pytest --nbmake notebooks/` in quick mode, as CI runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import RESULTS, ROOT, peak_rss_mib, print_table, write_results
+
+HORSES_OR_HUMANS_SPLITS = {"train": 1027, "test": 256}
+
+
+def write_stand_in(folder: Path, image_size: int, seed: int = 0) -> Path:
+    """A folder of synthetic PNGs with horses_or_humans' split sizes and image size."""
+    import tensorflow as tf
+
+    from gc_tutorial.data import SYNTHETIC_CLASS_NAMES, synthetic_images
+
+    for split, count in HORSES_OR_HUMANS_SPLITS.items():
+        images, labels = synthetic_images(count, image_size, seed, split)
+        for index, (image, label) in enumerate(zip(images, labels)):
+            target = folder / split / SYNTHETIC_CLASS_NAMES[label]
+            target.mkdir(parents=True, exist_ok=True)
+            (target / f"{index:04d}.png").write_bytes(tf.io.encode_png(image).numpy())
+    return folder
+
+
+def comparison(args) -> None:
+    from gc_tutorial.experiment import run_comparison
+
+    output_dir = RESULTS / "comparison_synthetic_300"
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = write_stand_in(Path(scratch) / "stand_in", args.image_size)
+        start = time.perf_counter()
+        result = run_comparison(
+            folder,
+            seeds=args.seeds,
+            epochs=args.epochs,
+            image_size=args.image_size,
+            output_dir=output_dir,
+        )
+        total = time.perf_counter() - start
+    print(result.report())
+    history = result.history
+    per_epoch = history.groupby("epoch")[["train_time_s", "eval_time_s"]].mean().reset_index()
+    rows = per_epoch.to_dict(orient="records")
+    print_table(rows, ["epoch", "train_time_s", "eval_time_s"])
+    print(f"total wall time: {total:.0f} s; peak RSS: {peak_rss_mib():.0f} MiB")
+    write_results(
+        "end_to_end_comparison",
+        {
+            "parameters": vars(args),
+            "dataset": "folder of synthetic PNGs with horses_or_humans' sizes (1027/256, 300x300)",
+            "total_wall_s": total,
+            "runs": len(args.seeds) * 2,
+            "per_epoch_mean_s": rows,
+            "peak_rss_mib": peak_rss_mib(),
+            "comparison_output": str(output_dir.relative_to(ROOT)),
+            "report": result.report(),
+        },
+    )
+
+
+def notebooks(args) -> None:
+    env = {**os.environ, "GC_TUTORIAL_QUICK": "1"}
+    command = [sys.executable, "-m", "pytest", "--nbmake", "notebooks", "-q"]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    total = time.perf_counter() - start
+    print(done.stdout[-600:])
+    print(f"pytest --nbmake notebooks (quick mode): {total:.0f} s, exit {done.returncode}")
+    print(f"peak RSS of the largest process: {peak_rss_mib(children=True):.0f} MiB")
+    write_results(
+        "end_to_end_notebooks",
+        {
+            "command": "GC_TUTORIAL_QUICK=1 python -m pytest --nbmake notebooks",
+            "wall_s": total,
+            "exit_code": done.returncode,
+            "peak_rss_mib_largest_process": peak_rss_mib(children=True),
+        },
+    )
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    modes = parser.add_subparsers(dest="mode", required=True)
+    full = modes.add_parser("comparison")
+    full.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    full.add_argument("--epochs", type=int, default=10)
+    full.add_argument("--image-size", type=int, default=300)
+    modes.add_parser("notebooks")
+    args = parser.parse_args(argv)
+    {"comparison": comparison, "notebooks": notebooks}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()
