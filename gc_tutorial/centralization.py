@@ -16,7 +16,8 @@ import keras
 from keras import ops
 
 
-def _check_bool(name: str, value: object) -> bool:
+def check_bool(name: str, value: object) -> bool:
+    """Return `value` if it is a bool; otherwise raise `ValueError` naming `name`."""
     if not isinstance(value, bool):
         raise ValueError(f"`{name}` must be True or False, got {value!r} ({type(value).__name__}).")
     return value
@@ -37,7 +38,7 @@ def centralize_gradient(grad, conv_only: bool = False):
             code (`use_gc` with `gc_conv_only`) tests `dim > 3`, so there it
             also skips Conv1d kernels; here Conv1D kernels are centralized.
     """
-    _check_bool("conv_only", conv_only)
+    check_bool("conv_only", conv_only)
     rank = len(grad.shape)
     if rank < (3 if conv_only else 2):
         return grad
@@ -66,7 +67,7 @@ class GradientCentralization:
     """
 
     def __init__(self, *args, conv_only: bool = False, **kwargs):
-        _check_bool("conv_only", conv_only)
+        check_bool("conv_only", conv_only)
         super().__init__(*args, **kwargs)
         self.conv_only = conv_only
 
@@ -206,8 +207,8 @@ def make_optimizer(
             `clipnorm`, ...).
     """
     plain_class, gc_class = OPTIMIZERS[check_optimizer_name(name)]
-    _check_bool("gc", gc)
-    _check_bool("conv_only", conv_only)
+    check_bool("gc", gc)
+    check_bool("conv_only", conv_only)
     learning_rate = check_learning_rate(learning_rate)
     if gc:
         return gc_class(learning_rate=learning_rate, conv_only=conv_only, **kwargs)

@@ -18,7 +18,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from gc_tutorial.centralization import _check_bool
+from gc_tutorial.centralization import check_bool
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 SYNTHETIC = "synthetic"
@@ -118,8 +118,8 @@ def load_dataset(
     """
     _check_positive_int("image_size", image_size)
     _check_positive_int("batch_size", batch_size)
-    _check_bool("augment", augment)
-    _check_bool("shuffle", shuffle)
+    check_bool("augment", augment)
+    check_bool("shuffle", shuffle)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"`seed` must be an int >= 0, got {seed!r} ({type(seed).__name__}).")
     if max_examples is not None:

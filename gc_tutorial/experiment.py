@@ -23,7 +23,12 @@ import keras
 import numpy as np
 import pandas as pd
 
-from gc_tutorial.centralization import check_learning_rate, check_optimizer_name, make_optimizer
+from gc_tutorial.centralization import (
+    check_bool,
+    check_learning_rate,
+    check_optimizer_name,
+    make_optimizer,
+)
 from gc_tutorial.data import load_dataset
 from gc_tutorial.model import build_model, loss_for
 from gc_tutorial.plots import save_comparison_plots
@@ -164,8 +169,7 @@ def check_parameters(**parameters) -> dict:
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
     for flag in ("augment", "conv_only"):
-        if not isinstance(parameters[flag], bool):
-            raise ValueError(f"`{flag}` must be True or False, got {parameters[flag]!r}.")
+        check_bool(flag, parameters[flag])
     if parameters["jit_compile"] not in (True, False, "auto"):
         raise ValueError(
             f"`jit_compile` must be True, False or 'auto', got {parameters['jit_compile']!r}."
