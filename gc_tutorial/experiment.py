@@ -131,8 +131,7 @@ def run_comparison(
         data_dir=None if data_dir is None else os.fspath(data_dir),
         jit_compile=jit_compile,
     )
-    if output_dir is not None:
-        prepare_output_dir(output_dir)
+    folder = None if output_dir is None else prepare_output_dir(output_dir)
     enable_determinism()
     runs = [(seed, arm) for seed in parameters["seeds"] for arm in ARMS]
     rows, info = [], None
@@ -140,6 +139,11 @@ def run_comparison(
         print(f"Run {index}/{len(runs)}: seed {seed}, {arm}", flush=True)
         info, arm_rows = train_arm(arm, seed, parameters, verbose=verbose)
         rows += arm_rows
+        if folder is not None:  # an interrupted comparison keeps the arms it finished
+            write_atomically(
+                folder / "history.csv",
+                pd.DataFrame(rows, columns=HISTORY_COLUMNS).to_csv(index=False),
+            )
     history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
     check_fair_start(history)
     result = ComparisonResult(

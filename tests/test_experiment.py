@@ -110,3 +110,20 @@ def test_output_dir_that_is_a_file_fails_before_training(monkeypatch, tmp_path):
     a_file.write_text("not a folder")
     with pytest.raises(NotADirectoryError, match="results"):
         compare(output_dir=a_file)
+
+
+def test_an_interrupted_comparison_keeps_the_arms_it_finished(monkeypatch, tmp_path):
+    finished = []
+    real_train_arm = experiment.train_arm
+
+    def train_then_crash(arm, seed, parameters, verbose):
+        if finished:
+            raise KeyboardInterrupt
+        finished.append(arm)
+        return real_train_arm(arm, seed, parameters, verbose)
+
+    monkeypatch.setattr(experiment, "train_arm", train_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        compare(output_dir=tmp_path)
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert list(history["arm"].unique()) == ["baseline"] and len(history) == TINY["epochs"]
