@@ -52,13 +52,13 @@ if "google.colab" in sys.modules:
 # tensorflow-datasets at an already prepared copy. With papermill: `-p dataset synthetic`.
 
 # %% tags=["parameters"]
-dataset: str = "horses_or_humans"
-data_dir: str = None
-image_size: int = 300
-batch_size: int = 128
-augment: bool = True
-max_examples: int = None
-seed: int = 0
+dataset: str = "horses_or_humans"  # tensorflow-datasets name, image folder path, or "synthetic"
+data_dir: str = None  # tensorflow-datasets data_dir holding a prepared copy
+image_size: int = 300  # images are resized to image_size x image_size
+batch_size: int = 128  # examples per batch
+augment: bool = True  # flip/rotate/zoom the training images
+max_examples: int = None  # cap on the examples of each split (None: all)
+seed: int = 0  # shuffling and augmentation seed
 
 # %%
 from gc_tutorial.parameters import resolve_parameters

@@ -62,18 +62,18 @@ if "google.colab" in sys.modules:
 # switch to synthetic data, small images and 2 epochs.
 
 # %% tags=["parameters"]
-dataset: str = "horses_or_humans"
-data_dir: str = None
-image_size: int = 300
-batch_size: int = 128
-epochs: int = 10
-optimizer: str = "rmsprop"
-learning_rate: float = 0.0001
-seeds: list = [0, 1, 2]
-conv_only: bool = False
-augment: bool = True
-max_examples: int = None
-output_dir: str = "results/comparison"
+dataset: str = "horses_or_humans"  # tensorflow-datasets name, image folder path, or "synthetic"
+data_dir: str = None  # tensorflow-datasets data_dir holding a prepared copy
+image_size: int = 300  # images are resized to image_size x image_size
+batch_size: int = 128  # examples per batch
+epochs: int = 10  # epochs per arm
+optimizer: str = "rmsprop"  # sgd, rmsprop, adam or adamw
+learning_rate: float = 0.0001  # shared by both arms
+seeds: list = [0, 1, 2]  # one paired baseline/GC comparison per seed
+conv_only: bool = False  # GC arm centralizes convolution kernels only
+augment: bool = True  # flip/rotate/zoom the training images
+max_examples: int = None  # cap on the examples of each split (None: all)
+output_dir: str = "results/comparison"  # tables, plots and results.json go here
 
 # %%
 from gc_tutorial.parameters import resolve_parameters

@@ -59,16 +59,16 @@ if "google.colab" in sys.modules:
 # The dataset parameters are passed to every run.
 
 # %% tags=["parameters"]
-runs_dir: str = "runs/grid"
-launch_grid: bool = False
-grid_optimizers: list = ["sgd", "rmsprop", "adam"]
-grid_learning_rates: list = [0.001, 0.0001]
-seeds: list = [0, 1, 2]
-dataset: str = "horses_or_humans"
-image_size: int = 300
-batch_size: int = 128
-epochs: int = 10
-max_examples: int = None
+runs_dir: str = "runs/grid"  # one folder per grid run
+launch_grid: bool = False  # run the grid before the report
+grid_optimizers: list = ["sgd", "rmsprop", "adam"]  # optimizers of the grid
+grid_learning_rates: list = [0.001, 0.0001]  # learning rates of the grid
+seeds: list = [0, 1, 2]  # one paired baseline/GC comparison per seed
+dataset: str = "horses_or_humans"  # tensorflow-datasets name, image folder path, or "synthetic"
+image_size: int = 300  # images are resized to image_size x image_size
+batch_size: int = 128  # examples per batch
+epochs: int = 10  # epochs per arm
+max_examples: int = None  # cap on the examples of each split (None: all)
 
 # %%
 from gc_tutorial.parameters import resolve_parameters
