@@ -1,7 +1,8 @@
 """The tutorial's data: Horses or Humans (or any image-classification source) as `tf.data`.
 
 `load_dataset` takes a tensorflow-datasets name, a folder of class subfolders, or
-`"synthetic"` (generated offline), and returns batched train and test datasets
+`"digits"` (scikit-learn's real handwritten digits, offline), or `"synthetic"`
+(generated offline), and returns batched train and test datasets
 built by one pipeline (`build_pipeline`), plus a `DatasetInfo` that says where the
 images came from.
 """
@@ -22,6 +23,15 @@ from gc_tutorial.centralization import check_bool
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 SYNTHETIC = "synthetic"
+DIGITS = "digits"
+DIGITS_ORIGIN = (
+    "scikit-learn load_digits: real handwritten digits (UCI Optical Recognition of "
+    "Handwritten Digits), 8x8 grey scans of 16 levels"
+)
+DIGITS_TEST_FRACTION = 0.2
+# The digits split is the same for every seed: seeds vary initialization, shuffling
+# and dropout, never the test set.
+DIGITS_SPLIT_SEED = 0
 SYNTHETIC_CLASS_NAMES = ("discs", "rings")
 SYNTHETIC_SIZES = {"train": 512, "test": 128}
 SYNTHETIC_ORIGIN = "SYNTHETIC: generated offline by gc_tutorial, not real photographs"
@@ -31,6 +41,7 @@ TFDS_DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 SOURCE_KINDS = (
     "a tensorflow-datasets image-classification name (e.g. 'horses_or_humans'), "
     "the path to a folder of class subfolders (<dir>/<class>/*.png), "
+    "'digits' (scikit-learn's real handwritten digits, offline), "
     "or 'synthetic' (generated offline)"
 )
 
@@ -44,7 +55,7 @@ class DatasetInfo:
     """What `load_dataset` loaded: where from, which classes, how many images of what shape."""
 
     name: str
-    kind: Literal["tfds", "folder", "synthetic"]
+    kind: Literal["tfds", "folder", "digits", "synthetic"]
     origin: str
     class_names: tuple[str, ...]
     num_classes: int
@@ -85,7 +96,7 @@ class _Examples(NamedTuple):
     num_train: int
     num_test: int
     name: str
-    kind: Literal["tfds", "folder", "synthetic"]
+    kind: Literal["tfds", "folder", "digits", "synthetic"]
     origin: str
     class_names: tuple[str, ...]
 
@@ -106,10 +117,15 @@ def load_dataset(
     Args:
         source: a tensorflow-datasets name (default "horses_or_humans"), the path to a
             folder of class subfolders (`<dir>/<class>/*.png`, or `<dir>/train/<class>/`
-            and `<dir>/test/<class>/`), or "synthetic" for generated discs vs rings.
+            and `<dir>/test/<class>/`), "digits" for scikit-learn's 1,797 real
+            handwritten digits (10 classes "0".."9", offline; the stratified 80/20
+            split is the same for every seed), or "synthetic" for generated discs
+            vs rings.
         image_size: images are resized to `image_size` x `image_size` x 3.
         batch_size: examples per batch.
-        augment: randomly flip, rotate and zoom the training images.
+        augment: randomly flip, rotate and zoom the training images. Not for
+            "digits": a flip or a large rotation changes a digit's class (a 6
+            becomes a 9, a 2 a mirrored 2), so use `augment=False` there.
         shuffle: shuffle the training examples, differently each epoch.
         seed: makes splitting, shuffling and augmentation repeatable: the same seed
             gives the same batches.
@@ -282,6 +298,8 @@ def _load_examples(
         raise ValueError(f"Unknown `source` {source!r}; it must be {SOURCE_KINDS}.")
     if source == SYNTHETIC:
         return _synthetic_examples(image_size, seed, max_examples)
+    if source == DIGITS:
+        return _digits_examples(max_examples)
     path = Path(source).expanduser()
     if source.startswith(("/", ".", "~")) or path.is_dir():
         return _folder_examples(path, seed, max_examples)
@@ -526,4 +544,48 @@ def _synthetic_examples(image_size: int, seed: int, max_examples: int | None) ->
         kind="synthetic",
         origin=SYNTHETIC_ORIGIN,
         class_names=SYNTHETIC_CLASS_NAMES,
+    )
+
+
+def digits_images() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 handwritten digits as uint8 RGB 8x8 images and int32 labels.
+
+    The scans have 17 grey levels (0..16, ink high); they are scaled to 0..255.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    grey = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1), digits.target.astype(np.int32)
+
+
+def digits_split() -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the digits' train and test images: stratified 80/20, the same every time."""
+    from sklearn.model_selection import train_test_split
+
+    _, labels = digits_images()
+    return train_test_split(
+        np.arange(len(labels)),
+        test_size=DIGITS_TEST_FRACTION,
+        stratify=labels,
+        random_state=DIGITS_SPLIT_SEED,
+    )
+
+
+def _digits_examples(max_examples: int | None) -> _Examples:
+    images, labels = digits_images()
+    train_index, test_index = (index[:max_examples] for index in digits_split())
+    train, test = (
+        tf.data.Dataset.from_tensor_slices((images[index], labels[index]))
+        for index in (train_index, test_index)
+    )
+    return _Examples(
+        train=train,
+        test=test,
+        num_train=len(train_index),
+        num_test=len(test_index),
+        name=DIGITS,
+        kind="digits",
+        origin=DIGITS_ORIGIN,
+        class_names=tuple(str(digit) for digit in range(10)),
     )

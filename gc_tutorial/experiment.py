@@ -94,6 +94,7 @@ def run_comparison(
     epochs: int = 10,
     optimizer: str = "rmsprop",
     learning_rate: float = 1e-4,
+    momentum: float | None = None,
     batch_size: int = 128,
     image_size: int = 300,
     augment: bool = True,
@@ -111,6 +112,7 @@ def run_comparison(
         seeds: one paired baseline/GC comparison per seed.
         epochs, optimizer, learning_rate, batch_size, image_size, augment,
             max_examples, data_dir: shared by both arms.
+        momentum: the optimizer's momentum (SGD, RMSprop); None keeps its default.
         conv_only: GC arm centralizes convolution kernels only.
         output_dir: if given, CSV/JSON tables and PNG plots are written there.
         jit_compile: passed to `model.compile`. Keras's "auto" turns XLA off
@@ -123,6 +125,7 @@ def run_comparison(
         epochs=epochs,
         optimizer=optimizer,
         learning_rate=learning_rate,
+        momentum=momentum,
         batch_size=batch_size,
         image_size=image_size,
         augment=augment,
@@ -174,6 +177,17 @@ def check_parameters(**parameters) -> dict:
         raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
     for flag in ("augment", "conv_only"):
         check_bool(flag, parameters[flag])
+    momentum = parameters["momentum"]
+    if momentum is not None:
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
+            raise ValueError(f"`momentum` must be a number in [0, 1) or None, got {momentum!r}.")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"`momentum` must be in [0, 1), got {momentum!r}.")
+        if check_optimizer_name(parameters["optimizer"]) not in ("sgd", "rmsprop"):
+            raise ValueError(
+                f"`momentum` applies to sgd and rmsprop only, got optimizer "
+                f"{parameters['optimizer']!r} with momentum={momentum!r}."
+            )
     if parameters["jit_compile"] not in (True, False, "auto"):
         raise ValueError(
             f"`jit_compile` must be True, False or 'auto', got {parameters['jit_compile']!r}."
@@ -214,6 +228,7 @@ def train_arm(arm: str, seed: int, parameters: dict, verbose: int = 2):
             gc=arm == "gc",
             learning_rate=parameters["learning_rate"],
             conv_only=parameters["conv_only"] and arm == "gc",
+            **_optimizer_options(parameters),
         ),
         loss=loss_for(data.info.num_classes),
         metrics=["accuracy"],
@@ -250,6 +265,11 @@ def train_arm(arm: str, seed: int, parameters: dict, verbose: int = 2):
     if diverged:
         print(f"  seed {seed}, {arm}: loss became NaN/inf; arm stopped and marked diverged.")
     return data.info, rows
+
+
+def _optimizer_options(parameters: dict) -> dict:
+    momentum = parameters.get("momentum")
+    return {} if momentum is None else {"momentum": momentum}
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -307,3 +307,51 @@ def test_augmentation_without_rotation_or_zoom_is_a_flip_of_each_image():
         assert len(matches) == 1, "an augmented image must be exactly one of the four flips"
         flips_seen.add(matches[0])
     assert len(flips_seen) >= 3  # flips on both axes, independently
+
+
+# --- scikit-learn digits -----------------------------------------------------------------
+
+
+def test_digits_are_real_rgb_images_in_ten_named_classes():
+    loaded = load_dataset("digits", image_size=16, batch_size=256, augment=False)
+    info = loaded.info
+    assert (info.kind, info.name, info.synthetic) == ("digits", "digits", False)
+    assert info.class_names == tuple("0123456789") and info.num_classes == 10
+    assert "scikit-learn" in info.origin and "handwritten" in info.origin
+    assert info.num_train + info.num_test == 1797
+    assert info.num_test == pytest.approx(0.2 * 1797, abs=1)
+    assert_batches(loaded.test, 16, num_classes=10)
+    images = np.concatenate([x for x, _ in batches(loaded.test)])
+    assert images.max() == pytest.approx(1.0) and images.min() == 0.0
+    assert np.array_equal(images[..., 0], images[..., 2])  # grey scans as RGB
+
+
+def test_digits_test_split_is_stratified_and_the_same_for_every_seed():
+    tests = [
+        batches(load_dataset("digits", image_size=8, batch_size=64, seed=seed).test)
+        for seed in (0, 1, 7)
+    ]
+    assert same_batches(tests[0], tests[1]) and same_batches(tests[0], tests[2])
+    labels = np.concatenate([y for _, y in tests[0]])
+    assert np.bincount(labels, minlength=10).min() >= 35  # every digit, ~36 each
+    trains = [
+        batches(load_dataset("digits", image_size=8, batch_size=64, seed=seed).train)
+        for seed in (0, 1)
+    ]
+    assert not same_batches(trains[0], trains[1])  # seeds shuffle the training set
+
+
+def test_digits_8px_images_are_the_scikit_learn_pixels():
+    from sklearn.datasets import load_digits
+
+    images, labels = data.digits_images()
+    _, test_index = data.digits_split()
+    loaded = load_dataset("digits", image_size=8, batch_size=2000, augment=False)
+    ((test_images, test_labels),) = batches(loaded.test)
+    expected = load_digits().images[test_index] / 16.0
+    assert np.array_equal(test_labels, labels[test_index])
+    np.testing.assert_allclose(test_images[..., 1], expected, atol=0.5 / 255)
+
+
+def test_digits_docstring_warns_about_flips():
+    assert "6" in load_dataset.__doc__ and "9" in load_dataset.__doc__

@@ -1,0 +1,171 @@
+"""Paired statistics for a GC comparison: one difference (GC - baseline) per seed.
+
+Both arms of a seed share the initial weights, batches and dropout masks, so the
+per-seed differences are the right unit of analysis. `paired_summary` reports
+their mean with a Student-t confidence interval, an exact sign-flip permutation
+p-value, and how many seeds GC won, tied and lost.
+
+Reading the interval: if it contains 0, the data cannot tell GC from the baseline
+at that confidence. That is "no detectable difference", not "no difference": a
+real effect smaller than the interval's half-width may still exist.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+EXACT_PERMUTATION_MAX_N = 20  # 2**20 sign patterns: exact enumeration is still fast
+MONTE_CARLO_DRAWS = 100_000
+MONTE_CARLO_SEED = 0
+SUMMARY_FIELDS = (
+    "n",
+    "mean",
+    "std",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "wins",
+    "ties",
+    "losses",
+    "effect_size",
+)
+
+
+@dataclass(frozen=True)
+class PairedSummary:
+    """What `paired_summary` returns; `asdict()` gives the table row."""
+
+    n: int
+    mean: float
+    std: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    wins: int
+    ties: int
+    losses: int
+    effect_size: float
+    confidence: float
+
+    def describe(self, what: str = "GC - baseline") -> str:
+        """One sentence a reader can quote, with the interval and what it means."""
+        level = f"{self.confidence:.0%}"
+        head = (
+            f"{what}: {self.mean:+.4f} ({level} CI {self.ci_low:+.4f} to {self.ci_high:+.4f}, "
+            f"n={self.n} seeds, p={self.p_value:.3g}; GC better in {self.wins}, "
+            f"tied in {self.ties}, worse in {self.losses})"
+        )
+        if self.ci_low <= 0 <= self.ci_high:
+            return head + ": no detectable difference (the interval contains 0)."
+        direction = "higher" if self.mean > 0 else "lower"
+        return head + f": GC is {direction}, and the interval excludes 0."
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+
+def paired_summary(differences: Sequence[float], confidence: float = 0.95) -> PairedSummary:
+    """Summarize per-seed paired differences (GC - baseline).
+
+    Args:
+        differences: one finite number per seed, at least 2.
+        confidence: level of the Student-t interval, strictly between 0 and 1.
+
+    Returns:
+        A `PairedSummary`: `n`, `mean`, `std` (sample, ddof=1), `ci_low`/`ci_high`
+        (Student-t interval for the mean), `p_value` (two-sided sign-flip permutation
+        test of "the mean difference is 0": exact over all 2**n sign patterns for
+        n <= 20, seeded Monte Carlo above), `wins`/`ties`/`losses` (seeds where the
+        difference is > 0, == 0, < 0) and `effect_size` (mean / std).
+
+    Examples:
+        >>> s = paired_summary([0.1, 0.2, 0.3])
+        >>> round(s.mean, 3), s.wins, s.p_value
+        (0.2, 3, 0.25)
+    """
+    values = _check_differences(differences)
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
+        raise ValueError(f"`confidence` must be a number in (0, 1). Received: {confidence!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"`confidence` must be in (0, 1). Received: confidence={confidence!r}")
+    n = len(values)
+    mean = float(values.mean())
+    std = float(values.std(ddof=1))
+    half_width = float(scipy_stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
+    return PairedSummary(
+        n=n,
+        mean=mean,
+        std=std,
+        ci_low=mean - half_width,
+        ci_high=mean + half_width,
+        p_value=sign_flip_p_value(values),
+        wins=int((values > 0).sum()),
+        ties=int((values == 0).sum()),
+        losses=int((values < 0).sum()),
+        effect_size=_effect_size(mean, std),
+        confidence=float(confidence),
+    )
+
+
+def sign_flip_p_value(differences: np.ndarray) -> float:
+    """Two-sided p-value of the paired sign-flip permutation test of mean 0.
+
+    Under "GC makes no difference" each difference is as likely to be +d as -d, so
+    the observed |mean| is compared with the |mean| of every sign pattern.
+    """
+    values = np.asarray(differences, dtype=np.float64)
+    n = len(values)
+    observed = abs(values.mean())
+    tolerance = 1e-12 * max(1.0, float(np.abs(values).max()))
+    if n <= EXACT_PERMUTATION_MAX_N:
+        extreme, total = 0, 0
+        for signs in _all_sign_patterns(n):
+            extreme += int((np.abs(signs @ values) / n >= observed - tolerance).sum())
+            total += len(signs)
+        return extreme / total
+    rng = np.random.default_rng(MONTE_CARLO_SEED)
+    signs = rng.choice([-1.0, 1.0], size=(MONTE_CARLO_DRAWS, n))
+    extreme = int((np.abs(signs @ values) / n >= observed - tolerance).sum())
+    return (extreme + 1) / (MONTE_CARLO_DRAWS + 1)
+
+
+def _all_sign_patterns(n: int, chunk_bits: int = 16):
+    """All 2**n patterns of +-1, in chunks of at most 2**chunk_bits rows."""
+    bits = np.arange(n)
+    total = 2**n
+    step = min(total, 2**chunk_bits)
+    for start in range(0, total, step):
+        codes = np.arange(start, min(start + step, total))[:, None]
+        yield np.where((codes >> bits) & 1, -1.0, 1.0)
+
+
+def _effect_size(mean: float, std: float) -> float:
+    if std > 0:
+        return mean / std
+    return 0.0 if mean == 0 else math.copysign(math.inf, mean)
+
+
+def _check_differences(differences) -> np.ndarray:
+    if isinstance(differences, (str, bytes)):
+        raise ValueError(f"`differences` must be a sequence of numbers. Received: {differences!r}")
+    try:
+        values = np.asarray(differences, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`differences` must be a sequence of numbers. Received: {differences!r}"
+        ) from None
+    if values.ndim != 1 or len(values) < 2:
+        raise ValueError(
+            "`differences` must hold at least 2 per-seed differences (a confidence "
+            f"interval needs 2 seeds or more). Received: {differences!r}"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"`differences` must all be finite (no NaN or inf). Received: {differences!r}"
+        )
+    return values
