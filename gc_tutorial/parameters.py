@@ -1,53 +1,53 @@
-"""Notebook parameters: the tutorial's defaults, quick mode, and checks papermill does not make.
+"""Notebook parameters: checked like the config, with a papermill hint, and quick mode.
 
-papermill infers parameter types from annotations only for `--help-notebook`;
-it accepts `-p epochs 1.5` without complaint. `resolve_parameters` is called
-right after each notebook's parameters cell and fails with a clear message.
+Each notebook calls `resolve_parameters(...)` right after its parameters cell. It
+refuses a parameter name papermill injected that the notebook does not have
+(papermill itself only warns), checks every value with the same checks as
+`ComparisonConfig`, and in quick mode applies `QUICK_OVERRIDES` to the parameters
+the caller did not pass.
 """
 
 from __future__ import annotations
 
+import ast
+import difflib
 import os
+from collections.abc import Collection
 from types import SimpleNamespace
 
-from gc_tutorial.centralization import check_learning_rate, check_optimizer_name
+from gc_tutorial.centralization import check_optimizer_name
+from gc_tutorial.checks import SEED_LIMIT, check_bool, check_int, check_number, check_text, fail
+from gc_tutorial.config import ComparisonConfig, config_defaults
+from gc_tutorial.experiment import DEFAULT_OUTPUT_DIR
 
 QUICK_MODE_VARIABLE = "GC_TUTORIAL_QUICK"
 
-# The real tutorial; every notebook's parameters cell uses these defaults
-# (tests/test_notebooks.py checks it with papermill's own parameter parser).
-TUTORIAL_DEFAULTS = {
-    "dataset": "horses_or_humans",
-    "data_dir": None,
-    "image_size": 300,
-    "batch_size": 128,
-    "epochs": 10,
-    "optimizer": "rmsprop",
-    "learning_rate": 1e-4,
+# Knobs of the notebooks that are not comparison settings; the comparison's come from
+# ComparisonConfig. Together they are every default a parameters cell may repeat.
+NOTEBOOK_DEFAULTS = {
     "seed": 0,
-    "seeds": [0, 1, 2],
-    "conv_only": False,
-    "augment": True,
-    "max_examples": None,
-    "output_dir": "results/comparison",
+    "output_dir": DEFAULT_OUTPUT_DIR,
     "runs_dir": "runs/grid",
     "launch_grid": False,
     "grid_optimizers": ["sgd", "rmsprop", "adam"],
     "grid_learning_rates": [1e-3, 1e-4],
 }
+TUTORIAL_DEFAULTS = {**config_defaults(), **NOTEBOOK_DEFAULTS}
 
-# Quick mode: offline synthetic data, small images, 2 epochs. Only parameters
-# still at their tutorial default are replaced; values given with -p are kept.
-QUICK_VALUES = {
-    "dataset": "synthetic",
-    "image_size": 32,
+# Quick mode: real handwritten digits, offline, small and fast, yet learning well above
+# chance. Applied to every parameter the caller did not pass (with papermill -p / -y).
+QUICK_OVERRIDES = {
+    "dataset": "digits",
+    "image_size": 16,
     "batch_size": 32,
-    "epochs": 2,
+    "epochs": 3,
+    "learning_rate": 1e-3,
     "seeds": [0, 1],
-    "max_examples": 128,
+    "max_examples": 512,
+    "augment": False,  # flips and rotations change a digit's class
     "launch_grid": True,
     "grid_optimizers": ["sgd", "rmsprop"],
-    "grid_learning_rates": [1e-3],
+    "grid_learning_rates": [1e-2],
 }
 
 
@@ -61,129 +61,124 @@ def quick_mode() -> bool:
     raise ValueError(f"{QUICK_MODE_VARIABLE}={value!r}: use 1 (quick mode) or 0 (full tutorial).")
 
 
-def resolve_parameters(**values) -> SimpleNamespace:
-    """Check a notebook's parameters, apply quick mode, and return them as attributes.
+class NotebookParameters(SimpleNamespace):
+    """A notebook's checked parameters, as attributes, plus `quick` and `overridden`."""
 
-    Raises `ValueError` naming the parameter, the value given and what is
-    allowed, with a papermill example, before any work starts.
+    def config(self) -> ComparisonConfig:
+        """The comparison config these parameters describe (fields not given: defaults)."""
+        known = config_defaults()
+        return ComparisonConfig(**{k: v for k, v in vars(self).items() if k in known})
+
+
+def resolve_parameters(*, passed: Collection[str] | None = None, **values) -> NotebookParameters:
+    """Check a notebook's parameters, apply quick mode, print a banner, return them.
+
+    Args:
+        passed: the names the caller set explicitly; by default those in papermill's
+            injected-parameters cell, if the notebook runs under papermill.
+        **values: every parameter of the notebook's parameters cell.
+
+    Raises `ValueError` naming the parameter, the value given and what is allowed,
+    with a papermill example, before any work starts.
     """
-    unknown = set(values) - set(TUTORIAL_DEFAULTS)
-    if unknown:
-        raise ValueError(
-            f"Unknown parameter(s) {sorted(unknown)}; known: {sorted(TUTORIAL_DEFAULTS)}."
-        )
-    checked = {name: _CHECKS[name](name, value) for name, value in values.items()}
+    passed = set(papermill_passed_names() if passed is None else passed)
+    refuse_unknown_names(
+        set(values) - set(TUTORIAL_DEFAULTS), TUTORIAL_DEFAULTS, "Unknown parameter"
+    )
+    refuse_unknown_names(passed - set(values), values, "This notebook has no parameter")
+    checked = {name: check_parameter(name, value) for name, value in values.items()}
     quick = quick_mode()
-    replaced = {}
+    overridden = {}
     if quick:
-        for name, value in checked.items():
-            if name in QUICK_VALUES and value == TUTORIAL_DEFAULTS[name]:
-                checked[name] = replaced[name] = QUICK_VALUES[name]
-    settings = SimpleNamespace(**checked, quick=quick)
-    print(describe(settings, replaced))
+        for name, value in QUICK_OVERRIDES.items():
+            if name in checked and name not in passed and checked[name] != value:
+                checked[name] = overridden[name] = value
+    settings = NotebookParameters(**checked, quick=quick, overridden=overridden)
+    print(describe(settings))
     return settings
 
 
-def describe(settings: SimpleNamespace, replaced: dict) -> str:
+def check_parameter(name: str, value: object):
+    """One parameter, checked as the config checks it, with a papermill hint on failure."""
+    try:
+        if name in config_defaults():
+            checked = getattr(ComparisonConfig().replace(**{name: value}), name)
+            return list(checked) if name == "seeds" else checked
+        return NOTEBOOK_CHECKS[name](name, value)
+    except ValueError as error:
+        raise ValueError(f"{error} With papermill: {papermill_example(name)}") from None
+
+
+def papermill_example(name: str) -> str:
+    default = TUTORIAL_DEFAULTS[name]
+    if isinstance(default, list):
+        return f"-y '{name}: {default}'"
+    return f"-p {name} {default}"
+
+
+def papermill_passed_names() -> set[str]:
+    """The names in papermill's injected-parameters cell ('# Parameters'), if any ran."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return set()
+    shell = get_ipython()
+    if shell is None:
+        return set()
+    for source in reversed(shell.user_ns.get("In", [])):
+        if source.startswith("# Parameters\n"):
+            return {
+                target.id
+                for node in ast.parse(source).body
+                if isinstance(node, ast.Assign)
+                for target in node.targets
+                if isinstance(target, ast.Name)
+            }
+    return set()
+
+
+def refuse_unknown_names(unknown: set[str], known: Collection[str], what: str) -> None:
+    if not unknown:
+        return
+    hints = []
+    for name in sorted(unknown):
+        close = difflib.get_close_matches(name, list(known), n=1)
+        hints.append(f"`{name}`" + (f" (did you mean `{close[0]}`?)" if close else ""))
+    raise ValueError(f"{what} {', '.join(hints)}. Known parameters: {', '.join(sorted(known))}.")
+
+
+def describe(settings: NotebookParameters) -> str:
     """A visible banner: quick mode or the full tutorial, and the values in force."""
     if settings.quick:
         header = (
             f"QUICK MODE ({QUICK_MODE_VARIABLE}=1): a smoke test, not results. "
-            f"Replaced defaults: {replaced or 'none'}."
+            f"Overridden: {settings.overridden or 'nothing'}."
         )
     else:
         header = "Full tutorial run."
-    values = ", ".join(f"{k}={v!r}" for k, v in vars(settings).items() if k != "quick")
-    return f"{header}\nParameters: {values}"
-
-
-def _fail(name: str, value: object, allowed: str, example: str) -> None:
-    raise ValueError(
-        f"Parameter `{name}` must be {allowed}; got {value!r} ({type(value).__name__}). "
-        f"With papermill: {example}"
+    values = ", ".join(
+        f"{k}={v!r}" for k, v in vars(settings).items() if k not in ("quick", "overridden")
     )
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        _fail(name, value, "an int >= 1", f"-p {name} 10")
-    return value
-
-
-def _seed(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        _fail(name, value, "an int >= 0", f"-p {name} 0")
-    return value
-
-
-def _optional_positive_int(name, value):
-    return None if value is None else _positive_int(name, value)
-
-
-def _bool(name, value):
-    if not isinstance(value, bool):
-        _fail(name, value, "True or False", f"-p {name} False")
-    return value
-
-
-def _text(name, value):
-    if not isinstance(value, str) or not value:
-        _fail(name, value, "a non-empty string", f"-p {name} synthetic")
-    return value
-
-
-def _optional_text(name, value):
-    return None if value is None else _text(name, value)
-
-
-def _learning_rate(name, value):
-    try:
-        return check_learning_rate(value)
-    except ValueError:
-        _fail(name, value, "a number >= 0", f"-p {name} 0.0001")
-
-
-def _optimizer(name, value):
-    try:
-        return check_optimizer_name(value)
-    except ValueError as error:
-        raise ValueError(f"Parameter `{name}`: {error}") from None
-
-
-def _seeds(name, value):
-    if not isinstance(value, list) or not value or len(set(map(repr, value))) != len(value):
-        _fail(name, value, "a non-empty list of distinct ints >= 0", f"-y '{name}: [0, 1]'")
-    return [_seed(name, seed) for seed in value]
+    return f"{header}\nParameters: {values}"
 
 
 def _optimizer_list(name, value):
     if not isinstance(value, list) or not value:
-        _fail(name, value, "a non-empty list of optimizer names", f"-y '{name}: [sgd, adam]'")
-    return [_optimizer(name, item) for item in value]
+        fail(name, value, "a non-empty list of optimizer names")
+    return [check_optimizer_name(item) for item in value]
 
 
 def _learning_rate_list(name, value):
     if not isinstance(value, list) or not value:
-        _fail(name, value, "a non-empty list of numbers >= 0", f"-y '{name}: [0.001]'")
-    return [_learning_rate(name, item) for item in value]
+        fail(name, value, "a non-empty list of finite numbers >= 0")
+    return [check_number(name, item) for item in value]
 
 
-_CHECKS = {
-    "dataset": _text,
-    "data_dir": _optional_text,
-    "image_size": _positive_int,
-    "batch_size": _positive_int,
-    "epochs": _positive_int,
-    "optimizer": _optimizer,
-    "learning_rate": _learning_rate,
-    "seed": _seed,
-    "seeds": _seeds,
-    "conv_only": _bool,
-    "augment": _bool,
-    "max_examples": _optional_positive_int,
-    "output_dir": _text,
-    "runs_dir": _text,
-    "launch_grid": _bool,
+NOTEBOOK_CHECKS = {
+    "seed": lambda name, value: check_int(name, value, 0, SEED_LIMIT),
+    "output_dir": check_text,
+    "runs_dir": check_text,
+    "launch_grid": check_bool,
     "grid_optimizers": _optimizer_list,
     "grid_learning_rates": _learning_rate_list,
 }

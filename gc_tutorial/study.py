@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gc_tutorial.experiment import describe_environment, load_comparison, run_comparison
+from gc_tutorial.config import ComparisonConfig
+from gc_tutorial.experiment import run_comparison
+from gc_tutorial.results import describe_environment, load_comparison
 from gc_tutorial.stats import SUMMARY_FIELDS, paired_summary
 from gc_tutorial.storage import prepare_output_dir, write_atomically
 
@@ -118,18 +120,17 @@ def run_study(
             f"({elapsed / 60:.1f} min so far)",
             flush=True,
         )
-        comparison = _finished_cell(folder, optimizer, learning_rate, seeds, settings)
+        config = ComparisonConfig(
+            dataset=dataset,
+            seeds=seeds,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            momentum=STUDY_MOMENTUM.get(optimizer),
+            **settings,
+        )
+        comparison = _finished_cell(folder, config)
         if comparison is None:
-            comparison = run_comparison(
-                dataset,
-                seeds=seeds,
-                optimizer=optimizer,
-                learning_rate=learning_rate,
-                momentum=STUDY_MOMENTUM.get(optimizer),
-                output_dir=folder,
-                verbose=0,
-                **settings,
-            )
+            comparison = run_comparison(config, output_dir=folder, verbose=0)
         tables.append(_tidy(comparison.history, dataset, optimizer, learning_rate))
     minutes = (time.perf_counter() - start) / 60
     print(f"[study {dataset}] {len(cells)} cells x {len(seeds)} seeds in {minutes:.1f} min")
@@ -139,20 +140,13 @@ def run_study(
     return study
 
 
-def _finished_cell(folder, optimizer, learning_rate, seeds, settings):
-    """The cell's earlier comparison if it finished with these parameters, else None."""
+def _finished_cell(folder: Path, config: ComparisonConfig):
+    """The cell's earlier comparison if it finished with the same settings, else None."""
     if not (folder / "results.json").is_file():
         return None
     comparison = load_comparison(folder)
-    wanted = {
-        **settings,
-        "seeds": seeds,
-        "optimizer": optimizer,
-        "learning_rate": learning_rate,
-        "momentum": STUDY_MOMENTUM.get(optimizer),
-    }
-    same = all(comparison.parameters.get(key) == value for key, value in wanted.items())
-    return comparison if same else None
+    earlier = ComparisonConfig.from_config(comparison.parameters)
+    return comparison if earlier.identity() == config.identity() else None
 
 
 def _tidy(history: pd.DataFrame, dataset: str, optimizer: str, learning_rate: float):

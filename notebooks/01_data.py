@@ -24,9 +24,17 @@
 # (1,027 training and 256 test images, 300x300 RGB, two classes) with tensorflow-datasets, look
 # at it, and look at the augmentations the training set gets.
 #
-# The same call also takes a folder of class subfolders (your own images) or `"synthetic"`, a
-# small generated dataset of discs and rings that works offline. Quick mode (used by the tests)
-# switches to it: **numbers on synthetic data are a smoke test, not horses_or_humans results.**
+# The same call also takes a folder of class subfolders (your own images), `"digits"` or
+# `"synthetic"`, both offline:
+#
+# - `"digits"` is real data: scikit-learn's 1,797 handwritten digits (8x8 grey scans from UCI,
+#   ten classes "0".."9"), shown as RGB and resized. Its stratified 80/20 split is the same for
+#   every seed. Quick mode (used by the tests) switches to it. **Do not augment digits**:
+#   a flip or a large rotation turns a 6 into a 9 (or a 2 into no digit at all), so the label
+#   becomes wrong; quick mode sets `augment=False`.
+# - `"synthetic"` is a generated set of discs and rings, kept as a documented option.
+#
+# Numbers on either are **not horses_or_humans results.**
 
 # %%
 # On Colab, install this tutorial's package; elsewhere this cell does nothing.
@@ -48,11 +56,12 @@ if "google.colab" in sys.modules:
 
 # %% [markdown]
 # ## Parameters
-# `dataset` is a tensorflow-datasets name, a folder path or `"synthetic"`; `data_dir` points
-# tensorflow-datasets at an already prepared copy. With papermill: `-p dataset synthetic`.
+# `dataset` is a tensorflow-datasets name, a folder path, `"digits"` or `"synthetic"`;
+# `data_dir` points tensorflow-datasets at an already prepared copy. With papermill:
+# `-p dataset digits -p augment False`.
 
 # %% tags=["parameters"]
-dataset: str = "horses_or_humans"  # tensorflow-datasets name, image folder path, or "synthetic"
+dataset: str = "horses_or_humans"  # tfds name, image folder, "digits" or "synthetic"
 data_dir: str = None  # tensorflow-datasets data_dir holding a prepared copy
 image_size: int = 300  # images are resized to image_size x image_size
 batch_size: int = 128  # examples per batch
@@ -114,7 +123,8 @@ plt.show()
 # The training set is augmented as in the Keras example: random flips (horizontal and vertical),
 # rotation up to 0.3 of a turn either way and zoom by up to 20%. `augment_images` draws those
 # parameters per image and applies them as one affine transform, seeded so that each run sees
-# the same augmentations. Here one test image and seven augmentations of it:
+# the same augmentations. Here one test image and seven augmentations of it. (On digits, this
+# is why quick mode turns augmentation off: a flipped or half-turned digit is another digit.)
 
 # %%
 import tensorflow as tf

@@ -57,21 +57,23 @@ if "google.colab" in sys.modules:
 # ## Parameters
 # The defaults are the real tutorial: horses_or_humans at 300x300, RMSprop at 1e-4, 10 epochs,
 # three seeds. With papermill, for example:
-# `papermill 04_comparison.ipynb out.ipynb -p dataset synthetic -p epochs 2 -y "seeds: [0, 1]"`.
-# In quick mode (`GC_TUTORIAL_QUICK=1`, set by the tests) the parameters left at their defaults
-# switch to synthetic data, small images and 2 epochs.
+# `papermill 04_comparison.ipynb out.ipynb -p dataset digits -p augment False -p epochs 5`.
+# A misspelt name (`-p epoch 5`) stops the notebook with the closest real name. In quick mode
+# (`GC_TUTORIAL_QUICK=1`, set by the tests) every parameter you did not pass switches to a
+# small run on scikit-learn's real handwritten digits; the banner lists what was overridden.
 
 # %% tags=["parameters"]
-dataset: str = "horses_or_humans"  # tensorflow-datasets name, image folder path, or "synthetic"
+dataset: str = "horses_or_humans"  # tfds name, image folder, "digits" or "synthetic"
 data_dir: str = None  # tensorflow-datasets data_dir holding a prepared copy
 image_size: int = 300  # images are resized to image_size x image_size
 batch_size: int = 128  # examples per batch
 epochs: int = 10  # epochs per arm
-optimizer: str = "rmsprop"  # sgd, rmsprop, adam or adamw
+optimizer: str = "rmsprop"  # Keras optimizer name: sgd, rmsprop, adam, adamw, ...
 learning_rate: float = 0.0001  # shared by both arms
+momentum: float = None  # momentum of sgd or rmsprop (None: the optimizer's default)
 seeds: list = [0, 1, 2]  # one paired baseline/GC comparison per seed
 conv_only: bool = False  # GC arm centralizes convolution kernels only
-augment: bool = True  # flip/rotate/zoom the training images
+augment: bool = True  # flip/rotate/zoom the training images (not for digits)
 max_examples: int = None  # cap on the examples of each split (None: all)
 output_dir: str = "results/comparison"  # tables, plots and results.json go here
 
@@ -86,12 +88,15 @@ settings = resolve_parameters(
     epochs=epochs,
     optimizer=optimizer,
     learning_rate=learning_rate,
+    momentum=momentum,
     seeds=seeds,
     conv_only=conv_only,
     augment=augment,
     max_examples=max_examples,
     output_dir=output_dir,
 )
+config = settings.config()  # one ComparisonConfig: every setting both arms share
+config
 
 # %% [markdown]
 # ## Run the comparison
@@ -101,25 +106,20 @@ settings = resolve_parameters(
 # %%
 from gc_tutorial.experiment import run_comparison
 
-result = run_comparison(
-    settings.dataset,
-    data_dir=settings.data_dir,
-    seeds=settings.seeds,
-    epochs=settings.epochs,
-    optimizer=settings.optimizer,
-    learning_rate=settings.learning_rate,
-    batch_size=settings.batch_size,
-    image_size=settings.image_size,
-    augment=settings.augment,
-    max_examples=settings.max_examples,
-    conv_only=settings.conv_only,
-    output_dir=settings.output_dir,
-)
+result = run_comparison(config, output_dir=settings.output_dir)
 
 # %% [markdown]
 # ## Comparing performance
 # Mean +- standard deviation over seeds, test metrics first, then the paired difference
-# GC - baseline for each seed.
+# GC - baseline for each seed and its 95% confidence interval.
+#
+# **How to read the interval.** Both arms of a seed start from the same weights and see the
+# same batches, so each seed gives one difference. The interval is where the mean difference
+# plausibly lies. If it contains 0, these seeds cannot tell GC from the baseline: that is
+# "no detectable difference", not proof that there is none; more seeds narrow it. If it lies
+# entirely above (or below) 0, GC helped (or hurt) at this setting. The p-value comes from a
+# sign-flip permutation test: how often flipping the signs of the differences at random gives a
+# mean at least this far from 0.
 
 # %%
 print(result.report())
@@ -164,6 +164,13 @@ result.summary
 
 # %%
 result.paired
+
+# %% [markdown]
+# The paired statistics of every metric (GC - baseline; `n` seeds, Student-t interval,
+# permutation p-value, wins/ties/losses of GC, effect size = mean / std):
+
+# %%
+result.statistics
 
 # %%
 print("Results written to", result.output_dir.resolve())

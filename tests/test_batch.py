@@ -1,23 +1,35 @@
-"""Batch runs with papermill: one folder per run, finished runs skipped, failures contained."""
+"""Batch runs with papermill: identity per run, honest resumes, contained failures."""
+
+import json
 
 import nbformat
 import pandas as pd
 import pytest
 
-from gc_tutorial.batch import _parse_value, collect_runs, run_grid, run_name, summarize_grid
+from gc_tutorial.batch import (
+    COMPLETE_MARKER,
+    collect_runs,
+    parse_value,
+    run_grid,
+    run_name,
+    summarize_grid,
+)
+from gc_tutorial.results import MixedResultsError
 
 TINY_COMPARISON = """\
 from gc_tutorial.experiment import run_comparison
 
-run_comparison("synthetic", seeds=seeds, epochs=1, image_size=16, batch_size=16, max_examples=16,
-               optimizer=optimizer, learning_rate=learning_rate, output_dir=output_dir, verbose=0)
+assert learning_rate < 1, "a run that fails"
+run_comparison("synthetic", seeds=seeds, epochs=epochs, image_size=16, batch_size=16,
+               max_examples=16, optimizer=optimizer, learning_rate=learning_rate,
+               output_dir=output_dir, verbose=0)
 """
 
 
 @pytest.fixture
 def tiny_notebook(tmp_path):
     parameters = nbformat.v4.new_code_cell(
-        'optimizer = "sgd"\nlearning_rate = 0.01\nseeds = [0]\noutput_dir = "out"'
+        'optimizer = "sgd"\nlearning_rate = 0.01\nseeds = [0]\nepochs = 1\noutput_dir = "out"'
     )
     parameters.metadata["tags"] = ["parameters"]
     notebook = nbformat.v4.new_notebook(
@@ -31,32 +43,106 @@ def tiny_notebook(tmp_path):
     return path
 
 
-def test_grid_runs_skips_finished_runs_and_contains_failures(tiny_notebook, tmp_path):
+def test_grid_skips_complete_runs_and_contains_failures(tiny_notebook, tmp_path):
     runs_dir = tmp_path / "runs"
-    grid = {"optimizers": ["sgd", "no-such-optimizer"], "learning_rates": [0.01], "seeds": [0]}
+    grid = {"optimizers": ["sgd"], "learning_rates": [0.01, 5.0], "seeds": [0]}
     first = run_grid(tiny_notebook, runs_dir, **grid)
     assert list(first["status"].str.split(":").str[0]) == ["done", "failed"]
-    done, failed = (
-        runs_dir / run_name("sgd", 0.01, 0),
-        runs_dir / run_name("no-such-optimizer", 0.01, 0),
-    )
+    done, failed = runs_dir / run_name("sgd", 0.01, 0), runs_dir / run_name("sgd", 5.0, 0)
     assert (done / "results.json").is_file() and (done / "comparison.ipynb").is_file()
-    assert "Unknown optimizer" in (failed / "error.txt").read_text()
-    assert (failed / "comparison.ipynb").is_file()  # the executed notebook shows where it failed
+    assert (done / COMPLETE_MARKER).is_file() and not (failed / COMPLETE_MARKER).exists()
+    assert "a run that fails" in (failed / "error.txt").read_text()
 
     second = run_grid(tiny_notebook, runs_dir, **grid)
     assert list(second["status"].str.split(" ").str[0]) == ["skipped", "failed:"]
 
     runs = collect_runs(runs_dir)
     assert len(runs) == 2 and set(runs["arm"]) == {"baseline", "gc"}
-    assert runs["synthetic"].all() and set(runs["optimizer"]) == {"sgd"}
-    summary = summarize_grid(runs)
-    assert list(summary["runs"]) == [1, 1]
+    assert runs["synthetic"].all() and set(runs["learning_rate"]) == {0.01}
+
+
+def test_a_misspelt_parameter_stops_the_grid_before_any_run(tiny_notebook, tmp_path):
+    with pytest.raises(ValueError, match="no parameter `epoch` \\(did you mean `epochs`\\?\\)"):
+        run_grid(
+            tiny_notebook,
+            tmp_path / "runs",
+            optimizers=["sgd"],
+            learning_rates=[0.01],
+            seeds=[0],
+            parameters={"epoch": 1},
+        )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_rerun_with_other_parameters_never_mixes(tiny_notebook, tmp_path):
+    runs_dir = tmp_path / "runs"
+    one = {"optimizers": ["sgd"], "learning_rates": [1e-3]}
+    run_grid(tiny_notebook, runs_dir, seeds=[0], parameters={"epochs": 1}, **one)
+    with pytest.raises(ValueError, match="epochs: 1 -> 2"):
+        run_grid(tiny_notebook, runs_dir, seeds=[0, 1], parameters={"epochs": 2}, **one)
+    assert not (runs_dir / run_name("sgd", 1e-3, 1)).exists()  # stopped before any run
+    statuses = run_grid(
+        tiny_notebook, runs_dir, seeds=[0, 1], parameters={"epochs": 2}, replace=True, **one
+    )
+    assert list(statuses["status"]) == ["done", "done"]
+    runs = collect_runs(runs_dir)
+    assert set(runs["epochs"]) == {2} and len(runs) == 4
+    assert len(list((runs_dir / ".replaced").iterdir())) == 1  # the 1-epoch run, kept aside
+
+
+def test_a_run_killed_before_its_marker_is_run_again(tiny_notebook, tmp_path):
+    runs_dir = tmp_path / "runs"
+    grid = {"optimizers": ["sgd"], "learning_rates": [1e-3], "seeds": [0]}
+    run_grid(tiny_notebook, runs_dir, **grid)
+    folder = runs_dir / run_name("sgd", 1e-3, 0)
+    (folder / COMPLETE_MARKER).unlink()  # killed after results.json, before the marker
+    (folder / "comparison.ipynb").write_text("")
+    assert collect_runs(runs_dir).empty
+    statuses = run_grid(tiny_notebook, runs_dir, **grid)
+    assert list(statuses["status"]) == ["done"]
+    assert json.loads((folder / "comparison.ipynb").read_text())["cells"]
+
+
+def test_collect_runs_refuses_runs_with_different_shared_parameters(tiny_notebook, tmp_path):
+    runs_dir = tmp_path / "runs"
+    run_grid(tiny_notebook, runs_dir, optimizers=["sgd"], learning_rates=[1e-3], seeds=[0])
+    other = tmp_path / "other"
+    run_grid(
+        tiny_notebook,
+        other,
+        optimizers=["sgd"],
+        learning_rates=[1e-3],
+        seeds=[1],
+        parameters={"epochs": 2},
+    )
+    (other / run_name("sgd", 1e-3, 1)).rename(runs_dir / run_name("sgd", 1e-3, 1))
+    with pytest.raises(MixedResultsError, match="different shared parameters"):
+        collect_runs(runs_dir)
 
 
 def test_collect_runs_of_an_empty_folder_is_empty(tmp_path):
     assert collect_runs(tmp_path).empty
     assert summarize_grid(pd.DataFrame()).empty
+
+
+def test_summarize_grid_is_the_paired_difference_per_cell():
+    runs = pd.DataFrame(
+        [
+            {
+                "optimizer": "sgd",
+                "learning_rate": 0.1,
+                "seed": seed,
+                "arm": arm,
+                "final_test_accuracy": acc,
+            }
+            for seed, (b, g) in enumerate([(0.8, 0.9), (0.7, 0.75), (0.6, 0.5)])
+            for arm, acc in (("baseline", b), ("gc", g))
+        ]
+    )
+    row = summarize_grid(runs).iloc[0]
+    assert row["mean"] == pytest.approx((0.1 + 0.05 - 0.1) / 3)
+    assert (row["wins"], row["losses"], row["seeds"]) == (2, 1, 3)
+    assert row["baseline_mean"] == pytest.approx(0.7)
 
 
 def test_bad_grid_input(tiny_notebook, tmp_path):
@@ -70,11 +156,34 @@ def test_bad_grid_input(tiny_notebook, tmp_path):
         )
     with pytest.raises(ValueError, match="grid is empty"):
         run_grid(tiny_notebook, tmp_path / "runs", optimizers=[], learning_rates=[0.1], seeds=[0])
+    with pytest.raises(ValueError, match="Unknown optimizer"):
+        run_grid(
+            tiny_notebook,
+            tmp_path / "runs",
+            optimizers=["../../x"],
+            learning_rates=[0.1],
+            seeds=[0],
+        )
+    with pytest.raises(ValueError, match="learning_rates"):
+        run_grid(
+            tiny_notebook,
+            tmp_path / "runs",
+            optimizers=["sgd"],
+            learning_rates=[float("inf")],
+            seeds=[0],
+        )
 
 
 @pytest.mark.parametrize(
     "text, value",
-    [("2", 2), ("0.5", 0.5), ("True", True), ("None", None), ("synthetic", "synthetic")],
+    [
+        ("2", 2),
+        ("0.5", 0.5),
+        ("True", True),
+        ("None", None),
+        ("synthetic", "synthetic"),
+        ("[0, 1]", [0, 1]),
+    ],
 )
 def test_command_line_values_are_parsed_like_papermill(text, value):
-    assert _parse_value(text) == value and type(_parse_value(text)) is type(value)
+    assert parse_value(text) == value and type(parse_value(text)) is type(value)

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gc_tutorial import experiment
+from gc_tutorial import experiment, results
+from gc_tutorial.config import ComparisonConfig
 from gc_tutorial.experiment import load_comparison, run_comparison
 
 TINY = {
@@ -89,12 +90,15 @@ def test_nan_loss_stops_the_arm_and_is_recorded():
     "overrides, error, message",
     [
         ({"seeds": []}, ValueError, "seeds"),
-        ({"seeds": [0, 0]}, ValueError, "repeats"),
+        ({"seeds": [0, 0]}, ValueError, "distinct"),
+        ({"seeds": [2**32]}, ValueError, "< 4294967296"),
         ({"seeds": ["a"]}, ValueError, "seed"),
         ({"epochs": 0}, ValueError, "epochs"),
         ({"epochs": 1.5}, ValueError, "epochs"),
         ({"learning_rate": -1e-3}, ValueError, "learning_rate"),
-        ({"optimizer": "adadelta"}, ValueError, "known optimizers"),
+        ({"learning_rate": float("inf")}, ValueError, "finite"),
+        ({"optimizer": "nosuch"}, ValueError, "nosuch"),
+        ({"optimizer": "adam", "momentum": 0.9}, ValueError, "momentum"),
         ({"augment": "yes"}, ValueError, "augment"),
     ],
 )
@@ -112,18 +116,121 @@ def test_output_dir_that_is_a_file_fails_before_training(monkeypatch, tmp_path):
         compare(output_dir=a_file)
 
 
-def test_an_interrupted_comparison_keeps_the_arms_it_finished(monkeypatch, tmp_path):
+def crash_after_first_arm(monkeypatch):
     finished = []
     real_train_arm = experiment.train_arm
 
-    def train_then_crash(arm, seed, parameters, verbose):
+    def train_then_crash(arm, seed, config, verbose):
         if finished:
             raise KeyboardInterrupt
         finished.append(arm)
-        return real_train_arm(arm, seed, parameters, verbose)
+        return real_train_arm(arm, seed, config, verbose)
 
     monkeypatch.setattr(experiment, "train_arm", train_then_crash)
+
+
+def test_an_interrupted_comparison_keeps_its_arms_apart_from_the_finished_one(
+    monkeypatch, tmp_path, capsys
+):
+    folder = tmp_path / "D"
+    first = compare(seeds=[0, 1], output_dir=folder)
+    crash_after_first_arm(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        compare(output_dir=tmp_path)
-    history = pd.read_csv(tmp_path / "history.csv")
-    assert list(history["arm"].unique()) == ["baseline"] and len(history) == TINY["epochs"]
+        compare(seeds=[5, 6], optimizer="adam", output_dir=folder)
+    # The finished comparison is untouched and whole; the new arm waits in the staging folder.
+    loaded = load_comparison(folder)
+    assert loaded.parameters["seeds"] == [0, 1] and loaded.identity == first.identity
+    pd.testing.assert_frame_equal(loaded.history[METRICS], first.history[METRICS])
+    staged = pd.read_csv(tmp_path / ".D.staging" / "history.csv")
+    assert list(staged["seed"].unique()) == [5] and list(staged["arm"].unique()) == ["baseline"]
+    monkeypatch.undo()
+    capsys.readouterr()
+    second = compare(seeds=[5], optimizer="adam", output_dir=folder)
+    assert "Replacing the finished comparison" in capsys.readouterr().out
+    assert load_comparison(folder).identity == second.identity != first.identity
+    assert not (tmp_path / ".D.staging").exists()
+
+
+def test_a_folder_whose_files_do_not_belong_together_is_refused(tmp_path):
+    compare(output_dir=tmp_path / "D")
+    history = tmp_path / "D" / "history.csv"
+    history.write_text(history.read_text().replace("baseline", "gc", 1))
+    with pytest.raises(results.MixedResultsError, match="history.csv"):
+        load_comparison(tmp_path / "D")
+
+
+def test_an_unwritable_output_dir_fails_before_training(monkeypatch):
+    monkeypatch.setattr(experiment, "train_arm", pytest.fail)
+    with pytest.raises(PermissionError, match="Cannot write results"):
+        compare(output_dir="/sys/gc-tutorial-results/D")
+
+
+def test_result_files_are_readable_by_others(tmp_path):
+    compare(output_dir=tmp_path / "D")
+    for path in (tmp_path / "D").iterdir():
+        assert path.stat().st_mode & 0o044 == 0o044, path.name
+
+
+def test_paired_differences_are_gc_minus_baseline_from_a_hand_made_table():
+    rows = []
+    for seed, (baseline, gc) in enumerate([(0.8, 0.9), (0.7, 0.6)]):
+        for name, accuracy, times in (
+            ("baseline", baseline, (9.0, 2.0, 4.0)),
+            ("gc", gc, (5.0, 3.0, 3.0)),
+        ):
+            for epoch, time_s in enumerate(times, start=1):
+                rows.append(
+                    {
+                        "seed": seed,
+                        "arm": name,
+                        "epoch": epoch,
+                        "train_loss": 1.0,
+                        "train_accuracy": 0.5,
+                        "test_loss": 1.0,
+                        "test_accuracy": accuracy,
+                        "train_time_s": time_s,
+                        "eval_time_s": 0.1,
+                        "diverged": False,
+                        "initial_weights": "w",
+                    }
+                )
+    history = pd.DataFrame(rows)
+    paired = results.paired_differences(history)
+    assert paired["final_test_accuracy_diff"].tolist() == pytest.approx([0.1, -0.1])
+    # Steady epochs are 2 and 3 (epoch 1 traces): gc (3 + 3) / baseline (2 + 4) = 1.
+    assert paired["steady_epoch_time_ratio"].tolist() == pytest.approx([1.0, 1.0])
+    per_run = results.per_run_table(history)
+    assert per_run["steady_epoch_time_s"].tolist() == pytest.approx([3.0, 3.0, 3.0, 3.0])
+    # A stopped arm: only epochs both arms ran are compared.
+    stopped = history[~((history["arm"] == "gc") & (history["epoch"] == 3))]
+    ratio = results.paired_differences(stopped)["steady_epoch_time_ratio"]
+    assert ratio.tolist() == pytest.approx([3.0 / 2.0, 3.0 / 2.0])
+
+
+def test_divergence_rule():
+    assert experiment.has_diverged([0.7, float("nan")], 6.9)
+    assert experiment.has_diverged([0.7, 1e34], 6.9)
+    assert not experiment.has_diverged([2.3, 5.0, 1.0], 6.9)
+
+
+def test_exploding_finite_loss_is_flagged_as_diverged():
+    result = compare(optimizer="rmsprop", learning_rate=1e3, epochs=3)
+    assert result.history["diverged"].all()
+
+
+def test_command_line_errors_are_one_line_with_flags(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        experiment.main(["--dataset", "digits", "--epochs", "0"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "`--epochs` must be an int >= 1" in error and "Traceback" not in error
+    assert len(error.strip().splitlines()) == 1
+
+
+def test_the_command_line_is_generated_from_the_config(capsys):
+    with pytest.raises(SystemExit):
+        experiment.main(["--help"])
+    text = capsys.readouterr().out
+    for name in ComparisonConfig.__dataclass_fields__:
+        assert "--" + name.replace("_", "-") in text, name
+    assert "--no-augment" in text and "(default: 'rmsprop')" in text

@@ -11,7 +11,7 @@ import jupytext
 import papermill
 import pytest
 
-from gc_tutorial.parameters import TUTORIAL_DEFAULTS
+from gc_tutorial.parameters import QUICK_OVERRIDES, TUTORIAL_DEFAULTS
 
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -67,4 +67,61 @@ def test_papermill_wrong_type_fails_in_the_checking_cell(tmp_path):
             parameters={"image_size": 1.5},
             progress_bar=False,
         )
-    assert "`image_size` must be an int >= 1; got 1.5 (float)" in str(failure.value)
+    assert "`image_size` must be an int >= 1. Received: image_size=1.5 (float)" in str(
+        failure.value
+    )
+
+
+def test_papermill_misspelt_parameter_fails_with_the_closest_name(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        papermill.execute_notebook(
+            str(ROOT / "notebooks" / "02_model.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            parameters={"image_sise": 32},
+            progress_bar=False,
+        )
+    assert "no parameter `image_sise` (did you mean `image_size`?)" in str(failure.value)
+
+
+def run_comparison_notebook(tmp_path, **parameters):
+    output_dir = tmp_path / "results"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "04_comparison.ipynb"),
+        str(tmp_path / "comparison.ipynb"),
+        parameters={**parameters, "output_dir": str(output_dir)},
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+    )
+    return json.loads((output_dir / "results.json").read_text()), output_dir
+
+
+def test_quick_comparison_learns_real_digits_well_above_chance(tmp_path, monkeypatch):
+    monkeypatch.setenv("GC_TUTORIAL_QUICK", "1")
+    results, _ = run_comparison_notebook(tmp_path)
+    assert results["dataset"]["kind"] == "digits" and results["dataset"]["synthetic"] is False
+    expected = {k: v for k, v in QUICK_OVERRIDES.items() if k in results["parameters"]}
+    assert {k: results["parameters"][k] for k in expected} == expected
+    accuracy = {row["arm"]: row["final_test_accuracy_mean"] for row in results["summary"]}
+    assert set(accuracy) == {"baseline", "gc"}
+    assert min(accuracy.values()) > 0.5, accuracy  # chance is 0.1 for ten digits
+
+
+def test_papermill_parameters_are_kept_in_quick_mode_and_saved(tmp_path, monkeypatch):
+    monkeypatch.setenv("GC_TUTORIAL_QUICK", "1")
+    passed = dict(dataset="synthetic", image_size=32, batch_size=32, epochs=2, max_examples=64)
+    results, folder = run_comparison_notebook(
+        tmp_path, optimizer="adam", learning_rate=0.001, seeds=[0, 1], **passed
+    )
+    assert results["parameters"]["optimizer"] == "adam" and results["parameters"]["seeds"] == [0, 1]
+    assert {k: results["parameters"][k] for k in passed} == passed
+    assert results["dataset"]["synthetic"] is True
+    assert len(results["history"]) == 2 * 2 * 2
+    assert [row["arm"] for row in results["summary"]] == ["baseline", "gc"]
+    for name in (
+        "history.csv",
+        "summary.csv",
+        "paired.csv",
+        "statistics.csv",
+        "learning_curves.png",
+    ):
+        assert (folder / name).stat().st_size > 0, name

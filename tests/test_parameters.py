@@ -1,8 +1,15 @@
-"""Notebook parameters: type checks papermill does not make, and quick mode."""
+"""Notebook parameters: checks papermill does not make, unknown names, and quick mode."""
 
 import pytest
 
-from gc_tutorial.parameters import QUICK_VALUES, TUTORIAL_DEFAULTS, quick_mode, resolve_parameters
+from gc_tutorial.config import ComparisonConfig, config_defaults
+from gc_tutorial.parameters import (
+    NOTEBOOK_DEFAULTS,
+    QUICK_OVERRIDES,
+    TUTORIAL_DEFAULTS,
+    quick_mode,
+    resolve_parameters,
+)
 
 
 @pytest.fixture
@@ -21,20 +28,23 @@ def quick(monkeypatch):
         (
             "epochs",
             1.5,
-            "`epochs` must be an int >= 1; got 1.5 \\(float\\). With papermill: -p epochs",
+            "`epochs` must be an int >= 1. Received: epochs=1.5 \\(float\\). "
+            "With papermill: -p epochs 10",
         ),
         ("epochs", 0, "`epochs` must be an int >= 1"),
         ("image_size", "300", "`image_size` must be an int >= 1"),
         ("batch_size", True, "`batch_size`"),
-        ("learning_rate", -0.1, "`learning_rate` must be a number >= 0"),
+        ("learning_rate", -0.1, "`learning_rate` must be a finite number >= 0"),
+        ("learning_rate", float("inf"), "`learning_rate` must be a finite number"),
         ("seeds", "[0, 1]", "`seeds` must be a non-empty list of distinct ints"),
         ("seeds", [0, 0], "distinct"),
-        ("seeds", [0, -1], "`seeds` must be an int >= 0"),
+        ("seeds", [0, -1], "`seeds\\[1\\]` must be an int >= 0"),
         ("augment", "False", "`augment` must be True or False"),
-        ("optimizer", "adagrad", "known optimizers"),
+        ("optimizer", "nosuch", "nosuch"),
         ("max_examples", 0, "`max_examples`"),
         ("dataset", "", "`dataset` must be a non-empty string"),
         ("grid_learning_rates", [0.1, "x"], "`grid_learning_rates`"),
+        ("seed", 2**32, "`seed` must be an int >= 0 and < 4294967296"),
     ],
 )
 def test_bad_values_get_a_clear_error(full_mode, name, value, message):
@@ -42,9 +52,22 @@ def test_bad_values_get_a_clear_error(full_mode, name, value, message):
         resolve_parameters(**{name: value})
 
 
-def test_unknown_parameter_is_refused(full_mode):
-    with pytest.raises(ValueError, match="Unknown parameter"):
+def test_unknown_parameter_is_refused_with_the_closest_name(full_mode):
+    with pytest.raises(ValueError, match="did you mean `epochs`"):
         resolve_parameters(epoch=3)
+
+
+def test_a_passed_name_the_notebook_lacks_is_refused(full_mode):
+    # papermill -p epoch 1 on a notebook whose parameter is `epochs`:
+    with pytest.raises(ValueError, match="no parameter `epoch` \\(did you mean `epochs`\\?\\)"):
+        resolve_parameters(epochs=10, passed={"epoch"})
+
+
+def test_numpy_integers_are_accepted(full_mode):
+    import numpy as np
+
+    settings = resolve_parameters(seeds=[np.int64(3)], epochs=np.int32(2))
+    assert settings.seeds == [3] and type(settings.seeds[0]) is int and settings.epochs == 2
 
 
 def test_full_mode_keeps_the_values(full_mode, capsys):
@@ -54,19 +77,35 @@ def test_full_mode_keeps_the_values(full_mode, capsys):
         10,
         1.0,
     )
-    assert settings.quick is False
+    assert settings.quick is False and settings.overridden == {}
     assert "Full tutorial run" in capsys.readouterr().out
 
 
-def test_quick_mode_replaces_only_values_left_at_their_default(quick, capsys):
+def test_quick_mode_overrides_what_was_not_passed(quick, capsys):
     settings = resolve_parameters(
-        dataset=TUTORIAL_DEFAULTS["dataset"], epochs=TUTORIAL_DEFAULTS["epochs"], image_size=24
+        dataset=TUTORIAL_DEFAULTS["dataset"],
+        epochs=TUTORIAL_DEFAULTS["epochs"],
+        image_size=24,
+        passed={"epochs"},
     )
     assert settings.quick is True
-    assert settings.dataset == QUICK_VALUES["dataset"] == "synthetic"
-    assert settings.epochs == QUICK_VALUES["epochs"]
-    assert settings.image_size == 24  # given explicitly: kept
-    assert "QUICK MODE" in capsys.readouterr().out
+    assert settings.dataset == QUICK_OVERRIDES["dataset"] == "digits"
+    assert settings.image_size == QUICK_OVERRIDES["image_size"]  # not passed: overridden
+    assert settings.epochs == 10  # passed (even at its default value): kept
+    assert set(settings.overridden) == {"dataset", "image_size"}
+    banner = capsys.readouterr().out
+    assert "QUICK MODE" in banner and "'dataset': 'digits'" in banner
+
+
+def test_quick_mode_is_digits_without_augmentation():
+    assert QUICK_OVERRIDES["dataset"] == "digits" and QUICK_OVERRIDES["augment"] is False
+
+
+def test_defaults_come_from_the_config_once(full_mode):
+    assert {k: TUTORIAL_DEFAULTS[k] for k in config_defaults()} == config_defaults()
+    assert set(TUTORIAL_DEFAULTS) == set(config_defaults()) | set(NOTEBOOK_DEFAULTS)
+    config = resolve_parameters(epochs=3, seeds=[4]).config()
+    assert config == ComparisonConfig(epochs=3, seeds=(4,))
 
 
 @pytest.mark.parametrize(

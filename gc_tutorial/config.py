@@ -1,0 +1,196 @@
+"""One typed, frozen configuration for a comparison; every default is written here once.
+
+`ComparisonConfig` is what `run_comparison` and `train_arm` take. Its fields'
+defaults are the tutorial's (the Keras example: horses_or_humans, 300x300,
+RMSprop 1e-4, 10 epochs); the command line (`add_config_arguments`), the batch
+runner, quick mode and the notebooks' parameters cells all read them from here.
+Like a Keras object it round-trips through `get_config()` / `from_config()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from gc_tutorial.centralization import check_optimizer_name
+from gc_tutorial.checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_optional_int,
+    check_optional_number,
+    check_optional_text,
+    check_seeds,
+    check_text,
+    fail,
+)
+
+MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
+
+
+def _setting(default, help: str, check, **extra) -> Any:
+    return field(default=default, metadata={"help": help, "check": check, **extra})
+
+
+@dataclass(frozen=True)
+class ComparisonConfig:
+    """What a comparison trains: data, model input, optimizer, schedule and seeds.
+
+    Every field is checked when the config is made, so a bad value fails before
+    any data is loaded. Both arms share every field; the only difference between
+    them is GC.
+    """
+
+    dataset: str = _setting(
+        "horses_or_humans",
+        "tensorflow-datasets name, image folder path, 'digits' (real handwritten digits, "
+        "offline) or 'synthetic' (generated, offline)",
+        check_text,
+    )
+    data_dir: str | None = _setting(
+        None, "tensorflow-datasets data_dir holding a prepared copy", check_optional_text
+    )
+    image_size: int = _setting(300, "images are resized to image_size x image_size", check_int)
+    batch_size: int = _setting(128, "examples per batch", check_int)
+    epochs: int = _setting(10, "epochs per arm", check_int)
+    optimizer: str = _setting(
+        "rmsprop", "Keras optimizer name (sgd, rmsprop, adam, adamw, ...)", None
+    )
+    learning_rate: float = _setting(1e-4, "shared by both arms", check_number)
+    momentum: float | None = _setting(
+        None,
+        "momentum of sgd or rmsprop (None: the optimizer's default)",
+        lambda name, value: check_optional_number(name, value, 0.0, 1.0),
+    )
+    seeds: tuple[int, ...] = _setting(
+        (0, 1, 2), "one paired baseline/GC comparison per seed", check_seeds
+    )
+    conv_only: bool = _setting(False, "the GC arm centralizes convolution kernels only", check_bool)
+    augment: bool = _setting(True, "flip/rotate/zoom the training images", check_bool)
+    max_examples: int | None = _setting(
+        None, "cap on the examples of each split (None: all)", check_optional_int
+    )
+    jit_compile: bool | str = _setting(
+        "auto",
+        "XLA: True, False or 'auto' (Keras turns it off under op determinism)",
+        lambda name, value: check_choice(name, value, (True, False, "auto")),
+    )
+
+    def __post_init__(self):
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if item.name == "dataset" and isinstance(value, os.PathLike):
+                value = os.fspath(value)
+            if item.name == "data_dir" and isinstance(value, os.PathLike):
+                value = os.fspath(value)
+            if item.name == "optimizer":
+                value = check_optimizer_name(value)
+            else:
+                value = item.metadata["check"](item.name, value)
+            object.__setattr__(self, item.name, value)
+        if self.momentum is not None and self.optimizer not in MOMENTUM_OPTIMIZERS:
+            fail(
+                "momentum",
+                self.momentum,
+                f"None for optimizer {self.optimizer!r} (momentum applies to "
+                f"{' and '.join(MOMENTUM_OPTIMIZERS)})",
+            )
+
+    def get_config(self) -> dict:
+        """Plain JSON-ready values (seeds as a list), as stored in results.json."""
+        config = dataclasses.asdict(self)
+        config["seeds"] = list(self.seeds)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> ComparisonConfig:
+        """The inverse of `get_config`."""
+        unknown = sorted(set(config) - set(config_defaults()))
+        if unknown:
+            raise ValueError(
+                f"Unknown comparison setting(s) {unknown}; known: {sorted(config_defaults())}."
+            )
+        return cls(**config)
+
+    def replace(self, **changes) -> ComparisonConfig:
+        """A copy with some fields changed (and checked again)."""
+        unknown = sorted(set(changes) - set(config_defaults()))
+        if unknown:
+            raise ValueError(
+                f"Unknown comparison setting(s) {unknown}; known: {sorted(config_defaults())}."
+            )
+        return dataclasses.replace(self, **changes)
+
+    def identity(self) -> str:
+        """A short hash of the settings: two runs with the same identity trained the same way."""
+        text = json.dumps(self.get_config(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def optimizer_options(self) -> dict:
+        """Keyword arguments for the optimizer beyond the learning rate."""
+        return {} if self.momentum is None else {"momentum": self.momentum}
+
+
+def config_defaults() -> dict:
+    """Every field's default, as plain values (seeds as a list)."""
+    return ComparisonConfig().get_config()
+
+
+def config_help() -> dict[str, str]:
+    """Every field's help text."""
+    return {item.name: item.metadata["help"] for item in dataclasses.fields(ComparisonConfig)}
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a field: `learning_rate` -> `--learning-rate`."""
+    return "--" + name.replace("_", "-")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """Add one flag per config field, with its type, default and help text."""
+    for item in dataclasses.fields(ComparisonConfig):
+        if item.name in skip:
+            continue
+        default, help_text = item.default, item.metadata["help"]
+        options: dict[str, Any] = {"dest": item.name, "default": default}
+        if item.name == "seeds":
+            options.update(type=int, nargs="+", default=list(default))
+        elif item.name == "jit_compile":
+            options.update(type=_parse_jit_compile)
+        elif isinstance(default, bool):
+            options.update(action=argparse.BooleanOptionalAction)
+        else:
+            options.update(type=_field_type(item.name))
+        parser.add_argument(flag(item.name), help=f"{help_text} (default: {default!r})", **options)
+
+
+def config_from_arguments(arguments: argparse.Namespace) -> ComparisonConfig:
+    """The config named by parsed `add_config_arguments` flags."""
+    names = [item.name for item in dataclasses.fields(ComparisonConfig)]
+    return ComparisonConfig(
+        **{name: getattr(arguments, name) for name in names if hasattr(arguments, name)}
+    )
+
+
+def _field_type(name: str):
+    default = config_defaults()[name]
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float) or name in ("momentum",):
+        return float
+    if name == "max_examples":
+        return int
+    return str
+
+
+def _parse_jit_compile(text: str) -> bool | str:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    return text
