@@ -1,6 +1,7 @@
-"""Results are written whole or not at all, into a folder that is a folder."""
+"""Results are written whole or not at all, readable, into a folder that is a folder."""
 
 import os
+import stat
 
 import pytest
 
@@ -35,3 +36,13 @@ def test_output_dir_that_is_a_file_is_refused(tmp_path):
     with pytest.raises(NotADirectoryError, match="taken"):
         prepare_output_dir(a_file)
     assert prepare_output_dir(tmp_path / "new" / "folder").is_dir()
+
+
+@pytest.mark.parametrize("umask, expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_are_readable_as_the_umask_allows(tmp_path, umask, expected):
+    old_umask = os.umask(umask)
+    try:
+        write_atomically(tmp_path / "results.json", "{}")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "results.json").stat().st_mode) == expected
