@@ -1,11 +1,19 @@
-"""Writing results: folders that are folders, files written whole or not at all."""
+"""Writing results: folders that are folders, files whole or absent, one run per folder."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
+
+LOCK_FILE_NAME = ".lock"
+
+
+class FolderInUseError(RuntimeError):
+    """Another process holds the lock of a runs folder."""
 
 
 def prepare_output_dir(output_dir: str | os.PathLike) -> Path:
@@ -45,3 +53,41 @@ def _create_temporary_file(path: Path) -> tuple[Path, BinaryIO]:
         except FileExistsError:
             continue
         return tmp_path, os.fdopen(descriptor, "wb")
+
+
+@contextlib.contextmanager
+def lock_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Hold `path` (a runs folder, created if needed) for this process until the block ends.
+
+    The lock is an `fcntl.flock` on `<path>/.lock`, released when the block ends or the
+    process dies. A folder that another process (or another `lock_folder` block) holds is
+    refused at once with `FolderInUseError`, rather than waited for, so two runs never
+    write into one folder.
+    """
+    import fcntl  # POSIX only: importing it here keeps the rest of this module portable
+
+    folder = prepare_output_dir(path)
+    lock_path = folder / LOCK_FILE_NAME
+    with open(lock_path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderInUseError(
+                f"Runs folder {str(folder)!r} is in use: {_lock_holder(lock)} holds "
+                f"{str(lock_path)!r}. Wait for that run to finish, or choose another folder."
+            ) from None
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        try:
+            yield folder
+        finally:
+            lock.truncate(0)  # no stale pid for the next holder to be blamed by
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _lock_holder(lock: TextIO) -> str:
+    """'pid N' as the holder wrote it into the lock file, or 'another process'."""
+    lock.seek(0)
+    pid = lock.read().strip()
+    return f"pid {pid}" if pid.isdigit() else "another process"

@@ -1,11 +1,19 @@
-"""Results are written whole or not at all, readable, into a folder that is a folder."""
+"""Results are written whole or not at all, readable, in a folder of their own, one run at once."""
 
 import os
 import stat
+import subprocess
+import sys
+import time
 
 import pytest
 
-from gc_tutorial.storage import prepare_output_dir, write_atomically
+from gc_tutorial.storage import (
+    FolderInUseError,
+    lock_folder,
+    prepare_output_dir,
+    write_atomically,
+)
 
 
 def test_write_atomically_replaces_the_whole_file(tmp_path):
@@ -46,3 +54,39 @@ def test_written_files_are_readable_as_the_umask_allows(tmp_path, umask, expecte
     finally:
         os.umask(old_umask)
     assert stat.S_IMODE((tmp_path / "results.json").stat().st_mode) == expected
+
+
+def test_lock_folder_refuses_a_second_holder_at_once(tmp_path):
+    runs = tmp_path / "runs"
+    with lock_folder(runs):
+        start = time.monotonic()
+        with pytest.raises(FolderInUseError, match=f"runs' is in use: pid {os.getpid()}"):
+            with lock_folder(runs):
+                pass
+        assert time.monotonic() - start < 1.0  # refused, not waited for
+    with lock_folder(runs):  # released on exit
+        pass
+    assert [path.name for path in runs.iterdir()] == [".lock"]
+
+
+def test_lock_folder_refuses_while_another_process_holds_it(tmp_path):
+    hold = (
+        "import fcntl, os, sys; folder = sys.argv[1]; os.makedirs(folder, exist_ok=True); "
+        "lock = open(os.path.join(folder, '.lock'), 'a'); fcntl.flock(lock, fcntl.LOCK_EX); "
+        "print('held', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(FolderInUseError, match=f"pid {holder.pid}|another process"):
+            with lock_folder(tmp_path):
+                pass
+    finally:
+        holder.communicate("")
+    with lock_folder(tmp_path):  # the holder is gone
+        pass
