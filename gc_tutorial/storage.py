@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
 LOCK_FILE_NAME = ".lock"
+SAFE_NAME_LENGTH = 100
+# Runs of characters outside [A-Za-z0-9._-], and of two or more dots, each become one "_".
+UNSAFE_RUNS = re.compile(r"(?:[^A-Za-z0-9._-]|\.\.+)+")
 
 
 class FolderInUseError(RuntimeError):
@@ -91,3 +96,19 @@ def _lock_holder(lock: TextIO) -> str:
     lock.seek(0)
     pid = lock.read().strip()
     return f"pid {pid}" if pid.isdigit() else "another process"
+
+
+def safe_name(text: str) -> str:
+    """`text` as one folder name: only [A-Za-z0-9._-], no '..', no leading '.' or '-', never empty.
+
+    A name that is already safe is kept as it is. Any other is cleaned and gets a short
+    hash of `text`, so two different texts never share a folder: "a/b" becomes
+    "a_b-<hash>", not "a_b", and "../../x" becomes "_x-<hash>", inside the runs folder.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"`text` must be a str, got {text!r} ({type(text).__name__}).")
+    cleaned = UNSAFE_RUNS.sub("_", text).lstrip(".-")
+    if text and cleaned == text and len(text) <= SAFE_NAME_LENGTH:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{cleaned[:SAFE_NAME_LENGTH] or 'run'}-{digest}"

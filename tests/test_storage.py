@@ -1,6 +1,7 @@
 """Results are written whole or not at all, readable, in a folder of their own, one run at once."""
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from gc_tutorial.storage import (
     FolderInUseError,
     lock_folder,
     prepare_output_dir,
+    safe_name,
     write_atomically,
 )
 
@@ -90,3 +92,24 @@ def test_lock_folder_refuses_while_another_process_holds_it(tmp_path):
         holder.communicate("")
     with lock_folder(tmp_path):  # the holder is gone
         pass
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["../../x", "..", ".", "", "/etc/passwd", "a/b", "a\\b", "sgd gc", "héllo", "-rf", "x" * 300],
+)
+def test_safe_name_stays_inside_the_runs_folder(tmp_path, text):
+    name = safe_name(text)
+    assert name and re.fullmatch(r"[A-Za-z0-9._-]+", name), name
+    assert ".." not in name and not name.startswith((".", "-")) and len(name) <= 120
+    folder = tmp_path / name
+    folder.mkdir()
+    assert folder.resolve().parent == tmp_path.resolve()
+
+
+def test_safe_name_keeps_safe_names_and_never_merges_two_texts():
+    assert safe_name("adam_gc-lr1e-3.v2") == "adam_gc-lr1e-3.v2"
+    texts = ["a/b", "a_b", "a b", "a:b", "../a_b", "", "."]
+    names = [safe_name(text) for text in texts]
+    assert len(set(names)) == len(texts), names
+    assert safe_name("a/b") == safe_name("a/b")  # the same text, the same folder
