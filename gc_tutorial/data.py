@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -386,16 +388,16 @@ def _prepare_tfds(builder) -> None:
     builder.download_and_prepare()
 
 
+# Never a class nor an image: hidden entries (".*", so also macOS's "._*" AppleDouble files),
+# the "__MACOSX" folder of zips made on macOS, and Windows's thumbnail caches.
+HIDDEN_NAMES = ("__MACOSX", "Thumbs.db", "desktop.ini")
+
+
 def _folder_examples(root: Path, seed: int, max_examples: int | None) -> _Examples:
+    """A folder's images as `(file path, label)`, decoded by the pipeline."""
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder {str(root)!r} does not exist (or is not a folder).")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        class_names = _class_names(root / "train")
-        train_files = _class_files(root / "train", class_names)
-        test_files = _class_files(root / "test", class_names, must_have_images=False)
-    else:
-        class_names = _class_names(root)
-        train_files, test_files = _split_files(_class_files(root, class_names), seed)
+    class_names, train_files, test_files = _folder_files(root, seed)
     rng = np.random.default_rng(seed)  # mix the classes, so the first N hold all of them
     train_files, test_files = (
         [files[i] for i in rng.permutation(len(files))][:max_examples]
@@ -422,8 +424,34 @@ def _folder_examples(root: Path, seed: int, max_examples: int | None) -> _Exampl
     )
 
 
+def _folder_files(
+    root: Path, seed: int
+) -> tuple[tuple[str, ...], list[tuple[str, int]], list[tuple[str, int]]]:
+    """The class names, and the `(file path, label)`s of the train and the test images."""
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        class_names = _class_names(root / "train")
+        _check_test_classes(root, class_names)
+        train_files, train_skipped = _class_files(root / "train", class_names)
+        test_files, test_skipped = _class_files(root / "test", class_names, must_have_images=False)
+        skipped = train_skipped + test_skipped
+    else:
+        class_names = _class_names(root)
+        files, skipped = _class_files(root, class_names)
+        train_files, test_files = _split_files(files, seed)
+    _warn_skipped_files(root, skipped)
+    return class_names, train_files, test_files
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".") or name in HIDDEN_NAMES
+
+
+def _subfolder_names(folder: Path) -> tuple[str, ...]:
+    return tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and not _is_hidden(p.name)))
+
+
 def _class_names(folder: Path) -> tuple[str, ...]:
-    names = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name[0] != "."))
+    names = _subfolder_names(folder)
     if len(names) < 2:
         raise ValueError(
             f"Image folder {str(folder)!r} has {len(names)} class subfolder(s) {list(names)}; "
@@ -432,25 +460,80 @@ def _class_names(folder: Path) -> tuple[str, ...]:
     return names
 
 
+def _check_test_classes(root: Path, class_names: tuple[str, ...]) -> None:
+    """Refuse a test class that train lacks: the model could never predict it."""
+    unknown = [name for name in _subfolder_names(root / "test") if name not in class_names]
+    if unknown:
+        raise ValueError(
+            f"Image folder {str(root / 'test')!r} has class folder(s) {unknown} that "
+            f"{str(root / 'train')!r} lacks; the test classes must be train classes "
+            f"{list(class_names)}."
+        )
+
+
+def _image_extensions() -> tuple[str, ...]:
+    """The extensions of the images that `tf.io.decode_image` reads here."""
+    webp = (".webp",) if hasattr(tf.io, "decode_webp") else ()  # newer TensorFlow only
+    return IMAGE_EXTENSIONS + webp
+
+
 def _class_files(
     folder: Path, class_names: tuple[str, ...], must_have_images: bool = True
-) -> list[tuple[str, int]]:
-    """`(file path, label)` for every image in `folder/<class>/`, in sorted order."""
-    files = []
+) -> tuple[list[tuple[str, int]], Counter]:
+    """Every image under `folder/<class>/` (subfolders too) as `(file path, label)`, sorted.
+
+    Also returns how many other files were skipped, per extension.
+    """
+    extensions = _image_extensions()
+    files, skipped = [], Counter()
     for label, name in enumerate(class_names):
-        class_folder = folder / name
-        images = (
-            sorted(p for p in class_folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-            if class_folder.is_dir()
-            else []
-        )
+        images, others = _class_folder_files(folder / name, extensions)
         if must_have_images and not images:
+            found = f"; found only {_count_per_extension(others)}" if others else ""
             raise ValueError(
-                f"Class folder {str(class_folder)!r} has no images "
-                f"(looked for {', '.join(IMAGE_EXTENSIONS)})."
+                f"Class folder {str(folder / name)!r} has no images "
+                f"(looked for {', '.join(extensions)}{found})."
             )
         files += [(str(path), label) for path in images]
-    return files
+        skipped += others
+    return files, skipped
+
+
+def _class_folder_files(
+    class_folder: Path, extensions: tuple[str, ...]
+) -> tuple[list[Path], Counter]:
+    """The images anywhere under `class_folder`, sorted, and its other files counted per extension.
+
+    Hidden entries are left out. A missing folder has neither.
+    """
+    images, others = [], Counter()
+    for folder, subfolders, names in os.walk(class_folder):
+        subfolders[:] = [name for name in subfolders if not _is_hidden(name)]
+        for name in names:
+            if _is_hidden(name):
+                continue
+            extension = Path(name).suffix.lower()
+            if extension in extensions:
+                images.append(Path(folder, name))
+            else:
+                others[extension or "(no extension)"] += 1
+    return sorted(images), others
+
+
+def _count_per_extension(counts: Counter) -> str:
+    """'.tiff: 2, .txt: 1': most common first."""
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{extension}: {count}" for extension, count in ordered)
+
+
+def _warn_skipped_files(root: Path, skipped: Counter) -> None:
+    if skipped:
+        warnings.warn(
+            f"Skipped {sum(skipped.values())} file(s) in image folder {str(root)!r} that "
+            f"TensorFlow does not decode ({', '.join(_image_extensions())} are loaded): "
+            f"{_count_per_extension(skipped)}.",
+            stacklevel=2,
+        )
 
 
 def _split_files(
@@ -480,7 +563,9 @@ def _check_images_decode(paths: list[str]) -> None:
     if bad:
         shown = ", ".join(repr(path) for path in bad[:5])
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise ValueError(f"Cannot decode {len(bad)} image file(s): {shown}{more}.")
+        any_webp = any(path.lower().endswith(".webp") for path in bad)
+        webp = " TensorFlow reads no animated or transparent WebP." if any_webp else ""
+        raise ValueError(f"Cannot decode {len(bad)} image file(s): {shown}{more}.{webp}")
 
 
 def synthetic_images(

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from PIL import Image
 
 from gc_tutorial import data
 from gc_tutorial.data import DatasetInfo, DatasetUnavailableError, augment_images, load_dataset
@@ -139,6 +141,66 @@ def test_folder_keeps_image_values(tmp_path):
     png = tmp_path / "train" / ("a", "b")[labels[0]] / "000.png"
     expected = tf.io.decode_png(png.read_bytes())
     np.testing.assert_allclose(images[0], expected.numpy() / 255.0, atol=1e-6)
+
+
+def test_every_format_tensorflow_decodes_is_loaded(tmp_path):
+    formats = {"1.png": "PNG", "2.jpg": "JPEG", "3.JPEG": "JPEG", "4.bmp": "BMP", "5.gif": "GIF"}
+    if hasattr(tf.io, "decode_webp"):  # a TensorFlow that decodes WebP
+        formats["6.webp"] = "WEBP"
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for file_name, format in formats.items():
+            pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / name / file_name, format)
+    loaded = load_dataset(tmp_path, image_size=8)
+    assert loaded.info.num_train + loaded.info.num_test == 2 * len(formats)
+
+
+@pytest.mark.skipif(not hasattr(tf.io, "decode_webp"), reason="this TensorFlow reads no WebP")
+def test_a_transparent_webp_is_named_with_what_tensorflow_reads(tmp_path):
+    write_images(tmp_path, {"a": 2, "b": 2})
+    pixels = np.zeros((8, 8, 4), np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a" / "clear.webp", "WEBP", lossless=True)
+    with pytest.raises(ValueError, match="clear.webp.*transparent WebP"):
+        load_dataset(tmp_path, image_size=8)
+
+
+def test_files_tensorflow_cannot_decode_are_skipped_with_counts_per_extension(tmp_path):
+    write_images(tmp_path, {"a": 3, "b": 3})
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a" / "scan1.tiff", "TIFF")
+    Image.fromarray(pixels).save(tmp_path / "a" / "scan2.TIFF", "TIFF")
+    (tmp_path / "b" / "notes.txt").write_text("not an image")
+    with pytest.raises(tf.errors.InvalidArgumentError):  # why .tiff is skipped
+        tf.io.decode_image((tmp_path / "a" / "scan1.tiff").read_bytes())
+    with pytest.warns(UserWarning, match=r"Skipped 3 file\(s\).*\.tiff: 2, \.txt: 1"):
+        loaded = load_dataset(tmp_path, image_size=8)
+    assert loaded.info.num_train + loaded.info.num_test == 6
+
+
+def test_images_in_nested_subfolders_load_into_their_class(tmp_path):
+    write_images(tmp_path, {"a": 2, "b": 2})
+    write_images(tmp_path / "a", {"more": 2, "more/deeper": 1, ".ipynb_checkpoints": 1})
+    loaded = load_dataset(tmp_path, image_size=8, augment=False)
+    assert loaded.info.class_names == ("a", "b")
+    labels = np.concatenate([y for split in loaded[:2] for _, y in batches(split)])
+    assert sorted(labels) == [0] * 5 + [1] * 2
+
+
+def test_macos_zip_leftovers_and_hidden_files_are_ignored(tmp_path):
+    write_images(tmp_path, {"a": 3, "b": 3})
+    write_images(tmp_path / "__MACOSX", {"a": 3, "b": 3})
+    for name in ("a", "b"):
+        (tmp_path / name / "._000.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+        (tmp_path / name / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (tmp_path / ".hidden_class").mkdir()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_dataset(tmp_path, image_size=8)
+    assert loaded.info.class_names == ("a", "b")
+    assert loaded.info.num_train + loaded.info.num_test == 6
+    assert not [w for w in caught if str(tmp_path) in str(w.message)]
 
 
 # --- Synthetic -------------------------------------------------------------------------
@@ -283,6 +345,14 @@ def test_corrupt_image_is_named(tmp_path, content):
     (tmp_path / "humans" / "broken.png").write_bytes(content)
     with pytest.raises(ValueError, match="broken.png"):
         load_dataset(tmp_path)
+
+
+def test_test_class_that_train_lacks_is_named(tmp_path):
+    write_images(tmp_path / "train", {"a": 2, "b": 2})
+    write_images(tmp_path / "test", {"a": 1, "x": 1})
+    with pytest.raises(ValueError, match="'x'") as error:
+        load_dataset(tmp_path)
+    assert str(tmp_path / "test") in str(error.value)
 
 
 @pytest.mark.parametrize("source", [42, "", None])
