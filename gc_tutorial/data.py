@@ -405,6 +405,8 @@ def _folder_examples(root: Path, seed: int, max_examples: int | None) -> _Exampl
     )
     if not test_files:
         raise ValueError(f"Image folder {str(root)!r} leaves no images for the test split.")
+    for split, files in (("train", train_files), ("test", test_files)):
+        _warn_classes_without_images(root, class_names, split, files)
     _check_images_decode([path for path, _ in train_files + test_files])
     train, test = (
         tf.data.Dataset.from_tensor_slices(
@@ -549,6 +551,25 @@ def _split_files(
         test += [class_files[i] for i in order[:num_test]]
         train += [class_files[i] for i in order[num_test:]]
     return train, test
+
+
+def _warn_classes_without_images(
+    root: Path, class_names: tuple[str, ...], split: str, files: list[tuple[str, int]]
+) -> None:
+    """Name the classes that `files`, the train or the test split, holds no image of."""
+    present = {label for _, label in files}
+    missing = [name for label, name in enumerate(class_names) if label not in present]
+    if missing:
+        consequence = {
+            "train": "the model never sees them",
+            "test": "the test accuracy says nothing about them",
+        }[split]
+        warnings.warn(
+            f"Image folder {str(root)!r} leaves class(es) {missing} without {split} images, "
+            f"so {consequence}. Add images of them (a seeded split needs two of a class), "
+            "or raise `max_examples`.",
+            stacklevel=2,
+        )
 
 
 def _check_images_decode(paths: list[str]) -> None:

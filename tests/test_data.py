@@ -203,6 +203,17 @@ def test_macos_zip_leftovers_and_hidden_files_are_ignored(tmp_path):
     assert not [w for w in caught if str(tmp_path) in str(w.message)]
 
 
+def test_a_class_left_without_test_images_is_named_in_a_warning(tmp_path):
+    write_images(tmp_path / "split", {"many": 6, "single": 1})
+    with pytest.warns(UserWarning, match="'single'"):
+        loaded = load_dataset(tmp_path / "split", image_size=8)
+    assert loaded.info.num_test == 1
+    write_images(tmp_path / "folders" / "train", {"a": 2, "b": 2})
+    write_images(tmp_path / "folders" / "test", {"a": 1})
+    with pytest.warns(UserWarning, match="'b'"):
+        load_dataset(tmp_path / "folders", image_size=8)
+
+
 # --- Synthetic -------------------------------------------------------------------------
 
 
