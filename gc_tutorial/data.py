@@ -19,6 +19,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from gc_tutorial.centralization import check_bool
 
@@ -391,10 +392,12 @@ def _prepare_tfds(builder) -> None:
 # Never a class nor an image: hidden entries (".*", so also macOS's "._*" AppleDouble files),
 # the "__MACOSX" folder of zips made on macOS, and Windows's thumbnail caches.
 HIDDEN_NAMES = ("__MACOSX", "Thumbs.db", "desktop.ini")
+EXIF_ORIENTATION_TAG = 0x0112
+EXIF_EXTENSIONS = (".jpg", ".jpeg")  # where cameras write an orientation
 
 
 def _folder_examples(root: Path, seed: int, max_examples: int | None) -> _Examples:
-    """A folder's images as `(file path, label)`, decoded by the pipeline."""
+    """A folder's images as `(image, label)`: decoded, and turned upright, in the pipeline."""
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder {str(root)!r} does not exist (or is not a folder).")
     class_names, train_files, test_files = _folder_files(root, seed)
@@ -408,15 +411,9 @@ def _folder_examples(root: Path, seed: int, max_examples: int | None) -> _Exampl
     for split, files in (("train", train_files), ("test", test_files)):
         _warn_classes_without_images(root, class_names, split, files)
     _check_images_decode([path for path, _ in train_files + test_files])
-    train, test = (
-        tf.data.Dataset.from_tensor_slices(
-            ([path for path, _ in files], np.array([label for _, label in files], np.int32))
-        )
-        for files in (train_files, test_files)
-    )
     return _Examples(
-        train=train,
-        test=test,
+        train=_decoded_files(train_files),
+        test=_decoded_files(test_files),
         num_train=len(train_files),
         num_test=len(test_files),
         name=root.name,
@@ -587,6 +584,56 @@ def _check_images_decode(paths: list[str]) -> None:
         any_webp = any(path.lower().endswith(".webp") for path in bad)
         webp = " TensorFlow reads no animated or transparent WebP." if any_webp else ""
         raise ValueError(f"Cannot decode {len(bad)} image file(s): {shown}{more}.{webp}")
+
+
+def _decoded_files(files: list[tuple[str, int]]) -> tf.data.Dataset:
+    """`(image, label)` of each `(file path, label)`: decoded to RGB and turned upright."""
+    paths = [path for path, _ in files]
+    orientations = np.array([_exif_orientation(path) for path in paths], np.int32)
+    labels = np.array([label for _, label in files], np.int32)
+    return tf.data.Dataset.from_tensor_slices((paths, orientations, labels)).map(
+        lambda path, orientation, label: (
+            _apply_exif_orientation(_decode(path), orientation),
+            label,
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+
+
+def _exif_orientation(path: str) -> int:
+    """A JPEG's EXIF orientation, 1 to 8 (1: as stored), read from its header; 1 for others."""
+    if Path(path).suffix.lower() not in EXIF_EXTENSIONS:
+        return 1
+    try:
+        with Image.open(path) as image:
+            orientation = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    except Exception:  # Pillow raises many kinds on a broken header; decoding it fails anyway
+        return 1
+    return orientation if orientation in range(1, 9) else 1
+
+
+def _apply_exif_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+    """Turn a decoded image upright, as Pillow's `ImageOps.exif_transpose` does.
+
+    `tf.io.decode_image` ignores the orientation that cameras write, so a photo taken
+    with the camera turned would otherwise load lying on its side.
+    """
+
+    def transposed():
+        return tf.transpose(image, [1, 0, 2])
+
+    upright = [
+        lambda: image,  # 1: as stored
+        lambda: image[:, ::-1],  # 2: mirrored left to right
+        lambda: image[::-1, ::-1],  # 3: half a turn
+        lambda: image[::-1],  # 4: mirrored top to bottom
+        transposed,  # 5: mirrored along the main diagonal
+        lambda: transposed()[:, ::-1],  # 6: a quarter turn clockwise
+        lambda: transposed()[::-1, ::-1],  # 7: mirrored along the other diagonal
+        lambda: transposed()[::-1],  # 8: a quarter turn counter-clockwise
+    ]
+    return tf.switch_case(orientation - 1, upright, default=upright[0])
 
 
 def synthetic_images(

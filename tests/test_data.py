@@ -1,5 +1,6 @@
 """The data pipeline: every kind of source, determinism, learnability, and bad input."""
 
+import io
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from PIL import Image
+from PIL import Image, ImageOps
 
 from gc_tutorial import data
 from gc_tutorial.data import DatasetInfo, DatasetUnavailableError, augment_images, load_dataset
@@ -49,6 +50,25 @@ def write_images(folder: Path, counts: dict[str, int], size=(20, 24), seed=0):
             pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
             png = tf.io.encode_png(pixels).numpy()
             (folder / name / f"{index:03d}.png").write_bytes(png)
+
+
+EXIF_ORIENTATION = 0x0112
+
+
+def quadrants(size=16):
+    """A square image of four colours, one per quadrant: every flip and turn of it differs."""
+    image = np.zeros((size, size, 3), np.uint8)
+    half = size // 2
+    image[:half, :half], image[:half, half:] = (255, 0, 0), (0, 255, 0)
+    image[half:, :half], image[half:, half:] = (0, 0, 255), (255, 255, 0)
+    return image
+
+
+def save_with_orientation(target, pixels, orientation, format, **save_options):
+    """Save `pixels` to `target` (a path or a file) in `format`, with an EXIF orientation tag."""
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    Image.fromarray(pixels).save(target, format, exif=exif, **save_options)
 
 
 # --- tensorflow-datasets ---------------------------------------------------------------
@@ -141,6 +161,34 @@ def test_folder_keeps_image_values(tmp_path):
     png = tmp_path / "train" / ("a", "b")[labels[0]] / "000.png"
     expected = tf.io.decode_png(png.read_bytes())
     np.testing.assert_allclose(images[0], expected.numpy() / 255.0, atol=1e-6)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    for split in ("train", "test"):
+        write_images(tmp_path / split, {"b": 1}, size=(16, 16))
+        (tmp_path / split / "a").mkdir()
+        photo = tmp_path / split / "a" / "photo.jpg"
+        save_with_orientation(photo, quadrants(), 6, "JPEG", quality=95, subsampling=0)
+    loaded = load_dataset(tmp_path, image_size=16, batch_size=4, augment=False, shuffle=False)
+    ((images, labels),) = batches(loaded.test)
+    loaded_photo = images[list(labels).index(0)]
+    with Image.open(tmp_path / "test" / "a" / "photo.jpg") as photo:
+        assert photo.getexif()[EXIF_ORIENTATION] == 6
+        as_stored = np.asarray(photo) / 255.0
+        upright = np.asarray(ImageOps.exif_transpose(photo)) / 255.0
+    np.testing.assert_allclose(upright, np.rot90(quadrants(), k=-1) / 255.0, atol=0.1)  # 6: turn
+    np.testing.assert_allclose(loaded_photo, upright, atol=3 / 255)  # a quarter clockwise
+    assert np.abs(loaded_photo - as_stored).max() > 0.5
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_each_exif_orientation_turns_the_image_as_pillow_does(orientation):
+    pixels = np.random.default_rng(orientation).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    png = io.BytesIO()
+    save_with_orientation(png, pixels, orientation, "PNG")
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(png)))
+    turned = data._apply_exif_orientation(tf.constant(pixels), tf.constant(orientation))
+    np.testing.assert_array_equal(turned.numpy(), expected)
 
 
 def test_every_format_tensorflow_decodes_is_loaded(tmp_path):
