@@ -280,14 +280,14 @@ def _load_examples(
 ) -> _Examples:
     """Dispatch on the kind of source: synthetic, a folder, or a tensorflow-datasets name."""
     if isinstance(source, os.PathLike):
-        return _folder_examples(Path(source), seed, max_examples)
+        return _folder_examples(Path(source), image_size, seed, max_examples)
     if not isinstance(source, str) or not source:
         raise ValueError(f"Unknown `source` {source!r}; it must be {SOURCE_KINDS}.")
     if source == SYNTHETIC:
         return _synthetic_examples(image_size, seed, max_examples)
     path = Path(source).expanduser()
     if source.startswith(("/", ".", "~")) or path.is_dir():
-        return _folder_examples(path, seed, max_examples)
+        return _folder_examples(path, image_size, seed, max_examples)
     return _tfds_examples(source, max_examples, data_dir)
 
 
@@ -396,7 +396,7 @@ EXIF_ORIENTATION_TAG = 0x0112
 EXIF_EXTENSIONS = (".jpg", ".jpeg")  # where cameras write an orientation
 
 
-def _folder_examples(root: Path, seed: int, max_examples: int | None) -> _Examples:
+def _folder_examples(root: Path, image_size: int, seed: int, max_examples: int | None) -> _Examples:
     """A folder's images as `(image, label)`: decoded, and turned upright, in the pipeline."""
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder {str(root)!r} does not exist (or is not a folder).")
@@ -410,6 +410,7 @@ def _folder_examples(root: Path, seed: int, max_examples: int | None) -> _Exampl
         raise ValueError(f"Image folder {str(root)!r} leaves no images for the test split.")
     for split, files in (("train", train_files), ("test", test_files)):
         _warn_classes_without_images(root, class_names, split, files)
+    check_cache_fits_in_memory(len(train_files) + len(test_files), image_size)
     _check_images_decode([path for path, _ in train_files + test_files])
     return _Examples(
         train=_decoded_files(train_files),
@@ -634,6 +635,42 @@ def _apply_exif_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tens
         lambda: transposed()[::-1],  # 8: a quarter turn counter-clockwise
     ]
     return tf.switch_case(orientation - 1, upright, default=upright[0])
+
+
+def check_cache_fits_in_memory(num_images: int, image_size: int) -> None:
+    """Refuse an `image_size` whose cached images would not fit in the memory available.
+
+    The pipeline caches every image decoded and resized, as uint8: at least
+    `num_images * image_size**2 * 3` bytes. Checked before any image is decoded, so a
+    size that cannot work fails at once rather than after minutes, or by running out
+    of memory.
+    """
+    needed = num_images * image_size**2 * 3
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"`image_size` is too large for the memory: caching {num_images} images of "
+            f"{image_size}x{image_size}x3 bytes (uint8) needs {needed / 2**30:.1f} GiB, but "
+            f"{available / 2**30:.1f} GiB is available. Use a smaller `image_size`, or "
+            f"fewer images (`max_examples`). Received: image_size={image_size}."
+        )
+
+
+def available_memory_bytes() -> int | None:
+    """The memory new allocations can get: Linux's MemAvailable, else the physical memory.
+
+    None where neither can be read. (MemAvailable does not see a container's own limit.)
+    """
+    try:
+        with open("/proc/meminfo") as meminfo:
+            fields = dict(line.split(":", 1) for line in meminfo if ":" in line)
+        return int(fields["MemAvailable"].split()[0]) * 1024  # reported in kB
+    except (OSError, KeyError, ValueError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def synthetic_images(

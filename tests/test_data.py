@@ -414,6 +414,31 @@ def test_test_class_that_train_lacks_is_named(tmp_path):
     assert str(tmp_path / "test") in str(error.value)
 
 
+def test_image_size_whose_cache_exceeds_memory_is_refused_before_decoding(tmp_path, monkeypatch):
+    png = tf.io.encode_png(np.zeros((4, 4, 3), np.uint8)).numpy()
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for index in range(500):
+            (tmp_path / name / f"{index:03d}.png").write_bytes(png)
+
+    def no_decoding(paths):
+        raise AssertionError("the images were decoded before the size was checked")
+
+    monkeypatch.setattr(data, "_check_images_decode", no_decoding)
+    monkeypatch.setattr(data, "available_memory_bytes", lambda: 16 * 2**30, raising=False)
+    start = time.monotonic()
+    with pytest.raises(ValueError, match="`image_size`") as error:
+        load_dataset(tmp_path, image_size=10_000)
+    assert time.monotonic() - start < 10
+    for part in ("1000 images", "10000x10000x3", "279.4 GiB", "16.0 GiB", "image_size=10000"):
+        assert part in str(error.value)
+
+
+def test_available_memory_is_known_on_linux():
+    available = data.available_memory_bytes()
+    assert isinstance(available, int) and 0 < available < 2**50
+
+
 @pytest.mark.parametrize("source", [42, "", None])
 def test_bad_source_type(source):
     with pytest.raises(ValueError, match="synthetic"):
