@@ -118,6 +118,24 @@ def load_dataset(
             gives the same batches.
         max_examples: keep at most this many examples of each split.
         data_dir: tensorflow-datasets data directory (where prepared datasets live).
+
+    A folder of images is read as follows:
+        - Every format that `tf.io.decode_image` reads is loaded: .png, .jpg, .jpeg, .bmp,
+          .gif (its first frame), and .webp where TensorFlow reads it (it has
+          `tf.io.decode_webp`; still, opaque WebP only). Images in nested subfolders of a
+          class folder belong to that class. Other files in class folders (.tiff, .txt, ...)
+          are skipped, with a warning that counts them per extension; files directly in
+          `<dir>` are ignored.
+        - Hidden entries are ignored: names starting with "." (also macOS's "._*" files),
+          "__MACOSX" folders, Thumbs.db and desktop.ini.
+        - A JPEG's EXIF orientation is applied, as photo viewers do, so a photo taken with
+          the camera turned loads upright.
+        - With `train/` and `test/` folders, a test class that train lacks is an error. A
+          class left without test images (a class of one image, or by `max_examples`) is
+          named in a warning.
+        - Files that do not decode are named in an error, and an `image_size` whose cache
+          (`num_images * image_size**2 * 3` bytes) would not fit in the available memory is
+          refused, both before training starts.
     """
     _check_positive_int("image_size", image_size)
     _check_positive_int("batch_size", batch_size)
