@@ -12,12 +12,15 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from gc_tutorial.centralization import check_bool
 
@@ -131,6 +134,24 @@ def load_dataset(
             gives the same batches.
         max_examples: keep at most this many examples of each split.
         data_dir: tensorflow-datasets data directory (where prepared datasets live).
+
+    A folder of images is read as follows:
+        - Every format that `tf.io.decode_image` reads is loaded: .png, .jpg, .jpeg, .bmp,
+          .gif (its first frame), and .webp where TensorFlow reads it (it has
+          `tf.io.decode_webp`; still, opaque WebP only). Images in nested subfolders of a
+          class folder belong to that class. Other files in class folders (.tiff, .txt, ...)
+          are skipped, with a warning that counts them per extension; files directly in
+          `<dir>` are ignored.
+        - Hidden entries are ignored: names starting with "." (also macOS's "._*" files),
+          "__MACOSX" folders, Thumbs.db and desktop.ini.
+        - A JPEG's EXIF orientation is applied, as photo viewers do, so a photo taken with
+          the camera turned loads upright.
+        - With `train/` and `test/` folders, a test class that train lacks is an error. A
+          class left without test images (a class of one image, or by `max_examples`) is
+          named in a warning.
+        - Files that do not decode are named in an error, and an `image_size` whose cache
+          (`num_images * image_size**2 * 3` bytes) would not fit in the available memory is
+          refused, both before training starts.
     """
     _check_positive_int("image_size", image_size)
     _check_positive_int("batch_size", batch_size)
@@ -293,7 +314,7 @@ def _load_examples(
 ) -> _Examples:
     """Dispatch on the kind of source: synthetic, a folder, or a tensorflow-datasets name."""
     if isinstance(source, os.PathLike):
-        return _folder_examples(Path(source), seed, max_examples)
+        return _folder_examples(Path(source), image_size, seed, max_examples)
     if not isinstance(source, str) or not source:
         raise ValueError(f"Unknown `source` {source!r}; it must be {SOURCE_KINDS}.")
     if source == SYNTHETIC:
@@ -302,7 +323,7 @@ def _load_examples(
         return _digits_examples(max_examples)
     path = Path(source).expanduser()
     if source.startswith(("/", ".", "~")) or path.is_dir():
-        return _folder_examples(path, seed, max_examples)
+        return _folder_examples(path, image_size, seed, max_examples)
     return _tfds_examples(source, max_examples, data_dir)
 
 
@@ -404,16 +425,18 @@ def _prepare_tfds(builder) -> None:
     builder.download_and_prepare()
 
 
-def _folder_examples(root: Path, seed: int, max_examples: int | None) -> _Examples:
+# Never a class nor an image: hidden entries (".*", so also macOS's "._*" AppleDouble files),
+# the "__MACOSX" folder of zips made on macOS, and Windows's thumbnail caches.
+HIDDEN_NAMES = ("__MACOSX", "Thumbs.db", "desktop.ini")
+EXIF_ORIENTATION_TAG = 0x0112
+EXIF_EXTENSIONS = (".jpg", ".jpeg")  # where cameras write an orientation
+
+
+def _folder_examples(root: Path, image_size: int, seed: int, max_examples: int | None) -> _Examples:
+    """A folder's images as `(image, label)`: decoded, and turned upright, in the pipeline."""
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder {str(root)!r} does not exist (or is not a folder).")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        class_names = _class_names(root / "train")
-        train_files = _class_files(root / "train", class_names)
-        test_files = _class_files(root / "test", class_names, must_have_images=False)
-    else:
-        class_names = _class_names(root)
-        train_files, test_files = _split_files(_class_files(root, class_names), seed)
+    class_names, train_files, test_files = _folder_files(root, seed)
     rng = np.random.default_rng(seed)  # mix the classes, so the first N hold all of them
     train_files, test_files = (
         [files[i] for i in rng.permutation(len(files))][:max_examples]
@@ -421,16 +444,13 @@ def _folder_examples(root: Path, seed: int, max_examples: int | None) -> _Exampl
     )
     if not test_files:
         raise ValueError(f"Image folder {str(root)!r} leaves no images for the test split.")
+    for split, files in (("train", train_files), ("test", test_files)):
+        _warn_classes_without_images(root, class_names, split, files)
+    check_cache_fits_in_memory(len(train_files) + len(test_files), image_size)
     _check_images_decode([path for path, _ in train_files + test_files])
-    train, test = (
-        tf.data.Dataset.from_tensor_slices(
-            ([path for path, _ in files], np.array([label for _, label in files], np.int32))
-        )
-        for files in (train_files, test_files)
-    )
     return _Examples(
-        train=train,
-        test=test,
+        train=_decoded_files(train_files),
+        test=_decoded_files(test_files),
         num_train=len(train_files),
         num_test=len(test_files),
         name=root.name,
@@ -440,8 +460,34 @@ def _folder_examples(root: Path, seed: int, max_examples: int | None) -> _Exampl
     )
 
 
+def _folder_files(
+    root: Path, seed: int
+) -> tuple[tuple[str, ...], list[tuple[str, int]], list[tuple[str, int]]]:
+    """The class names, and the `(file path, label)`s of the train and the test images."""
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        class_names = _class_names(root / "train")
+        _check_test_classes(root, class_names)
+        train_files, train_skipped = _class_files(root / "train", class_names)
+        test_files, test_skipped = _class_files(root / "test", class_names, must_have_images=False)
+        skipped = train_skipped + test_skipped
+    else:
+        class_names = _class_names(root)
+        files, skipped = _class_files(root, class_names)
+        train_files, test_files = _split_files(files, seed)
+    _warn_skipped_files(root, skipped)
+    return class_names, train_files, test_files
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".") or name in HIDDEN_NAMES
+
+
+def _subfolder_names(folder: Path) -> tuple[str, ...]:
+    return tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and not _is_hidden(p.name)))
+
+
 def _class_names(folder: Path) -> tuple[str, ...]:
-    names = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name[0] != "."))
+    names = _subfolder_names(folder)
     if len(names) < 2:
         raise ValueError(
             f"Image folder {str(folder)!r} has {len(names)} class subfolder(s) {list(names)}; "
@@ -450,25 +496,80 @@ def _class_names(folder: Path) -> tuple[str, ...]:
     return names
 
 
+def _check_test_classes(root: Path, class_names: tuple[str, ...]) -> None:
+    """Refuse a test class that train lacks: the model could never predict it."""
+    unknown = [name for name in _subfolder_names(root / "test") if name not in class_names]
+    if unknown:
+        raise ValueError(
+            f"Image folder {str(root / 'test')!r} has class folder(s) {unknown} that "
+            f"{str(root / 'train')!r} lacks; the test classes must be train classes "
+            f"{list(class_names)}."
+        )
+
+
+def _image_extensions() -> tuple[str, ...]:
+    """The extensions of the images that `tf.io.decode_image` reads here."""
+    webp = (".webp",) if hasattr(tf.io, "decode_webp") else ()  # newer TensorFlow only
+    return IMAGE_EXTENSIONS + webp
+
+
 def _class_files(
     folder: Path, class_names: tuple[str, ...], must_have_images: bool = True
-) -> list[tuple[str, int]]:
-    """`(file path, label)` for every image in `folder/<class>/`, in sorted order."""
-    files = []
+) -> tuple[list[tuple[str, int]], Counter]:
+    """Every image under `folder/<class>/` (subfolders too) as `(file path, label)`, sorted.
+
+    Also returns how many other files were skipped, per extension.
+    """
+    extensions = _image_extensions()
+    files, skipped = [], Counter()
     for label, name in enumerate(class_names):
-        class_folder = folder / name
-        images = (
-            sorted(p for p in class_folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-            if class_folder.is_dir()
-            else []
-        )
+        images, others = _class_folder_files(folder / name, extensions)
         if must_have_images and not images:
+            found = f"; found only {_count_per_extension(others)}" if others else ""
             raise ValueError(
-                f"Class folder {str(class_folder)!r} has no images "
-                f"(looked for {', '.join(IMAGE_EXTENSIONS)})."
+                f"Class folder {str(folder / name)!r} has no images "
+                f"(looked for {', '.join(extensions)}{found})."
             )
         files += [(str(path), label) for path in images]
-    return files
+        skipped += others
+    return files, skipped
+
+
+def _class_folder_files(
+    class_folder: Path, extensions: tuple[str, ...]
+) -> tuple[list[Path], Counter]:
+    """The images anywhere under `class_folder`, sorted, and its other files counted per extension.
+
+    Hidden entries are left out. A missing folder has neither.
+    """
+    images, others = [], Counter()
+    for folder, subfolders, names in os.walk(class_folder):
+        subfolders[:] = [name for name in subfolders if not _is_hidden(name)]
+        for name in names:
+            if _is_hidden(name):
+                continue
+            extension = Path(name).suffix.lower()
+            if extension in extensions:
+                images.append(Path(folder, name))
+            else:
+                others[extension or "(no extension)"] += 1
+    return sorted(images), others
+
+
+def _count_per_extension(counts: Counter) -> str:
+    """'.tiff: 2, .txt: 1': most common first."""
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{extension}: {count}" for extension, count in ordered)
+
+
+def _warn_skipped_files(root: Path, skipped: Counter) -> None:
+    if skipped:
+        warnings.warn(
+            f"Skipped {sum(skipped.values())} file(s) in image folder {str(root)!r} that "
+            f"TensorFlow does not decode ({', '.join(_image_extensions())} are loaded): "
+            f"{_count_per_extension(skipped)}.",
+            stacklevel=2,
+        )
 
 
 def _split_files(
@@ -486,6 +587,25 @@ def _split_files(
     return train, test
 
 
+def _warn_classes_without_images(
+    root: Path, class_names: tuple[str, ...], split: str, files: list[tuple[str, int]]
+) -> None:
+    """Name the classes that `files`, the train or the test split, holds no image of."""
+    present = {label for _, label in files}
+    missing = [name for label, name in enumerate(class_names) if label not in present]
+    if missing:
+        consequence = {
+            "train": "the model never sees them",
+            "test": "the test accuracy says nothing about them",
+        }[split]
+        warnings.warn(
+            f"Image folder {str(root)!r} leaves class(es) {missing} without {split} images, "
+            f"so {consequence}. Add images of them (a seeded split needs two of a class), "
+            "or raise `max_examples`.",
+            stacklevel=2,
+        )
+
+
 def _check_images_decode(paths: list[str]) -> None:
     """Decode every file once, in parallel, and name the ones that fail."""
     checks = tf.data.Dataset.from_tensor_slices(paths).enumerate()
@@ -498,7 +618,95 @@ def _check_images_decode(paths: list[str]) -> None:
     if bad:
         shown = ", ".join(repr(path) for path in bad[:5])
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise ValueError(f"Cannot decode {len(bad)} image file(s): {shown}{more}.")
+        any_webp = any(path.lower().endswith(".webp") for path in bad)
+        webp = " TensorFlow reads no animated or transparent WebP." if any_webp else ""
+        raise ValueError(f"Cannot decode {len(bad)} image file(s): {shown}{more}.{webp}")
+
+
+def _decoded_files(files: list[tuple[str, int]]) -> tf.data.Dataset:
+    """`(image, label)` of each `(file path, label)`: decoded to RGB and turned upright."""
+    paths = [path for path, _ in files]
+    orientations = np.array([_exif_orientation(path) for path in paths], np.int32)
+    labels = np.array([label for _, label in files], np.int32)
+    return tf.data.Dataset.from_tensor_slices((paths, orientations, labels)).map(
+        lambda path, orientation, label: (
+            _apply_exif_orientation(_decode(path), orientation),
+            label,
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+
+
+def _exif_orientation(path: str) -> int:
+    """A JPEG's EXIF orientation, 1 to 8 (1: as stored), read from its header; 1 for others."""
+    if Path(path).suffix.lower() not in EXIF_EXTENSIONS:
+        return 1
+    try:
+        with Image.open(path) as image:
+            orientation = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    except Exception:  # Pillow raises many kinds on a broken header; decoding it fails anyway
+        return 1
+    return orientation if orientation in range(1, 9) else 1
+
+
+def _apply_exif_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+    """Turn a decoded image upright, as Pillow's `ImageOps.exif_transpose` does.
+
+    `tf.io.decode_image` ignores the orientation that cameras write, so a photo taken
+    with the camera turned would otherwise load lying on its side.
+    """
+
+    def transposed():
+        return tf.transpose(image, [1, 0, 2])
+
+    upright = [
+        lambda: image,  # 1: as stored
+        lambda: image[:, ::-1],  # 2: mirrored left to right
+        lambda: image[::-1, ::-1],  # 3: half a turn
+        lambda: image[::-1],  # 4: mirrored top to bottom
+        transposed,  # 5: mirrored along the main diagonal
+        lambda: transposed()[:, ::-1],  # 6: a quarter turn clockwise
+        lambda: transposed()[::-1, ::-1],  # 7: mirrored along the other diagonal
+        lambda: transposed()[::-1],  # 8: a quarter turn counter-clockwise
+    ]
+    return tf.switch_case(orientation - 1, upright, default=upright[0])
+
+
+def check_cache_fits_in_memory(num_images: int, image_size: int) -> None:
+    """Refuse an `image_size` whose cached images would not fit in the memory available.
+
+    The pipeline caches every image decoded and resized, as uint8: at least
+    `num_images * image_size**2 * 3` bytes. Checked before any image is decoded, so a
+    size that cannot work fails at once rather than after minutes, or by running out
+    of memory.
+    """
+    needed = num_images * image_size**2 * 3
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"`image_size` is too large for the memory: caching {num_images} images of "
+            f"{image_size}x{image_size}x3 bytes (uint8) needs {needed / 2**30:.1f} GiB, but "
+            f"{available / 2**30:.1f} GiB is available. Use a smaller `image_size`, or "
+            f"fewer images (`max_examples`). Received: image_size={image_size}."
+        )
+
+
+def available_memory_bytes() -> int | None:
+    """The memory new allocations can get: Linux's MemAvailable, else the physical memory.
+
+    None where neither can be read. (MemAvailable does not see a container's own limit.)
+    """
+    try:
+        with open("/proc/meminfo") as meminfo:
+            fields = dict(line.split(":", 1) for line in meminfo if ":" in line)
+        return int(fields["MemAvailable"].split()[0]) * 1024  # reported in kB
+    except (OSError, KeyError, ValueError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def synthetic_images(

@@ -1,9 +1,11 @@
 """The data pipeline: every kind of source, determinism, learnability, and bad input."""
 
+import io
 import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from PIL import Image, ImageOps
 
 from gc_tutorial import data
 from gc_tutorial.data import DatasetInfo, DatasetUnavailableError, augment_images, load_dataset
@@ -47,6 +50,25 @@ def write_images(folder: Path, counts: dict[str, int], size=(20, 24), seed=0):
             pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
             png = tf.io.encode_png(pixels).numpy()
             (folder / name / f"{index:03d}.png").write_bytes(png)
+
+
+EXIF_ORIENTATION = 0x0112
+
+
+def quadrants(size=16):
+    """A square image of four colours, one per quadrant: every flip and turn of it differs."""
+    image = np.zeros((size, size, 3), np.uint8)
+    half = size // 2
+    image[:half, :half], image[:half, half:] = (255, 0, 0), (0, 255, 0)
+    image[half:, :half], image[half:, half:] = (0, 0, 255), (255, 255, 0)
+    return image
+
+
+def save_with_orientation(target, pixels, orientation, format, **save_options):
+    """Save `pixels` to `target` (a path or a file) in `format`, with an EXIF orientation tag."""
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    Image.fromarray(pixels).save(target, format, exif=exif, **save_options)
 
 
 # --- tensorflow-datasets ---------------------------------------------------------------
@@ -139,6 +161,105 @@ def test_folder_keeps_image_values(tmp_path):
     png = tmp_path / "train" / ("a", "b")[labels[0]] / "000.png"
     expected = tf.io.decode_png(png.read_bytes())
     np.testing.assert_allclose(images[0], expected.numpy() / 255.0, atol=1e-6)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    for split in ("train", "test"):
+        write_images(tmp_path / split, {"b": 1}, size=(16, 16))
+        (tmp_path / split / "a").mkdir()
+        photo = tmp_path / split / "a" / "photo.jpg"
+        save_with_orientation(photo, quadrants(), 6, "JPEG", quality=95, subsampling=0)
+    loaded = load_dataset(tmp_path, image_size=16, batch_size=4, augment=False, shuffle=False)
+    ((images, labels),) = batches(loaded.test)
+    loaded_photo = images[list(labels).index(0)]
+    with Image.open(tmp_path / "test" / "a" / "photo.jpg") as photo:
+        assert photo.getexif()[EXIF_ORIENTATION] == 6
+        as_stored = np.asarray(photo) / 255.0
+        upright = np.asarray(ImageOps.exif_transpose(photo)) / 255.0
+    np.testing.assert_allclose(upright, np.rot90(quadrants(), k=-1) / 255.0, atol=0.1)  # 6: turn
+    np.testing.assert_allclose(loaded_photo, upright, atol=3 / 255)  # a quarter clockwise
+    assert np.abs(loaded_photo - as_stored).max() > 0.5
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_each_exif_orientation_turns_the_image_as_pillow_does(orientation):
+    pixels = np.random.default_rng(orientation).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    png = io.BytesIO()
+    save_with_orientation(png, pixels, orientation, "PNG")
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(png)))
+    turned = data._apply_exif_orientation(tf.constant(pixels), tf.constant(orientation))
+    np.testing.assert_array_equal(turned.numpy(), expected)
+
+
+def test_every_format_tensorflow_decodes_is_loaded(tmp_path):
+    formats = {"1.png": "PNG", "2.jpg": "JPEG", "3.JPEG": "JPEG", "4.bmp": "BMP", "5.gif": "GIF"}
+    if hasattr(tf.io, "decode_webp"):  # a TensorFlow that decodes WebP
+        formats["6.webp"] = "WEBP"
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for file_name, format in formats.items():
+            pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / name / file_name, format)
+    loaded = load_dataset(tmp_path, image_size=8)
+    assert loaded.info.num_train + loaded.info.num_test == 2 * len(formats)
+
+
+@pytest.mark.skipif(not hasattr(tf.io, "decode_webp"), reason="this TensorFlow reads no WebP")
+def test_a_transparent_webp_is_named_with_what_tensorflow_reads(tmp_path):
+    write_images(tmp_path, {"a": 2, "b": 2})
+    pixels = np.zeros((8, 8, 4), np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a" / "clear.webp", "WEBP", lossless=True)
+    with pytest.raises(ValueError, match="clear.webp.*transparent WebP"):
+        load_dataset(tmp_path, image_size=8)
+
+
+def test_files_tensorflow_cannot_decode_are_skipped_with_counts_per_extension(tmp_path):
+    write_images(tmp_path, {"a": 3, "b": 3})
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a" / "scan1.tiff", "TIFF")
+    Image.fromarray(pixels).save(tmp_path / "a" / "scan2.TIFF", "TIFF")
+    (tmp_path / "b" / "notes.txt").write_text("not an image")
+    with pytest.raises(tf.errors.InvalidArgumentError):  # why .tiff is skipped
+        tf.io.decode_image((tmp_path / "a" / "scan1.tiff").read_bytes())
+    with pytest.warns(UserWarning, match=r"Skipped 3 file\(s\).*\.tiff: 2, \.txt: 1"):
+        loaded = load_dataset(tmp_path, image_size=8)
+    assert loaded.info.num_train + loaded.info.num_test == 6
+
+
+def test_images_in_nested_subfolders_load_into_their_class(tmp_path):
+    write_images(tmp_path, {"a": 2, "b": 2})
+    write_images(tmp_path / "a", {"more": 2, "more/deeper": 1, ".ipynb_checkpoints": 1})
+    loaded = load_dataset(tmp_path, image_size=8, augment=False)
+    assert loaded.info.class_names == ("a", "b")
+    labels = np.concatenate([y for split in loaded[:2] for _, y in batches(split)])
+    assert sorted(labels) == [0] * 5 + [1] * 2
+
+
+def test_macos_zip_leftovers_and_hidden_files_are_ignored(tmp_path):
+    write_images(tmp_path, {"a": 3, "b": 3})
+    write_images(tmp_path / "__MACOSX", {"a": 3, "b": 3})
+    for name in ("a", "b"):
+        (tmp_path / name / "._000.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+        (tmp_path / name / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (tmp_path / ".hidden_class").mkdir()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_dataset(tmp_path, image_size=8)
+    assert loaded.info.class_names == ("a", "b")
+    assert loaded.info.num_train + loaded.info.num_test == 6
+    assert not [w for w in caught if str(tmp_path) in str(w.message)]
+
+
+def test_a_class_left_without_test_images_is_named_in_a_warning(tmp_path):
+    write_images(tmp_path / "split", {"many": 6, "single": 1})
+    with pytest.warns(UserWarning, match="'single'"):
+        loaded = load_dataset(tmp_path / "split", image_size=8)
+    assert loaded.info.num_test == 1
+    write_images(tmp_path / "folders" / "train", {"a": 2, "b": 2})
+    write_images(tmp_path / "folders" / "test", {"a": 1})
+    with pytest.warns(UserWarning, match="'b'"):
+        load_dataset(tmp_path / "folders", image_size=8)
 
 
 # --- Synthetic -------------------------------------------------------------------------
@@ -283,6 +404,39 @@ def test_corrupt_image_is_named(tmp_path, content):
     (tmp_path / "humans" / "broken.png").write_bytes(content)
     with pytest.raises(ValueError, match="broken.png"):
         load_dataset(tmp_path)
+
+
+def test_test_class_that_train_lacks_is_named(tmp_path):
+    write_images(tmp_path / "train", {"a": 2, "b": 2})
+    write_images(tmp_path / "test", {"a": 1, "x": 1})
+    with pytest.raises(ValueError, match="'x'") as error:
+        load_dataset(tmp_path)
+    assert str(tmp_path / "test") in str(error.value)
+
+
+def test_image_size_whose_cache_exceeds_memory_is_refused_before_decoding(tmp_path, monkeypatch):
+    png = tf.io.encode_png(np.zeros((4, 4, 3), np.uint8)).numpy()
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for index in range(500):
+            (tmp_path / name / f"{index:03d}.png").write_bytes(png)
+
+    def no_decoding(paths):
+        raise AssertionError("the images were decoded before the size was checked")
+
+    monkeypatch.setattr(data, "_check_images_decode", no_decoding)
+    monkeypatch.setattr(data, "available_memory_bytes", lambda: 16 * 2**30, raising=False)
+    start = time.monotonic()
+    with pytest.raises(ValueError, match="`image_size`") as error:
+        load_dataset(tmp_path, image_size=10_000)
+    assert time.monotonic() - start < 10
+    for part in ("1000 images", "10000x10000x3", "279.4 GiB", "16.0 GiB", "image_size=10000"):
+        assert part in str(error.value)
+
+
+def test_available_memory_is_known_on_linux():
+    available = data.available_memory_bytes()
+    assert isinstance(available, int) and 0 < available < 2**50
 
 
 @pytest.mark.parametrize("source", [42, "", None])
