@@ -29,7 +29,13 @@ from gc_tutorial.checks import check_number, check_seeds
 from gc_tutorial.config import config_defaults
 from gc_tutorial.parameters import NOTEBOOK_DEFAULTS, check_parameter
 from gc_tutorial.results import MixedResultsError, load_comparison
-from gc_tutorial.storage import prepare_output_dir, write_atomically
+from gc_tutorial.storage import (
+    FolderInUseError,
+    lock_folder,
+    prepare_output_dir,
+    safe_name,
+    write_atomically,
+)
 
 EXECUTED_NOTEBOOK = "comparison.ipynb"
 COMPLETE_MARKER = "complete.json"
@@ -39,7 +45,7 @@ GRID_KEYS = ("optimizer", "learning_rate", "seeds")
 
 def run_name(optimizer: str, learning_rate: float, seed: int) -> str:
     """The folder name of one grid run, e.g. 'rmsprop-lr0.0001-seed0'."""
-    return f"{check_optimizer_name(optimizer)}-lr{learning_rate:g}-seed{int(seed)}"
+    return safe_name(f"{check_optimizer_name(optimizer)}-lr{learning_rate:g}-seed{int(seed)}")
 
 
 def run_identity(parameters: dict) -> str:
@@ -76,7 +82,6 @@ def run_grid(
     `output_dir` are set per run. Everything is checked before the first run starts.
     """
     import papermill
-    from tqdm.auto import tqdm
 
     notebook = Path(notebook)
     if not notebook.is_file():
@@ -91,9 +96,15 @@ def run_grid(
     clash = set(shared) & set(GRID_KEYS)
     if clash:
         raise ValueError(f"{sorted(clash)} are set by the grid; do not pass them as parameters.")
-    runs_dir = prepare_output_dir(runs_dir)
-    plans = [_plan(runs_dir, shared, *point) for point in grid]
-    _stop_on_other_settings(plans, replace)
+    with lock_folder(prepare_output_dir(runs_dir)) as runs_dir:
+        plans = [_plan(runs_dir, shared, *point) for point in grid]
+        _stop_on_other_settings(plans, replace)
+        return _run_plans(papermill, notebook, runs_dir, plans, kernel_name)
+
+
+def _run_plans(papermill, notebook: Path, runs_dir: Path, plans: list[dict], kernel_name):
+    from tqdm.auto import tqdm
+
     statuses = []
     for plan in (progress := tqdm(plans, desc="grid runs", unit="run")):
         progress.set_postfix_str(plan["run"])
@@ -320,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             replace=args.replace,
         )
         summary = summarize_grid(collect_runs(args.runs_dir))
-    except (ValueError, FileNotFoundError, MixedResultsError) as error:
+    except (ValueError, FileNotFoundError, MixedResultsError, FolderInUseError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     print(statuses.to_string(index=False))
     print(summary.to_string(index=False) if not summary.empty else "No finished run yet.")

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from gc_tutorial.centralization import check_bool
+from gc_tutorial.checks import SEED_LIMIT, check_bool, check_int, check_optional_int
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 SYNTHETIC = "synthetic"
@@ -153,15 +153,14 @@ def load_dataset(
           (`num_images * image_size**2 * 3` bytes) would not fit in the available memory is
           refused, both before training starts.
     """
-    _check_positive_int("image_size", image_size)
-    _check_positive_int("batch_size", batch_size)
+    image_size = check_int("image_size", image_size)
+    batch_size = check_int("batch_size", batch_size)
     check_bool("augment", augment)
     check_bool("shuffle", shuffle)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"`seed` must be an int >= 0, got {seed!r} ({type(seed).__name__}).")
-    if max_examples is not None:
-        _check_positive_int("max_examples", max_examples)
+    seed = check_int("seed", seed, 0, SEED_LIMIT)
+    max_examples = check_optional_int("max_examples", max_examples)
     examples = _load_examples(source, image_size, seed, max_examples, data_dir)
+    check_cache_fits_in_memory(examples.num_train + examples.num_test, image_size)
     pipeline = dict(image_size=image_size, batch_size=batch_size, seed=seed)
     train = build_pipeline(
         examples.train, training=True, augment=augment, shuffle=shuffle, **pipeline
@@ -294,14 +293,6 @@ def augment_images(
     )
 
 
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive int, got {value!r} ({type(value).__name__})."
-        )
-    return value
-
-
 # --- Sources ---------------------------------------------------------------------------
 
 
@@ -320,7 +311,7 @@ def _load_examples(
     if source == SYNTHETIC:
         return _synthetic_examples(image_size, seed, max_examples)
     if source == DIGITS:
-        return _digits_examples(max_examples)
+        return _digits_examples(image_size, max_examples)
     path = Path(source).expanduser()
     if source.startswith(("/", ".", "~")) or path.is_dir():
         return _folder_examples(path, image_size, seed, max_examples)
@@ -739,6 +730,7 @@ def synthetic_images(
 
 def _synthetic_examples(image_size: int, seed: int, max_examples: int | None) -> _Examples:
     sizes = {split: min(size, max_examples or size) for split, size in SYNTHETIC_SIZES.items()}
+    check_cache_fits_in_memory(sum(sizes.values()), image_size)
     train, test = (
         tf.data.Dataset.from_tensor_slices(synthetic_images(sizes[split], image_size, seed, split))
         for split in ("train", "test")
@@ -780,9 +772,10 @@ def digits_split() -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def _digits_examples(max_examples: int | None) -> _Examples:
+def _digits_examples(image_size: int, max_examples: int | None) -> _Examples:
     images, labels = digits_images()
     train_index, test_index = (index[:max_examples] for index in digits_split())
+    check_cache_fits_in_memory(len(train_index) + len(test_index), image_size)
     train, test = (
         tf.data.Dataset.from_tensor_slices((images[index], labels[index]))
         for index in (train_index, test_index)

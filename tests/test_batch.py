@@ -187,3 +187,12 @@ def test_bad_grid_input(tiny_notebook, tmp_path):
 )
 def test_command_line_values_are_parsed_like_papermill(text, value):
     assert parse_value(text) == value and type(parse_value(text)) is type(value)
+
+
+def test_two_batches_cannot_share_a_runs_folder(tiny_notebook, tmp_path):
+    from gc_tutorial.storage import FolderInUseError, lock_folder
+
+    grid = {"optimizers": ["sgd"], "learning_rates": [1e-3], "seeds": [0]}
+    with lock_folder(tmp_path / "runs"), pytest.raises(FolderInUseError, match="in use"):
+        run_grid(tiny_notebook, tmp_path / "runs", **grid)
+    assert not (tmp_path / "runs" / run_name("sgd", 1e-3, 0)).exists()
