@@ -54,9 +54,19 @@ def run_identity(parameters: dict) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _import_papermill():
+    try:
+        import papermill
+    except ImportError:
+        raise ImportError(
+            "Batch runs execute notebooks with papermill: pip install 'gc-tutorial[batch]'."
+        ) from None
+    return papermill
+
+
 def check_notebook_parameters(notebook: str | os.PathLike, parameters: dict) -> dict:
     """Refuse names the notebook does not have (with the closest real one) and bad values."""
-    import papermill
+    papermill = _import_papermill()
 
     from gc_tutorial.parameters import refuse_unknown_names
 
@@ -81,8 +91,7 @@ def run_grid(
     `parameters` go to every run (e.g. dataset, epochs); the grid's own values and
     `output_dir` are set per run. Everything is checked before the first run starts.
     """
-    import papermill
-
+    papermill = _import_papermill()
     notebook = Path(notebook)
     if not notebook.is_file():
         raise FileNotFoundError(f"Notebook {str(notebook)!r} not found.")

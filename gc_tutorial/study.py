@@ -28,7 +28,7 @@ import pandas as pd
 
 from gc_tutorial.config import ComparisonConfig
 from gc_tutorial.experiment import run_comparison
-from gc_tutorial.results import describe_environment, load_comparison
+from gc_tutorial.results import HISTORY_COLUMNS, describe_environment, load_comparison
 from gc_tutorial.stats import SUMMARY_FIELDS, paired_summary
 from gc_tutorial.storage import prepare_output_dir, write_atomically
 
@@ -47,19 +47,12 @@ STUDY_SETTINGS = {
     "synthetic": {"image_size": 24, "epochs": 15, "batch_size": 64, "augment": False},
 }
 TARGET_ACCURACY = {"digits": 0.9, "synthetic": 0.6}
+# One row per dataset x optimizer x learning_rate x seed x arm x epoch.
 STUDY_COLUMNS = [
     "dataset",
     "optimizer",
     "learning_rate",
-    "seed",
-    "arm",
-    "epoch",
-    "train_loss",
-    "train_accuracy",
-    "test_loss",
-    "test_accuracy",
-    "train_time_s",
-    "diverged",
+    *(name for name in HISTORY_COLUMNS if name not in ("eval_time_s", "initial_weights")),
 ]
 CELL_KEYS = ["dataset", "optimizer", "learning_rate"]
 

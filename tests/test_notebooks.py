@@ -59,28 +59,23 @@ def test_colab_badge_and_install_cell(notebook):
     assert COLAB + notebook.name in (ROOT / "README.md").read_text()
 
 
-def test_papermill_wrong_type_fails_in_the_checking_cell(tmp_path):
+@pytest.mark.parametrize(
+    "parameters, message",
+    [
+        ({"image_size": 1.5}, "`image_size` must be an int >= 1. Received: image_size=1.5 (float)"),
+        ({"image_sise": 32}, "no parameter `image_sise` (did you mean `image_size`?)"),
+    ],
+    ids=["wrong type", "misspelt name"],
+)
+def test_papermill_bad_parameter_fails_in_the_checking_cell(tmp_path, parameters, message):
     with pytest.raises(papermill.PapermillExecutionError) as failure:
         papermill.execute_notebook(
             str(ROOT / "notebooks" / "02_model.ipynb"),
             str(tmp_path / "out.ipynb"),
-            parameters={"image_size": 1.5},
+            parameters=parameters,
             progress_bar=False,
         )
-    assert "`image_size` must be an int >= 1. Received: image_size=1.5 (float)" in str(
-        failure.value
-    )
-
-
-def test_papermill_misspelt_parameter_fails_with_the_closest_name(tmp_path):
-    with pytest.raises(papermill.PapermillExecutionError) as failure:
-        papermill.execute_notebook(
-            str(ROOT / "notebooks" / "02_model.ipynb"),
-            str(tmp_path / "out.ipynb"),
-            parameters={"image_sise": 32},
-            progress_bar=False,
-        )
-    assert "no parameter `image_sise` (did you mean `image_size`?)" in str(failure.value)
+    assert message in str(failure.value)
 
 
 def run_comparison_notebook(tmp_path, **parameters):

@@ -33,3 +33,12 @@ def test_environment_yml_agrees_with_pyproject():
     pinned = {r.split()[0] for r in conda_dependencies()}
     for requirement in project["dependencies"]:
         assert requirement in pinned, f"{requirement} differs in environment.yml"
+
+
+def test_the_package_needs_no_test_or_notebook_runner_tools():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = requirement_names(project["dependencies"])
+    assert not runtime & {"nbmake", "papermill", "pytest", "jupytext", "ruff", "jupyter"}
+    extras = project["optional-dependencies"]
+    assert "papermill" in requirement_names(extras["batch"])
+    assert {"nbmake", "pytest", "papermill"} <= requirement_names(extras["test"])
