@@ -366,13 +366,7 @@ def _tfds_examples(
             "(it needs 'image' and a ClassLabel 'label' feature)."
         )
     _prepare_tfds(builder)
-    split_names = set(builder.info.splits)  # empty under tfds.testing.mock_data
-    if "test" in split_names or not split_names:
-        splits = ("train", "test")
-    elif "validation" in split_names:
-        splits = ("train", "validation")
-    else:
-        splits = ("train[:80%]", "train[80%:]")
+    splits = tfds_splits(set(builder.info.splits))
     train, test = (
         builder.as_dataset(split=split, as_supervised=True, shuffle_files=False) for split in splits
     )
@@ -392,6 +386,16 @@ def _tfds_examples(
         f"(data_dir={builder.data_dir})",
         class_names=tuple(features["label"].names),
     )
+
+
+def tfds_splits(available: set[str]) -> tuple[str, str]:
+    """The (train, test) splits to read: "test" if there is one, else "validation", else
+    the last 20% of "train". (Under `tfds.testing.mock_data` no split is listed.)"""
+    if "test" in available or not available:
+        return ("train", "test")
+    if "validation" in available:
+        return ("train", "validation")
+    return ("train[:80%]", "train[80%:]")
 
 
 def _prepare_tfds(builder) -> None:

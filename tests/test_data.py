@@ -90,11 +90,36 @@ def test_tfds_source_under_mock_data(image_size):
     assert "tensorflow-datasets horses_or_humans" in info.origin
 
 
-def test_tfds_without_test_split_slices_train():
+@pytest.mark.parametrize(
+    "available, expected",
+    [
+        ({"train", "test"}, ("train", "test")),
+        ({"train", "validation"}, ("train", "validation")),
+        ({"train"}, ("train[:80%]", "train[80%:]")),
+    ],
+)
+def test_tfds_test_split_choice(available, expected):
+    assert data.tfds_splits(available) == expected
+
+
+def test_tfds_without_test_split_reads_the_last_fifth_of_train(monkeypatch):
+    requested = []
+    monkeypatch.setattr(data, "tfds_splits", lambda available: ("train[:80%]", "train[80%:]"))
+    real_as_dataset = tfds.core.DatasetBuilder.as_dataset
+
+    def recording_as_dataset(self, split=None, **kwargs):
+        requested.append(split)
+        return real_as_dataset(self, split=split, **kwargs)
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "as_dataset", recording_as_dataset)
     with tfds.testing.mock_data(num_examples=5):
-        loaded = load_dataset("cats_vs_dogs", image_size=16, batch_size=4)
+        loaded = load_dataset("cats_vs_dogs", image_size=16, batch_size=4, augment=False)
         assert_batches(loaded.train, 16)
+        assert_batches(loaded.test, 16)
+        assert len(batches(loaded.test)) == 2  # the test split is read, not left empty
+    assert requested[-2:] == ["train[:80%]", "train[80%:]"]
     assert loaded.info.class_names == ("cat", "dog")
+    assert "splits train[:80%]/train[80%:]" in loaded.info.origin
 
 
 def test_tfds_offline_and_unprepared_fails_fast_and_names_alternatives(tmp_path, monkeypatch):
@@ -110,6 +135,12 @@ def test_tfds_offline_and_unprepared_fails_fast_and_names_alternatives(tmp_path,
 
 
 def test_network_reachable_answers_quickly():
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        assert data.network_reachable("127.0.0.1", port, timeout_s=2.0) is True
+    assert data.network_reachable("127.0.0.1", port, timeout_s=2.0) is False  # closed now
     start = time.monotonic()
     assert data.network_reachable("unreachable.invalid", 443, timeout_s=1.0) is False
     assert time.monotonic() - start < 5
@@ -509,3 +540,12 @@ def test_digits_8px_images_are_the_scikit_learn_pixels():
 
 def test_digits_docstring_warns_about_flips():
     assert "6" in load_dataset.__doc__ and "9" in load_dataset.__doc__
+
+
+def test_augmenting_leaves_the_test_split_alone():
+    plain, augmented = (
+        load_dataset("synthetic", image_size=16, batch_size=8, max_examples=16, augment=flag)
+        for flag in (False, True)
+    )
+    assert same_batches(batches(plain.test), batches(augmented.test))
+    assert not same_batches(batches(plain.train), batches(augmented.train))

@@ -40,11 +40,31 @@ def test_with_zero_learning_rate_both_arms_see_exactly_the_same_training():
     pd.testing.assert_frame_equal(baseline[METRICS], gc[METRICS], check_exact=True)
 
 
-def test_gc_arm_differs_from_baseline_with_a_learning_rate():
-    history = compare(learning_rate=1e-3, optimizer="sgd").history
-    baseline, gc = arm(history, "baseline"), arm(history, "gc")
-    assert baseline["initial_weights"].equals(gc["initial_weights"])
-    assert not np.allclose(baseline["train_loss"], gc["train_loss"], rtol=0, atol=1e-7)
+def test_gc_arms_first_update_is_the_baselines_centralized(monkeypatch):
+    # One SGD step (no momentum) from the same weights on the same batch and dropout masks:
+    # the baseline moves by -lr * g, the GC arm by -lr * (g - mean of g over all axes but
+    # the last) for every kernel, and exactly as the baseline for the biases.
+    models = []
+    real_build_model = experiment.build_model
+
+    def recording_build_model(*args, **kwargs):
+        model = real_build_model(*args, **kwargs)
+        models.append((model, [w.copy() for w in model.get_weights()]))
+        return model
+
+    monkeypatch.setattr(experiment, "build_model", recording_build_model)
+    compare(optimizer="sgd", learning_rate=0.5, epochs=1, batch_size=16, max_examples=16)
+    (baseline, start), (gc, gc_start) = models
+    assert all(np.array_equal(a, b) for a, b in zip(start, gc_start))
+    kernels = 0
+    for before, plain, centralized in zip(start, baseline.get_weights(), gc.get_weights()):
+        step = plain - before
+        if step.ndim > 1:
+            kernels += 1
+            step = step - step.mean(axis=tuple(range(step.ndim - 1)), keepdims=True)
+            assert not np.allclose(plain - before, step, atol=1e-6)  # GC changed something
+        np.testing.assert_allclose(centralized - before, step, atol=2e-6)
+    assert kernels == 7  # five convolutions, two dense layers
 
 
 def test_same_seed_gives_the_same_table():

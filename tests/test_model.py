@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from gc_tutorial.model import SMALLEST_IMAGE_SIZE, build_model, loss_for
+from gc_tutorial.model import SMALLEST_IMAGE_SIZE, build_model, loss_for, pooled_convolutions
 
 
 def test_example_architecture_and_parameter_count_at_300():
@@ -23,10 +23,30 @@ def test_example_architecture_and_parameter_count_at_300():
     assert model.output_shape == (None, 1)
 
 
-@pytest.mark.parametrize("size", [SMALLEST_IMAGE_SIZE, 16, 32, 64, 150])
-def test_small_inputs_still_build_and_run(size):
+@pytest.mark.parametrize(
+    "size, pooled, last_conv",
+    [
+        (SMALLEST_IMAGE_SIZE, [False] * 5, 1),
+        # worked by hand: a 3x3 conv takes 2 pixels, a pooling halves, and a pooling is
+        # kept when the convolutions still to come fit (size // 2 >= 2 * remaining + 1)
+        (16, [False, False, True, False, False], 1),
+        (32, [True, False, True, False, False], 1),
+        (64, [True, True, True, False, True], 2),
+        (150, [True] * 5, 5),
+        (300, [True] * 5, 14),
+    ],
+)
+def test_small_inputs_keep_the_poolings_that_fit(size, pooled, last_conv):
+    assert pooled_convolutions(size) == pooled
     model = build_model((size, size, 3))
-    assert model.predict(keras.ops.zeros((2, size, size, 3)), verbose=0).shape == (2, 1)
+    poolings = [type(layer).__name__ for layer in model.layers].count("MaxPooling2D")
+    assert poolings == sum(pooled)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [16, 32, 64, 64, 64]
+    assert convs[-1].output.shape[1:3] == (last_conv, last_conv)
+    images = keras.random.uniform((3, size, size, 3), seed=0)
+    probabilities = keras.ops.convert_to_numpy(model(images, training=False))
+    assert probabilities.shape == (3, 1) and ((probabilities > 0) & (probabilities < 1)).all()
 
 
 def test_more_classes_get_a_softmax():
