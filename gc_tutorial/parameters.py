@@ -31,6 +31,7 @@ NOTEBOOK_DEFAULTS = {
     "launch_grid": False,
     "grid_optimizers": ["sgd", "rmsprop", "adam"],
     "grid_learning_rates": [1e-3, 1e-4],
+    "study_dir": "../docs/study",
 }
 TUTORIAL_DEFAULTS = {**config_defaults(), **NOTEBOOK_DEFAULTS}
 
@@ -181,4 +182,5 @@ NOTEBOOK_CHECKS = {
     "launch_grid": check_bool,
     "grid_optimizers": _optimizer_list,
     "grid_learning_rates": _learning_rate_list,
+    "study_dir": check_text,
 }

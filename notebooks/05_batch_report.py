@@ -31,8 +31,11 @@
 #     --optimizers sgd rmsprop adam --learning-rates 1e-3 1e-4 --seeds 0 1 2
 # ```
 #
-# A run whose `results.json` exists is skipped on a rerun, and a failing run writes
-# `error.txt` in its folder without stopping the others.
+# A run is identified by all its parameters and is complete once its `complete.json` marker,
+# written last, exists: a rerun skips complete runs with the same parameters, reruns
+# interrupted ones, and stops before training if a run was made with other parameters
+# (`--replace` moves those aside and reruns them). A failing run writes `error.txt` in its
+# folder without stopping the others, and two batches cannot share a runs folder.
 
 # %%
 # On Colab, install this tutorial's package; elsewhere this cell does nothing.
