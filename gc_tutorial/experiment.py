@@ -80,16 +80,12 @@ def run_comparison(
         config = config.replace(**settings)
     staging = None if output_dir is None else _writable_staging(Path(output_dir))
     enable_determinism()
-    runs = [(seed, arm) for seed in config.seeds for arm in ARMS]
-    rows, info = [], None
-    for index, (seed, arm) in enumerate(runs, start=1):
-        print(f"Run {index}/{len(runs)}: seed {seed}, {arm}", flush=True)
-        info, arm_rows = train_arm(arm, seed, config, verbose=verbose)
-        rows += arm_rows
-        if staging is not None:  # an interrupted comparison keeps its finished arms, apart
-            table = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-            write_atomically(staging / "history.csv", table.to_csv(index=False))
-    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    try:
+        history, info = _train_all_arms(config, staging, verbose)
+    except BaseException:
+        if staging is not None and not any(staging.iterdir()):
+            staging.rmdir()  # nothing trained: leave no empty staging folder behind
+        raise
     check_fair_start(history)
     paired = paired_differences(history)
     result = ComparisonResult(
@@ -105,6 +101,20 @@ def run_comparison(
     if output_dir is not None:
         result.save(output_dir)
     return result
+
+
+def _train_all_arms(config: ComparisonConfig, staging: Path | None, verbose: int):
+    """Both arms for every seed; the history so far is kept in `staging` after each arm."""
+    runs = [(seed, arm) for seed in config.seeds for arm in ARMS]
+    rows, info = [], None
+    for index, (seed, arm) in enumerate(runs, start=1):
+        print(f"Run {index}/{len(runs)}: seed {seed}, {arm}", flush=True)
+        info, arm_rows = train_arm(arm, seed, config, verbose=verbose)
+        rows += arm_rows
+        if staging is not None:  # an interrupted comparison keeps its finished arms, apart
+            table = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+            write_atomically(staging / "history.csv", table.to_csv(index=False))
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS), info
 
 
 def _writable_staging(folder: Path) -> Path:

@@ -254,3 +254,18 @@ def test_the_command_line_is_generated_from_the_config(capsys):
     for name in ComparisonConfig.__dataclass_fields__:
         assert "--" + name.replace("_", "-") in text, name
     assert "--no-augment" in text and "(default: 'rmsprop')" in text
+
+
+def test_an_offline_dataset_is_one_line_naming_the_flags(monkeypatch, tmp_path, capsys):
+    from gc_tutorial import data
+
+    monkeypatch.setattr(data, "network_reachable", lambda *args, **kwargs: False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        experiment.main(["--data-dir", str(tmp_path / "tfds"), "--output-dir", "out"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "Traceback" not in error
+    assert "`--data-dir`" in error and "`--dataset synthetic`" in error
+    assert "data_dir=" not in error and "source=" not in error
+    assert list(tmp_path.iterdir()) == [tmp_path / "tfds"] or not list(tmp_path.glob(".out*"))
