@@ -87,14 +87,15 @@ print(info.describe())
 
 # %% [markdown]
 # ## Look at the images
-# Sixteen test images (not augmented) with their labels:
+# Sixteen test images (not augmented) with their labels. We read the whole test split and keep
+# its first batch: a `tf.data` cache that is read only in part is thrown away (with a warning).
 
 # %%
 import matplotlib.pyplot as plt
 
 from gc_tutorial.plots import plot_images
 
-test_images, test_labels = next(iter(test_ds))
+test_images, test_labels = list(test_ds)[0]
 shown = min(16, len(test_images))
 plot_images(test_images[:shown], [info.class_names[int(label)] for label in test_labels[:shown]])
 plt.show()
