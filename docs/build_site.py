@@ -172,7 +172,7 @@ def stage_sources(source: Path, notebooks: list[Path], executed: list[Path]) -> 
         shutil.copy2(notebook, source / "downloads" / "source" / notebook.name)
     folders = result_folders()
     (source / "results.md").write_text(results_page(folders, source))
-    (source / "_generated" / "answer.md").write_text(answer(folders))
+    (source / "_generated" / "answer.md").write_text(answer(folders, source))
     (source / "api.md").write_text(api_page())
     return source
 
@@ -202,11 +202,10 @@ def results_page(folders: list[Path], source: Path) -> str:
         lines += ["No study in this build yet (`docs/study/` does not exist).", ""]
     for folder in folders:
         figures = source / "figures" / folder.name
-        figures.mkdir(parents=True)
+        figures.mkdir(parents=True, exist_ok=True)
         lines += [f"## {heading(folder)}", "", f"From `docs/{folder.name}/`.", ""]
-        readme = folder / "README.md"
-        if readme.is_file():
-            lines += [demote_headings(readme.read_text(), levels=2), ""]
+        if (folder / "README.md").is_file():
+            lines += [readme(folder, source), ""]
         lines += describe_results(folder)
         for table in ("summary.csv", "paired.csv"):
             if (folder / table).is_file():
@@ -228,11 +227,49 @@ def heading(folder: Path) -> str:
     return "The study" if folder.name == "study" else f"`{folder.name}`"
 
 
-def demote_headings(markdown: str, levels: int) -> str:
-    def deeper(match: re.Match) -> str:
-        return "#" * min(len(match.group(1)) + levels, 6) + " "
+def readme(folder: Path, source: Path, first_section_only: bool = False) -> str:
+    """A results folder's README.md, to sit under a level-2 heading of a page at the site's root.
 
-    return re.sub(r"^(#+) ", deeper, markdown, flags=re.M)
+    Its headings go two levels down, and the local files it links (figures) are copied to
+    figures/<folder>/ with the links rewritten to match.
+    """
+    text = (folder / "README.md").read_text()
+    if first_section_only:
+        lines = text.splitlines(keepends=True)
+        headings = [number for number, line in markdown_lines(lines) if line.startswith("#")]
+        text = "".join(lines[: headings[1]] if len(headings) > 1 else lines)
+
+    def relink(match: re.Match) -> str:
+        target = folder / match.group(2)
+        if not target.is_file():
+            return match.group(0)
+        copied = source / "figures" / folder.name / match.group(2)
+        copied.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(target, copied)
+        return f"{match.group(1)}figures/{folder.name}/{match.group(2)})"
+
+    text = re.sub(r"(\]\()(?!\w+:|/|#)([^)\s]+)\)", relink, text)
+    return demote_headings(text, levels=2)
+
+
+def demote_headings(markdown: str, levels: int) -> str:
+    lines = markdown.splitlines(keepends=True)
+    for number, line in markdown_lines(lines):
+        heading = re.match(r"(#{1,6}) ", line)
+        if heading:
+            lines[number] = "#" * min(len(heading.group(1)) + levels, 6) + line[heading.end(1) :]
+    return "".join(lines)
+
+
+def markdown_lines(lines: list[str]):
+    """(index, line) of the lines outside fenced code blocks, where `#` starts a heading."""
+    fence = None
+    for number, line in enumerate(lines):
+        marker = re.match(r"\s*(```+|~~~+)", line)
+        if marker and (fence is None or marker.group(1).startswith(fence)):
+            fence = marker.group(1) if fence is None else None
+        elif fence is None:
+            yield number, line
 
 
 def describe_results(folder: Path) -> list[str]:
@@ -278,13 +315,13 @@ def fmt(value, digits: int) -> str:
     return str(value)
 
 
-def answer(folders: list[Path]) -> str:
+def answer(folders: list[Path], source: Path) -> str:
     """The landing page's answer: the study's when there is one, else what the data on disk say."""
     study = next((folder for folder in folders if folder.name == "study"), None)
     if study is not None:
         lines = ["From the study in `docs/study/` (all of it: {doc}`/results`):", ""]
         if (study / "README.md").is_file():
-            lines += [demote_headings((study / "README.md").read_text(), levels=2)]
+            lines += [readme(study, source, first_section_only=True)]
         if (study / "summary.csv").is_file():
             lines += ["", markdown_table(pd.read_csv(study / "summary.csv"))]
         return "\n".join(lines) + "\n"
