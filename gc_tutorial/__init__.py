@@ -1,5 +1,6 @@
 """gc-tutorial: Gradient Centralization in Keras 3, taught and tested."""
 
+import gc_tutorial._quiet_tensorflow  # noqa: F401  (first: TensorFlow loads without start-up logs)
 from gc_tutorial.centralization import (
     GCSGD,
     OPTIMIZERS,

@@ -17,7 +17,7 @@
 # %% [markdown]
 # # 1. Data preparation
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/01_data.ipynb)
+# [Open in Colab](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/01_data.ipynb)
 #
 # Part 1 of the Gradient Centralization tutorial. We load Laurence Moroney's
 # [Horses or Humans](https://www.tensorflow.org/datasets/catalog/horses_or_humans) dataset
@@ -37,22 +37,12 @@
 # Numbers on either are **not horses_or_humans results.**
 
 # %%
-# On Colab, install this tutorial's package; elsewhere this cell does nothing.
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "git+https://github.com/gc-tutorial/gc-tutorial",
-        ],
-        check=True,
-    )
+if "google.colab" in sys.modules:  # on Colab, install this tutorial's package; elsewhere, nothing
+    package = "git+https://github.com/gc-tutorial/gc-tutorial"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% [markdown]
 # ## Parameters
@@ -106,14 +96,15 @@ print(info.describe())
 
 # %% [markdown]
 # ## Look at the images
-# Sixteen test images (not augmented) with their labels:
+# Sixteen test images (not augmented) with their labels. We read the whole test split and keep
+# its first batch: a `tf.data` cache that is read only in part is thrown away (with a warning).
 
 # %%
 import matplotlib.pyplot as plt
 
 from gc_tutorial.plots import plot_images
 
-test_images, test_labels = next(iter(test_ds))
+test_images, test_labels = list(test_ds)[0]
 shown = min(16, len(test_images))
 plot_images(test_images[:shown], [info.class_names[int(label)] for label in test_labels[:shown]])
 plt.show()

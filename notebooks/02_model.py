@@ -17,7 +17,7 @@
 # %% [markdown]
 # # 2. The model
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/02_model.ipynb)
+# [Open in Colab](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/02_model.ipynb)
 #
 # Part 2 of the Gradient Centralization tutorial. We train the small CNN of the Keras example
 # "Gradient Centralization for Better Training Performance", layer for layer: five 3x3
@@ -26,22 +26,12 @@
 # for the two classes. `gc_tutorial.model.build_model` builds it; the notebooks never redefine it.
 
 # %%
-# On Colab, install this tutorial's package; elsewhere this cell does nothing.
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "git+https://github.com/gc-tutorial/gc-tutorial",
-        ],
-        check=True,
-    )
+if "google.colab" in sys.modules:  # on Colab, install this tutorial's package; elsewhere, nothing
+    package = "git+https://github.com/gc-tutorial/gc-tutorial"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% [markdown]
 # ## Parameters

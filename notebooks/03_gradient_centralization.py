@@ -17,28 +17,18 @@
 # %% [markdown]
 # # 3. Gradient Centralization
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/03_gradient_centralization.ipynb)
+# [Open in Colab](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/03_gradient_centralization.ipynb)
 #
 # Part 3 of the tutorial: what GC does, the package's code that does it, a numeric check, and
 # why the Keras example's version never runs in Keras 3.
 
 # %%
-# On Colab, install this tutorial's package; elsewhere this cell does nothing.
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "git+https://github.com/gc-tutorial/gc-tutorial",
-        ],
-        check=True,
-    )
+if "google.colab" in sys.modules:  # on Colab, install this tutorial's package; elsewhere, nothing
+    package = "git+https://github.com/gc-tutorial/gc-tutorial"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% [markdown]
 # ## Parameters

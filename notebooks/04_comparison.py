@@ -17,7 +17,7 @@
 # %% [markdown]
 # # 4. Training with and without Gradient Centralization: a fair, timed comparison
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/04_comparison.ipynb)
+# [Open in Colab](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/04_comparison.ipynb)
 #
 # Part 4, the heart of the tutorial. For every seed we train two arms of the same model: a
 # **baseline** with the plain Keras optimizer and a **GC** arm with its Gradient Centralization
@@ -36,22 +36,12 @@
 # with a GC that Keras 3 never called (see notebook 3).
 
 # %%
-# On Colab, install this tutorial's package; elsewhere this cell does nothing.
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "git+https://github.com/gc-tutorial/gc-tutorial",
-        ],
-        check=True,
-    )
+if "google.colab" in sys.modules:  # on Colab, install this tutorial's package; elsewhere, nothing
+    package = "git+https://github.com/gc-tutorial/gc-tutorial"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% [markdown]
 # ## Parameters

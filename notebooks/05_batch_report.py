@@ -17,7 +17,7 @@
 # %% [markdown]
 # # 5. Batch report: many comparisons, one picture
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/05_batch_report.ipynb)
+# [Open in Colab](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/05_batch_report.ipynb)
 #
 # Part 5. One comparison is one optimizer at one learning rate. Does GC help across
 # optimizers and learning rates? We run the comparison notebook (part 4) with papermill over a
@@ -38,22 +38,12 @@
 # folder without stopping the others, and two batches cannot share a runs folder.
 
 # %%
-# On Colab, install this tutorial's package; elsewhere this cell does nothing.
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "git+https://github.com/gc-tutorial/gc-tutorial",
-        ],
-        check=True,
-    )
+if "google.colab" in sys.modules:  # on Colab, install this tutorial's package; elsewhere, nothing
+    package = "git+https://github.com/gc-tutorial/gc-tutorial"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 # %% [markdown]
 # ## Parameters

@@ -5,6 +5,10 @@ Executing them is `pytest --nbmake notebooks/` (quick mode, see conftest.py).
 
 import ast
 import json
+import re
+import subprocess
+import sys
+import types
 from pathlib import Path
 
 import jupytext
@@ -51,12 +55,24 @@ def test_one_parameters_cell_with_tutorial_defaults_all_checked(notebook):
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
-def test_colab_badge_and_install_cell(notebook):
+def test_colab_badge_and_install_cell(notebook, monkeypatch):
     cells = json.loads(notebook.read_text())["cells"]
-    assert COLAB + notebook.name in "".join(cells[0]["source"])
-    install = "".join(cells[1]["source"])
-    assert 'if "google.colab" in sys.modules:' in install and "pip" in install
+    title = "".join(cells[0]["source"])
+    assert f"[Open in Colab]({COLAB + notebook.name})" in title
+    assert not re.search(r"!\[[^\]]*\]\(https?:", title), "a remote image breaks offline: link it"
     assert COLAB + notebook.name in (ROOT / "README.md").read_text()
+    install = "".join(cells[1]["source"])
+    assert len(install.splitlines()) <= 6, "the Colab install cell is boilerplate: keep it short"
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(install, {})
+    assert calls == [], "outside Colab the install cell must do nothing"
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    exec(install, {})
+    [(command,), options] = calls[0]
+    assert command[:4] == [sys.executable, "-m", "pip", "install"] and options == {"check": True}
+    assert command[-1] == "git+https://github.com/gc-tutorial/gc-tutorial"
 
 
 @pytest.mark.parametrize(

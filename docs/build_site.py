@@ -1,0 +1,411 @@
+"""Build the tutorial's website: execute the notebooks, stamp them, then let Sphinx render.
+
+Run as `bash docs/build.sh [--quick]`. Steps, all under docs/_build/:
+
+1. executed/: each notebook of notebooks/ run with papermill, in reading order, from a work
+   folder holding the committed notebooks (notebook 5 runs notebook 4 from there); a note on
+   how it ran (mode, data set, machine, time, source links) goes after its title.
+2. source/: docs/site/ (Sphinx configuration, landing page, styles), the executed notebooks,
+   and pages generated from what is on disk: the results (every docs/<folder>/ with figures
+   or a summary.csv, docs/study/ first when it exists) and the API reference (every public
+   module of gc_tutorial).
+3. html/: `sphinx-build` of source/; open html/index.html, online or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pkgutil
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+BUILD = DOCS / "_build"
+REPOSITORY = "https://github.com/gc-tutorial/gc-tutorial"
+COLAB = "https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/"
+NOT_RESULTS = {"_build", "site", "_static"}  # folders of docs/ that hold no results
+STAMP_TAG = "build-stamp"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="quick mode (GC_TUTORIAL_QUICK=1): synthetic data, small images, 2 epochs",
+    )
+    quick = parser.parse_args(argv).quick
+    started = time.perf_counter()
+    os.environ["GC_TUTORIAL_QUICK"] = "1" if quick else "0"
+    os.environ.pop("MPLBACKEND", None)  # the kernels' inline backend must draw the figures
+    from gc_tutorial.experiment import describe_environment
+
+    machine = describe_machine(describe_environment())
+    for folder in ("executed", "source", "html"):
+        shutil.rmtree(BUILD / folder, ignore_errors=True)
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+    executed = [execute(notebook, BUILD / "executed", quick, machine) for notebook in notebooks]
+    source = stage_sources(BUILD / "source", notebooks, executed)
+    write_build_info(source, quick, machine, executed)
+    log(f"sphinx-build -> {BUILD / 'html'}")
+    subprocess.run(
+        [sys.executable, "-m", "sphinx", "-b", "html", "-q"] + [str(source), str(BUILD / "html")],
+        check=True,
+    )
+    log(f"done in {time.perf_counter() - started:.0f} s: open {BUILD / 'html' / 'index.html'}")
+
+
+def log(message: str) -> None:
+    print(f"[build_site] {message}", flush=True)
+
+
+def describe_machine(environment: dict) -> str:
+    """One line: processor, cores, memory, GPUs, OS, versions."""
+    gpus = ", ".join(environment["gpus"]) or "no GPU"
+    memory = f", {environment['memory_gib']} GiB memory" if environment["memory_gib"] else ""
+    return (
+        f"{environment['processor']}, {environment['cpu_count']} CPU cores{memory}, {gpus}; "
+        f"{environment['platform']}; Python {environment['python']}, "
+        f"TensorFlow {environment['tensorflow']}, Keras {environment['keras']} "
+        f"({environment['backend']} backend)"
+    )
+
+
+def execute(notebook: Path, folder: Path, quick: bool, machine: str) -> Path:
+    """Run `notebook` with papermill into `folder`, then put the stamp after its title."""
+    import papermill
+
+    work = folder / "work"  # results/ and runs/ of the notebooks land here
+    if not work.is_dir():
+        ignore = shutil.ignore_patterns("*.py", "results", "runs")
+        shutil.copytree(notebook.parent, work, ignore=ignore)
+    output = folder / notebook.name
+    log(f"executing {notebook.name} ({'quick' if quick else 'full'} mode)")
+    executed_at = datetime.now(UTC)
+    started = time.perf_counter()
+    papermill.execute_notebook(
+        str(work / notebook.name), str(output), cwd=str(work), progress_bar=False
+    )
+    seconds = time.perf_counter() - started
+    log(f"executed {notebook.name} in {seconds:.0f} s")
+    executed = nbformat.read(output, as_version=4)
+    note = stamp(notebook.name, quick, dataset_of(executed), machine, executed_at, seconds)
+    executed.cells.insert(1, nbformat.v4.new_markdown_cell(note, metadata={"tags": [STAMP_TAG]}))
+    executed.metadata["gc_tutorial_build"] = {
+        "quick": quick,
+        "executed_at": executed_at.isoformat(timespec="seconds"),
+        "seconds": round(seconds, 1),
+    }
+    nbformat.write(executed, output)
+    return output
+
+
+def dataset_of(notebook: nbformat.NotebookNode) -> str | None:
+    """The dataset the notebook ran with, read from its printed parameters (None: it loads none)."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            found = re.search(r"^Parameters: .*\bdataset='([^']*)'", output.get("text", ""), re.M)
+            if found:
+                return found.group(1)
+    return None
+
+
+def stamp(
+    name: str,
+    quick: bool,
+    dataset: str | None,
+    machine: str,
+    executed_at: datetime,
+    seconds: float,
+) -> str:
+    """The note shown under a notebook's title: how this page was executed, and its sources."""
+    if quick:
+        mode = (
+            "**quick** (`GC_TUTORIAL_QUICK=1`): synthetic data, small images, 1-2 epochs. "
+            "A smoke test of the code: its numbers are not results."
+        )
+    else:
+        mode = "**full tutorial** (the notebook's own defaults)."
+    if dataset is None:
+        data = "none: this notebook loads no data set."
+    elif dataset == "synthetic":
+        data = "`synthetic`: discs vs rings generated offline, not real photographs."
+    else:
+        data = f"`{dataset}`."
+    when = executed_at.strftime("%Y-%m-%d %H:%M UTC")
+    kind = "warning" if quick else "note"
+    return "\n".join(
+        [
+            f":::{{admonition}} How this page was executed\n:class: {kind}",
+            f"- Mode: {mode}",
+            f"- Data set: {data}",
+            f"- Machine: {machine}.",
+            f"- Executed: {when} with papermill, in {seconds:.0f} s.",
+            f"- Source: {{download}}`{name} <../downloads/source/{name}>` (as committed, without "
+            f"outputs; [on GitHub]({REPOSITORY}/blob/main/notebooks/{name})), "
+            f"{{download}}`this page as an executed notebook <../downloads/executed/{name}>`, "
+            f"[Open in Colab]({COLAB}{name}).",
+            ":::",
+        ]
+    )
+
+
+def stage_sources(source: Path, notebooks: list[Path], executed: list[Path]) -> Path:
+    """docs/site/ + the executed notebooks + downloads + generated pages, as one Sphinx source."""
+    shutil.copytree(DOCS / "site", source, ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("notebooks", "downloads/source", "downloads/executed", "_generated"):
+        (source / folder).mkdir(parents=True, exist_ok=True)
+    for notebook, output in zip(notebooks, executed, strict=True):
+        shutil.copy2(output, source / "notebooks" / output.name)
+        shutil.copy2(output, source / "downloads" / "executed" / output.name)
+        shutil.copy2(notebook, source / "downloads" / "source" / notebook.name)
+    folders = result_folders()
+    (source / "results.md").write_text(results_page(folders, source))
+    (source / "_generated" / "answer.md").write_text(answer(folders, source))
+    (source / "api.md").write_text(api_page())
+    return source
+
+
+def result_folders() -> list[Path]:
+    """docs/<folder>/ holding figures or a summary.csv; docs/study/ first, then by name."""
+    folders = [
+        folder
+        for folder in sorted(DOCS.iterdir())
+        if folder.is_dir()
+        and folder.name not in NOT_RESULTS
+        and (any(folder.glob("*.png")) or (folder / "summary.csv").is_file())
+    ]
+    return sorted(folders, key=lambda folder: folder.name != "study")
+
+
+def results_page(folders: list[Path], source: Path) -> str:
+    """One section per results folder: its README, parameters, tables and figures."""
+    lines = [
+        "# Results",
+        "",
+        "The figures and tables committed in `docs/`, each section from one folder. They are",
+        "copied here as they are; rebuilding the site does not rerun them.",
+        "",
+    ]
+    if not any(folder.name == "study" for folder in folders):
+        lines += ["No study in this build yet (`docs/study/` does not exist).", ""]
+    for folder in folders:
+        figures = source / "figures" / folder.name
+        figures.mkdir(parents=True, exist_ok=True)
+        lines += [f"## {heading(folder)}", "", f"From `docs/{folder.name}/`.", ""]
+        if (folder / "README.md").is_file():
+            lines += [readme(folder, source), ""]
+        lines += describe_results(folder)
+        for table in ("summary.csv", "paired.csv"):
+            if (folder / table).is_file():
+                lines += [f"`{table}`:", "", markdown_table(pd.read_csv(folder / table)), ""]
+        for png in sorted(folder.glob("*.png")):
+            shutil.copy2(png, figures / png.name)
+            lines += [
+                f"```{{figure}} figures/{folder.name}/{png.name}",
+                f":alt: {png.stem.replace('_', ' ')}",
+                "",
+                f"`{png.name}`",
+                "```",
+                "",
+            ]
+    return "\n".join(lines)
+
+
+def heading(folder: Path) -> str:
+    return "The study" if folder.name == "study" else f"`{folder.name}`"
+
+
+def readme(folder: Path, source: Path, first_section_only: bool = False) -> str:
+    """A results folder's README.md, to sit under a level-2 heading of a page at the site's root.
+
+    Its headings go two levels down, and the local files it links (figures) are copied to
+    figures/<folder>/ with the links rewritten to match.
+    """
+    text = (folder / "README.md").read_text()
+    if first_section_only:
+        lines = text.splitlines(keepends=True)
+        headings = [number for number, line in markdown_lines(lines) if line.startswith("#")]
+        text = "".join(lines[: headings[1]] if len(headings) > 1 else lines)
+
+    def relink(match: re.Match) -> str:
+        target = folder / match.group(2)
+        if not target.is_file():
+            return match.group(0)
+        copied = source / "figures" / folder.name / match.group(2)
+        copied.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(target, copied)
+        return f"{match.group(1)}figures/{folder.name}/{match.group(2)})"
+
+    text = re.sub(r"(\]\()(?!\w+:|/|#)([^)\s]+)\)", relink, text)
+    return demote_headings(text, levels=2)
+
+
+def demote_headings(markdown: str, levels: int) -> str:
+    lines = markdown.splitlines(keepends=True)
+    for number, line in markdown_lines(lines):
+        heading = re.match(r"(#{1,6}) ", line)
+        if heading:
+            lines[number] = "#" * min(len(heading.group(1)) + levels, 6) + line[heading.end(1) :]
+    return "".join(lines)
+
+
+def markdown_lines(lines: list[str]):
+    """(index, line) of the lines outside fenced code blocks, where `#` starts a heading."""
+    fence = None
+    for number, line in enumerate(lines):
+        marker = re.match(r"\s*(```+|~~~+)", line)
+        if marker and (fence is None or marker.group(1).startswith(fence)):
+            fence = marker.group(1) if fence is None else None
+        elif fence is None:
+            yield number, line
+
+
+def describe_results(folder: Path) -> list[str]:
+    """A folder's parameters and machine, from its results.json, as a short list."""
+    path = folder / "results.json"
+    if not path.is_file():
+        return []
+    results = json.loads(path.read_text())
+    parameters = ", ".join(f"{k}={v}" for k, v in results.get("parameters", {}).items())
+    lines = [f"- Parameters: {parameters}"]
+    if "dataset" in results:
+        lines.append(f"- Data: {results['dataset'].get('origin', results['dataset'].get('name'))}")
+    if "environment" in results:
+        lines.append(f"- Machine: {describe_machine(results['environment'])}")
+    return lines + [""]
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A table for people: `x_mean` and `x_std` columns become one `x` column, 'mean +- std'."""
+    columns = {}
+    for column in frame.columns:
+        if column.endswith("_std") and f"{column[:-4]}_mean" in frame.columns:
+            continue
+        if column.endswith("_mean") and f"{column[:-5]}_std" in frame.columns:
+            base = column[:-5]
+            columns[base] = [
+                f"{fmt(mean, digits)} ± {fmt(std, digits)}"
+                for mean, std in zip(frame[column], frame[f"{base}_std"], strict=True)
+            ]
+        else:
+            columns[column] = [fmt(value, digits) for value in frame[column]]
+    header = [name.replace("_", " ") for name in columns]
+    rows = list(zip(*columns.values(), strict=True))
+    return "\n".join(
+        ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        + ["| " + " | ".join(row) + " |" for row in rows]
+    )
+
+
+def fmt(value, digits: int) -> str:
+    if isinstance(value, float):
+        return "n/a" if pd.isna(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def answer(folders: list[Path], source: Path) -> str:
+    """The landing page's answer: the study's when there is one, else what the data on disk say."""
+    study = next((folder for folder in folders if folder.name == "study"), None)
+    if study is not None:
+        lines = ["From the study in `docs/study/` (all of it: {doc}`/results`):", ""]
+        if (study / "README.md").is_file():
+            lines += [readme(study, source, first_section_only=True)]
+        if (study / "summary.csv").is_file():
+            lines += ["", markdown_table(pd.read_csv(study / "summary.csv"))]
+        return "\n".join(lines) + "\n"
+    lines = [
+        "The study of GC on horses_or_humans is not in this build yet (no `docs/study/`).",
+    ]
+    for folder in folders:
+        summary = folder / "summary.csv"
+        if summary.is_file() and (folder / "results.json").is_file():
+            results = json.loads((folder / "results.json").read_text())
+            rows = pd.read_csv(summary).set_index("arm")
+            accuracy = {
+                arm: f"{rows.loc[arm, 'final_test_accuracy_mean']:.3f} ± "
+                f"{rows.loc[arm, 'final_test_accuracy_std']:.3f}"
+                for arm in ("baseline", "gc")
+            }
+            parameters = results["parameters"]
+            lines += [
+                "",
+                f"What `docs/{folder.name}/` shows, on {results['dataset']['name']} data "
+                f"({parameters['image_size']}x{parameters['image_size']}, "
+                f"{parameters['optimizer']} {parameters['learning_rate']:g}, "
+                f"{parameters['epochs']} epochs, {len(parameters['seeds'])} seeds): final test "
+                f"accuracy {accuracy['gc']} with GC against {accuracy['baseline']} without "
+                "(mean ± std over seeds). "
+                + (
+                    "Synthetic data say nothing about horses_or_humans. "
+                    if results["dataset"].get("synthetic")
+                    else ""
+                )
+                + "Figures and tables: {doc}`/results`.",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def api_page() -> str:
+    """The API reference: every public module of gc_tutorial, from its docstrings."""
+    import gc_tutorial
+
+    modules = sorted(
+        info.name for info in pkgutil.iter_modules(gc_tutorial.__path__) if info.name[0] != "_"
+    )
+    lines = [
+        "# API reference",
+        "",
+        "Generated from the docstrings of the `gc_tutorial` package, one section per module.",
+        "",
+        "```{eval-rst}",
+        ".. automodule:: gc_tutorial",
+        "   :no-members:",
+        "```",
+        "",
+    ]
+    for module in modules:
+        lines += [
+            f"## `gc_tutorial.{module}`",
+            "",
+            "```{eval-rst}",
+            f".. automodule:: gc_tutorial.{module}",
+            "```",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_build_info(source: Path, quick: bool, machine: str, executed: list[Path]) -> None:
+    """What conf.py and the landing page say about this build."""
+    from gc_tutorial import __version__
+
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    mode = "quick mode (GC_TUTORIAL_QUICK=1)" if quick else "full mode"
+    info = {
+        "version": __version__,
+        "quick": quick,
+        "announcement": (
+            "Built in quick mode: the notebooks ran on small synthetic data for 1-2 epochs. "
+            "Their numbers are a smoke test, not results."
+        ),
+    }
+    (source / "_generated" / "build_info.json").write_text(json.dumps(info, indent=2))
+    (source / "_generated" / "build.md").write_text(
+        f"This site was built on {now}, the notebooks executed in {mode} on: {machine}.\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Load TensorFlow without its start-up logs; imported first by `gc_tutorial/__init__.py`.
+
+TensorFlow's shared libraries log at load time (oneDNN, CUDA drivers, CPU features) and when
+they first look for devices (cuInit), through absl, before TF_CPP_MIN_LOG_LEVEL is read. Only
+muting the process's stderr (file descriptor 2) keeps those lines out of notebooks and
+terminals; TF_CPP_MIN_LOG_LEVEL=2 then hides TensorFlow's later INFO and WARNING logs.
+Set TF_CPP_MIN_LOG_LEVEL=0 in the environment to see everything again.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def load_tensorflow_quietly() -> None:
+    """Import TensorFlow and list its devices with stderr muted, unless logs were asked for."""
+    if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":
+        return
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
+
+
+load_tensorflow_quietly()
