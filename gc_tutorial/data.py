@@ -735,20 +735,21 @@ def synthetic_images(
 def _synthetic_examples(image_size: int, seed: int, max_examples: int | None) -> _Examples:
     sizes = {split: min(size, max_examples or size) for split, size in SYNTHETIC_SIZES.items()}
     check_cache_fits_in_memory(sum(sizes.values()), image_size)
-    train, test = (
-        tf.data.Dataset.from_tensor_slices(synthetic_images(sizes[split], image_size, seed, split))
-        for split in ("train", "test")
+    splits = [
+        synthetic_images(sizes[split], image_size, seed, split) for split in ("train", "test")
+    ]
+    return _in_memory_examples(
+        splits, SYNTHETIC, "synthetic", SYNTHETIC_ORIGIN, SYNTHETIC_CLASS_NAMES
     )
-    return _Examples(
-        train=train,
-        test=test,
-        num_train=sizes["train"],
-        num_test=sizes["test"],
-        name=SYNTHETIC,
-        kind="synthetic",
-        origin=SYNTHETIC_ORIGIN,
-        class_names=SYNTHETIC_CLASS_NAMES,
+
+
+def _in_memory_examples(splits, name, kind, origin, class_names) -> _Examples:
+    """`_Examples` from ((train images, train labels), (test images, test labels)) arrays."""
+    (train, num_train), (test, num_test) = (
+        (tf.data.Dataset.from_tensor_slices((images, labels)), len(labels))
+        for images, labels in splits
     )
+    return _Examples(train, test, num_train, num_test, name, kind, origin, class_names)
 
 
 def digits_images() -> tuple[np.ndarray, np.ndarray]:
@@ -780,17 +781,6 @@ def _digits_examples(image_size: int, max_examples: int | None) -> _Examples:
     images, labels = digits_images()
     train_index, test_index = (index[:max_examples] for index in digits_split())
     check_cache_fits_in_memory(len(train_index) + len(test_index), image_size)
-    train, test = (
-        tf.data.Dataset.from_tensor_slices((images[index], labels[index]))
-        for index in (train_index, test_index)
-    )
-    return _Examples(
-        train=train,
-        test=test,
-        num_train=len(train_index),
-        num_test=len(test_index),
-        name=DIGITS,
-        kind="digits",
-        origin=DIGITS_ORIGIN,
-        class_names=tuple(str(digit) for digit in range(10)),
-    )
+    splits = [(images[index], labels[index]) for index in (train_index, test_index)]
+    class_names = tuple(str(digit) for digit in range(10))
+    return _in_memory_examples(splits, DIGITS, "digits", DIGITS_ORIGIN, class_names)

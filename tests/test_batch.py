@@ -145,33 +145,22 @@ def test_summarize_grid_is_the_paired_difference_per_cell():
     assert row["baseline_mean"] == pytest.approx(0.7)
 
 
-def test_bad_grid_input(tiny_notebook, tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.ipynb"):
-        run_grid(
-            tmp_path / "missing.ipynb",
-            tmp_path,
-            optimizers=["sgd"],
-            learning_rates=[0.1],
-            seeds=[0],
-        )
-    with pytest.raises(ValueError, match="grid is empty"):
-        run_grid(tiny_notebook, tmp_path / "runs", optimizers=[], learning_rates=[0.1], seeds=[0])
-    with pytest.raises(ValueError, match="Unknown optimizer"):
-        run_grid(
-            tiny_notebook,
-            tmp_path / "runs",
-            optimizers=["../../x"],
-            learning_rates=[0.1],
-            seeds=[0],
-        )
-    with pytest.raises(ValueError, match="learning_rates"):
-        run_grid(
-            tiny_notebook,
-            tmp_path / "runs",
-            optimizers=["sgd"],
-            learning_rates=[float("inf")],
-            seeds=[0],
-        )
+@pytest.mark.parametrize(
+    "notebook, grid, error, message",
+    [
+        ("missing.ipynb", {}, FileNotFoundError, "missing.ipynb"),
+        (None, {"optimizers": []}, ValueError, "grid is empty"),
+        (None, {"optimizers": ["../../x"]}, ValueError, "Unknown optimizer"),
+        (None, {"learning_rates": [float("inf")]}, ValueError, "learning_rates"),
+        (None, {"seeds": [0, 0]}, ValueError, "seeds"),
+    ],
+)
+def test_bad_grid_input(tiny_notebook, tmp_path, notebook, grid, error, message):
+    notebook = tiny_notebook if notebook is None else tmp_path / notebook
+    grid = {"optimizers": ["sgd"], "learning_rates": [0.1], "seeds": [0], **grid}
+    with pytest.raises(error, match=message):
+        run_grid(notebook, tmp_path / "runs", **grid)
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize(
