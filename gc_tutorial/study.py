@@ -29,7 +29,7 @@ import pandas as pd
 from gc_tutorial.config import ComparisonConfig
 from gc_tutorial.experiment import run_comparison
 from gc_tutorial.results import HISTORY_COLUMNS, describe_environment, load_comparison
-from gc_tutorial.stats import SUMMARY_FIELDS, paired_summary
+from gc_tutorial.stats import SUMMARY_FIELDS, PairedSummary, paired_summary
 from gc_tutorial.storage import prepare_output_dir, write_atomically
 
 # Three learning rates per optimizer, spanning its usual range.
@@ -171,7 +171,14 @@ def _record_run(folder: Path, dataset, settings, seeds, optimizers, minutes) -> 
         "target_accuracy": TARGET_ACCURACY.get(dataset),
         "wall_time_min": round(minutes, 1),
         "environment": describe_environment(),
-        "command": f"python -m gc_tutorial.study --dataset {dataset}",
+        "command": " ".join(
+            [f"python -m gc_tutorial.study --dataset {dataset}"]
+            + [
+                f"--{key.replace('_', '-')} {value}"
+                for key, value in settings.items()
+                if STUDY_SETTINGS.get(dataset, {}).get(key) != value
+            ]
+        ),
     }
     write_atomically(path, json.dumps(record, indent=2) + "\n")
 
@@ -317,6 +324,85 @@ def write_study_outputs(study: pd.DataFrame, output_dir: str | os.PathLike) -> N
     save_figure(plot_forest(summary, at_best), folder / "forest.png")
     save_figure(plot_best_learning_rates(study), folder / "learning_rates.png")
     save_figure(plot_epochs_to_target(study, reach), folder / "epochs_to_target.png")
+    record_path = folder / "study.json"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    write_atomically(folder / "README.md", study_readme(summary, at_best, reach, record))
+
+
+def study_readme(
+    summary: pd.DataFrame, at_best: pd.DataFrame, reach: pd.DataFrame, record: dict
+) -> str:
+    """docs/study/README.md: the answer in words, with its intervals, then how it was run.
+
+    Generated from the tables, so the words always match the files."""
+    lines = ["# The GC study", "", "## The answer", ""]
+    for dataset, rows in at_best.groupby("dataset", sort=False):
+        cells = summary[summary["dataset"] == dataset]
+        above, below = int((cells["ci_low"] > 0).sum()), int((cells["ci_high"] < 0).sum())
+        real = "real handwritten digits" if dataset == "digits" else "SYNTHETIC data"
+        lines += [
+            f"**{dataset}** ({real}; not horses_or_humans). Final test accuracy, GC - baseline, "
+            "each arm at its own best learning rate (chosen on the training loss), paired "
+            f"over {int(rows['n'].max())} seeds, 95% CI:",
+            "",
+        ]
+        for row in rows.to_dict(orient="records"):
+            summary_row = PairedSummary(
+                **{field: row[field] for field in SUMMARY_FIELDS}, confidence=0.95
+            )
+            lines.append(
+                f"- {row['optimizer']} (baseline lr {row['baseline_learning_rate']:g}, GC lr "
+                f"{row['gc_learning_rate']:g}): {summary_row.describe('difference')}"
+            )
+        lines += [
+            "",
+            f"Over all {len(cells)} optimizer x learning-rate cells at equal learning rates: the "
+            f"interval lies above 0 in {above}, below 0 in {below}, and contains 0 in "
+            f"{len(cells) - above - below}.",
+            "",
+        ]
+        for row in reach[reach["dataset"] == dataset].to_dict(orient="records"):
+            lines.append(
+                f"- Epochs to reach {row['target_test_accuracy']:g} test accuracy, "
+                f"{row['optimizer']}: "
+                f"baseline {_epochs(row['baseline_mean_epochs'])} ({row['baseline_reached']}/"
+                f"{row['seeds']} seeds reached it), GC {_epochs(row['gc_mean_epochs'])} "
+                f"({row['gc_reached']}/{row['seeds']})"
+                + (
+                    f"; paired GC - baseline {row['mean']:+.2f} epochs "
+                    f"(95% CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f})"
+                    if row["n"] == row["n"]
+                    else ""
+                )
+            )
+        lines.append("")
+    lines += ["## How it was run", ""]
+    for run in record.values():
+        settings = ", ".join(f"{key}={value}" for key, value in run["settings"].items())
+        environment = run["environment"]
+        lines.append(
+            f"- `{run['command']}`: {settings}; {len(run['seeds'])} seeds; grid "
+            f"{run['grid']}; SGD momentum 0.9. {run['wall_time_min']} min on "
+            f"{environment['processor']} ({environment['cpu_count']} cores, "
+            f"{environment['memory_gib']} GiB, TensorFlow {environment['tensorflow']})."
+        )
+    lines += [
+        "",
+        "## Files",
+        "",
+        "- `study.csv`: one row per dataset x optimizer x learning_rate x seed x arm x epoch.",
+        "- `summary.csv`: `paired_summary` of the final test accuracy per cell (GC - baseline).",
+        "- `best_learning_rates.csv`: each arm at its own best learning rate, paired.",
+        "- `epochs_to_target.csv`: epochs to the target test accuracy at those learning rates.",
+        "- `forest.png`, `learning_rates.png`, `epochs_to_target.png`: the plots; notebook 6 "
+        "explains how to read them.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _epochs(value: float) -> str:
+    return "never" if value != value else f"{value:.1f} epochs"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,6 +1,7 @@
 """The study: grid checks, derived tables from hand-made rows, a tiny real run, and the
 committed results in docs/study (summary.csv must follow from study.csv)."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ from gc_tutorial.study import (
     compare_at_best_learning_rates,
     epochs_to_target,
     run_study,
+    study_readme,
     summarize_study,
 )
 
@@ -145,3 +147,22 @@ def test_committed_summary_follows_exactly_from_the_committed_study():
     expected = paired_summary((wide["gc"] - wide["baseline"]).to_numpy())
     for field in SUMMARY_FIELDS:
         assert row[field] == pytest.approx(getattr(expected, field)), field
+
+
+@pytest.mark.skipif(not (COMMITTED / "study.csv").is_file(), reason="no committed study yet")
+def test_committed_answer_is_the_one_the_tables_give():
+    study = pd.read_csv(COMMITTED / "study.csv")
+    record = json.loads((COMMITTED / "study.json").read_text())
+    text = study_readme(
+        summarize_study(study),
+        compare_at_best_learning_rates(study),
+        epochs_to_target(study),
+        record,
+    )
+    assert (COMMITTED / "README.md").read_text() == text
+    pd.testing.assert_frame_equal(
+        pd.read_csv(COMMITTED / "best_learning_rates.csv"),
+        compare_at_best_learning_rates(study),
+        check_exact=False,
+        rtol=1e-12,
+    )
