@@ -322,11 +322,15 @@ def answer(folders: list[Path], source: Path) -> str:
         lines = ["From the study in `docs/study/` (all of it: {doc}`/results`):", ""]
         if (study / "README.md").is_file():
             lines += [readme(study, source, first_section_only=True)]
-        if (study / "summary.csv").is_file():
-            lines += ["", markdown_table(pd.read_csv(study / "summary.csv"))]
+        if (study / "best_learning_rates.csv").is_file():
+            table = pd.read_csv(study / "best_learning_rates.csv")
+            columns = ["dataset", "optimizer", "baseline_learning_rate", "gc_learning_rate"]
+            columns += ["baseline_mean", "gc_mean", "mean", "ci_low", "ci_high", "n"]
+            lines += ["", markdown_table(table[columns])]
         return "\n".join(lines) + "\n"
     lines = [
-        "The study of GC on horses_or_humans is not in this build yet (no `docs/study/`).",
+        "The many-seed study (digits and synthetic data) is not in this build yet "
+        "(no `docs/study/`).",
     ]
     for folder in folders:
         summary = folder / "summary.csv"
