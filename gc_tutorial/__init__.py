@@ -1,25 +1,49 @@
 """gc-tutorial: Gradient Centralization in Keras 3, taught and tested."""
 
 from gc_tutorial.centralization import (
+    GC_OPTIMIZERS,
     GCSGD,
     OPTIMIZERS,
+    GCAdadelta,
+    GCAdafactor,
+    GCAdagrad,
     GCAdam,
+    GCAdamax,
     GCAdamW,
+    GCFtrl,
+    GCLamb,
+    GCLion,
+    GCMuon,
+    GCNadam,
     GCRMSprop,
+    GCScheduleFreeAdamW,
     GradientCentralization,
     centralize_gradient,
+    gc_optimizer_class,
     make_optimizer,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GC_OPTIMIZERS",
     "GCSGD",
     "OPTIMIZERS",
+    "GCAdadelta",
+    "GCAdafactor",
+    "GCAdagrad",
     "GCAdam",
+    "GCAdamax",
     "GCAdamW",
+    "GCFtrl",
+    "GCLamb",
+    "GCLion",
+    "GCMuon",
+    "GCNadam",
     "GCRMSprop",
+    "GCScheduleFreeAdamW",
     "GradientCentralization",
     "centralize_gradient",
+    "gc_optimizer_class",
     "make_optimizer",
 ]
