@@ -22,12 +22,14 @@ from gc_tutorial.centralization import (
     gc_optimizer_class,
     make_optimizer,
 )
+from gc_tutorial.verify import GCVerdict, verify_gc
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GC_OPTIMIZERS",
     "GCSGD",
+    "GCVerdict",
     "OPTIMIZERS",
     "GCAdadelta",
     "GCAdafactor",
@@ -46,4 +48,5 @@ __all__ = [
     "centralize_gradient",
     "gc_optimizer_class",
     "make_optimizer",
+    "verify_gc",
 ]
