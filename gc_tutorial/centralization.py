@@ -256,7 +256,7 @@ GC_ARGUMENTS_DOC = """\
 Args:
     *args, **kwargs: every argument of `keras.optimizers.{name}`, in its order.
     conv_only: if True, centralize convolution kernels only (rank >= 3) and
-        leave Dense kernels alone. Default False.
+        leave Dense kernels alone, in either mode. Default False.
     centralize: "gradient" (the default, the paper's GC) centralizes each
         gradient of rank > 1 before the optimizer uses it. "update" centralizes
         the change the optimizer makes to each such weight in a step (weight
