@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from gc_tutorial.centralization import check_optimizer_name
+from gc_tutorial.centralization import CENTRALIZE_MODES, check_optimizer_name
 from gc_tutorial.checks import (
     check_bool,
     check_choice,
@@ -72,6 +72,11 @@ class ComparisonConfig:
         (0, 1, 2), "one paired baseline/GC comparison per seed", check_seeds
     )
     conv_only: bool = _setting(False, "the GC arm centralizes convolution kernels only", check_bool)
+    centralize: str = _setting(
+        "gradient",
+        "what the GC arm centralizes: 'gradient' (the paper's GC) or 'update' (each step's change)",
+        lambda name, value: check_choice(name, value, CENTRALIZE_MODES),
+    )
     augment: bool = _setting(True, "flip/rotate/zoom the training images", check_bool)
     max_examples: int | None = _setting(
         None, "cap on the examples of each split (None: all)", check_optional_int

@@ -161,6 +161,7 @@ def train_arm(arm: str, seed: int, config: ComparisonConfig, verbose: int = 2):
             gc=arm == "gc",
             learning_rate=config.learning_rate,
             conv_only=config.conv_only and arm == "gc",
+            **({"centralize": config.centralize} if arm == "gc" else {}),
             **config.optimizer_options(),
         ),
         loss=loss_for(data.info.num_classes),

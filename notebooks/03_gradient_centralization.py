@@ -19,8 +19,9 @@
 #
 # [Open in Colab](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/03_gradient_centralization.ipynb)
 #
-# Part 3 of the tutorial: what GC does, the package's code that does it, a numeric check, and
-# why the Keras example's version never runs in Keras 3.
+# Part 3 of the tutorial: what GC does, the package's code that does it, a numeric check, why
+# the Keras example's version never runs in Keras 3, and GC's two modes: centralizing the
+# gradient or the update.
 
 # %%
 import subprocess
@@ -67,21 +68,23 @@ from gc_tutorial import GradientCentralization, centralize_gradient
 print(inspect.getsource(centralize_gradient))
 
 # %% [markdown]
-# The optimizers get it through a mixin. Keras 3 optimizers on every backend apply gradients
-# through `Optimizer.apply(grads, variables)`, so that is where the mixin centralizes them:
+# The optimizers get it through a mixin. Keras 3 optimizers on every backend (TensorFlow, JAX,
+# PyTorch) apply gradients through `Optimizer.apply(grads, variables)`, so that is where the
+# mixin centralizes them:
 
 # %%
 print(inspect.getsource(GradientCentralization.apply))
-print(inspect.getsource(GradientCentralization._centralize))
+print(inspect.getsource(GradientCentralization._prepare_gradient))
 
 # %% [markdown]
-# `GCSGD`, `GCRMSprop`, `GCAdam` and `GCAdamW` are the Keras optimizers with this mixin in
-# front; they take the same arguments, plus `conv_only`.
+# Every built-in Keras optimizer has a GC twin: the Keras optimizer with this mixin in front,
+# built by one factory. A twin takes the same arguments, plus `conv_only` and `centralize`
+# (see "Two modes" below).
 
 # %%
-from gc_tutorial import GCRMSprop
+from gc_tutorial import OPTIMIZERS, GCRMSprop
 
-print(GCRMSprop.__mro__[:3])
+print(", ".join(gc_class.__name__ for _, gc_class in OPTIMIZERS.values()))
 print(inspect.signature(GCRMSprop))
 
 # %% [markdown]
@@ -172,6 +175,22 @@ print("GCRMSprop == plain RMSprop:", all(np.array_equal(a, b) for a, b in zip(wi
 # run was plain RMSprop. (Its override also passes `keep_dims` to `keras.ops.mean`, which takes
 # `keepdims`, so it would fail if it ever ran.) `GCRMSprop` does change the training.
 #
+# ## Did GC run? `verify_gc`
+# Any Keras optimizer can be checked this way, without reading its code: `verify_gc` trains a
+# tiny probe model for two steps through `fit()` with (a copy of) the optimizer, with the plain
+# Keras optimizer it builds on, and with that optimizer's GC twin in each mode, and says which
+# one it trains like: "gradient", "update", "none" or "other".
+
+# %%
+from gc_tutorial import verify_gc
+
+for optimizer in (GetGradientsOverride(learning_rate=lr), GCRMSprop(learning_rate=lr)):
+    print(verify_gc(optimizer))
+
+# %% [markdown]
+# Each line names the verdict and the numbers behind it: how far the optimizer's training is
+# from each reference, relative to the size of the plain optimizer's steps.
+#
 # ## The constraint, seen in training
 # With plain SGD, GC keeps the mean of each output unit's weights exactly where it started.
 # We train the small model above with SGD, with and without GC, and follow the first
@@ -182,11 +201,9 @@ print("GCRMSprop == plain RMSprop:", all(np.array_equal(a, b) for a, b in zip(wi
 from gc_tutorial import make_optimizer
 
 
-def unit_mean_drift(gc, steps=20):
+def unit_mean_drift(optimizer, steps=20):
     model = small_model()
-    model.compile(
-        optimizer=make_optimizer("sgd", gc=gc, learning_rate=0.1), loss="binary_crossentropy"
-    )
+    model.compile(optimizer=optimizer, loss="binary_crossentropy")
     start = keras.ops.convert_to_numpy(model.layers[0].kernel).mean(axis=(0, 1, 2))
     drift = []
     for _ in range(steps):
@@ -197,9 +214,61 @@ def unit_mean_drift(gc, steps=20):
 
 
 figure, axis = plt.subplots(figsize=(6, 3))
-axis.plot(unit_mean_drift(gc=False), label="SGD", color="tab:gray")
-axis.plot(unit_mean_drift(gc=True), label="SGD + GC", color="tab:blue")
+for gc, label, color in ((False, "SGD", "tab:gray"), (True, "SGD + GC", "tab:blue")):
+    sgd = make_optimizer("sgd", gc=gc, learning_rate=0.1)
+    axis.plot(unit_mean_drift(sgd), label=label, color=color)
 axis.set_xlabel("training step")
 axis.set_ylabel("max |change of a unit's weight mean|")
 axis.legend()
 plt.show()
+
+
+# %% [markdown]
+# ## Two modes: centralize the gradient or the update
+# With SGD, the step is the gradient times a number, so a centralized gradient gives a
+# centralized step and the unit means stay put. Adaptive optimizers (RMSprop, Adam, ...)
+# divide each entry of the gradient by its own running scale, and weight decay adds a multiple
+# of the weights: the step that reaches the weights is no longer centralized, and the unit
+# means drift, only more slowly than without GC.
+#
+# The authors' PyTorch optimizers therefore have a switch, `gc_loc`: centralize the gradient
+# (`gc_loc=True`) or the "generalized gradient", the quantity directly used to update the
+# weight (`gc_loc=False`; `Adam_GC2` in their first code). Their README for these optimizers
+# suggests `gc_loc=False` for adaptive learning rate algorithms. Here the switch is
+# `centralize="gradient"` (the default, the paper's GC) or `centralize="update"`: the change a
+# step makes to each weight of rank > 1, weight decay included, is centralized, so each output
+# unit's weight mean stays exactly where it was, for any optimizer. For SGD the two agree.
+#
+# The mixin remembers the weights when a step starts and, right after the optimizer's update
+# (before any moving average of the weights), sets each weight to
+# `start + centralize_gradient(new - start)`:
+
+# %%
+print(inspect.getsource(GradientCentralization._backend_apply_gradients))
+print(inspect.getsource(GradientCentralization._backend_update_step))
+
+# %% [markdown]
+# AdamW with weight decay, plain, with GC on the gradient and with GC on the update, trained
+# from the same weights on the same batch:
+
+
+# %%
+from gc_tutorial import GCAdamW
+
+adamw = dict(learning_rate=lr, weight_decay=0.1)
+figure, axis = plt.subplots(figsize=(6, 3))
+axis.plot(unit_mean_drift(keras.optimizers.AdamW(**adamw)), label="AdamW", color="tab:gray")
+for centralize, color in (("gradient", "tab:blue"), ("update", "tab:orange")):
+    drift = unit_mean_drift(GCAdamW(**adamw, centralize=centralize))
+    axis.plot(drift, label=f'GCAdamW, centralize="{centralize}"', color=color)
+axis.set_xlabel("training step")
+axis.set_ylabel("max |change of a unit's weight mean|")
+axis.legend()
+plt.show()
+print(verify_gc(GCAdamW(**adamw, centralize="update")))
+
+# %% [markdown]
+# With `centralize="update"` the line stays at zero (up to float rounding); GC on the gradient
+# only slows the drift down. Which one trains better is an empirical question for each task:
+# notebook 4 compares training with and without GC, and `make_optimizer(..., centralize=...)`
+# selects the mode there too.

@@ -1,23 +1,36 @@
-"""Gradient Centralization: the operation, the optimizers, and their Keras plumbing."""
+"""Gradient Centralization: the operation, the optimizers, and their Keras plumbing.
 
+Runs on whichever backend KERAS_BACKEND selects; CI runs it on TensorFlow, JAX and PyTorch.
+"""
+
+import doctest
 import inspect
+import re
 
 import keras
 import numpy as np
 import pytest
 from keras import ops
 
+import gc_tutorial.centralization
 from gc_tutorial import (
+    GC_OPTIMIZERS,
     GCSGD,
     OPTIMIZERS,
     GCAdam,
     GCAdamW,
+    GCMuon,
     GCRMSprop,
+    GCScheduleFreeAdamW,
     centralize_gradient,
     make_optimizer,
 )
 
-GC_CLASSES = [GCSGD, GCRMSprop, GCAdam, GCAdamW]
+GC_CLASSES = list(GC_OPTIMIZERS)
+KERAS_NAMES = [
+    "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl",
+    "Lamb", "Lion", "Muon", "Nadam", "RMSprop", "SGD", "ScheduleFreeAdamW",
+]  # fmt: skip
 KERNEL_SHAPES = [(5, 3), (3, 4, 2), (3, 3, 4, 6), (2, 2, 2, 3, 4)]
 
 
@@ -76,6 +89,27 @@ def test_conv_only_must_be_a_bool(bad):
         GCSGD(conv_only=bad)
     with pytest.raises(ValueError, match="conv_only"):
         make_optimizer("sgd", gc=True, learning_rate=0.1, conv_only=bad)
+
+
+@pytest.mark.parametrize("bad", ["updates", "Gradient", None, 1])
+def test_centralize_must_be_gradient_or_update(bad):
+    message = f"`centralize` must be one of 'gradient', 'update'. Received: centralize={bad!r}"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        GCAdam(centralize=bad)
+    with pytest.raises(ValueError, match="centralize"):
+        make_optimizer("adam", gc=True, learning_rate=0.1, centralize=bad)
+
+
+def test_numpy_arrays_are_centralized_into_backend_tensors():
+    grad = np.array([[1.0, 2.0], [3.0, 6.0]], dtype="float32")
+    result = centralize_gradient(grad)
+    assert ops.is_tensor(result)
+    np.testing.assert_array_equal(ops.convert_to_numpy(result), [[-1.0, -2.0], [1.0, 2.0]])
+
+
+def test_docstring_examples_run():
+    results = doctest.testmod(gc_tutorial.centralization, optionflags=doctest.ELLIPSIS)
+    assert results.attempted >= 2 + len(GC_CLASSES) and results.failed == 0
 
 
 def small_cnn(seed=0):
@@ -147,47 +181,131 @@ def test_gc_sgd_step_equals_hand_computed_update_and_differs_from_plain_sgd():
     assert np.abs(trained[True] - trained[False]).max() > 1e-3
 
 
-@pytest.mark.parametrize("gc_class", GC_CLASSES)
-def test_gc_optimizer_and_plain_twin_diverge_from_identical_start(gc_class):
-    plain_class = gc_class.__mro__[2]
-    x, y = regression_batch(5)
-    final = []
-    for optimizer in (gc_class(learning_rate=0.01), plain_class(learning_rate=0.01)):
-        model = small_cnn(seed=7)
-        model.compile(optimizer=optimizer, loss="mse")
-        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
-        final.append(model.get_weights())
-    assert max(np.abs(a - b).max() for a, b in zip(*final)) > 1e-4
+def kernel_and_bias(seed):
+    """A Dense-like kernel, a bias and gradients for them whose unit means are far from 0."""
+    rng = np.random.default_rng(seed)
+    values = [rng.normal(size=(5, 3)), rng.normal(size=(3,))]
+    grads = [rng.normal(1.0, size=(5, 3)), rng.normal(size=(3,))]
+    return [v.astype("float32") for v in values], [g.astype("float32") for g in grads]
 
 
-def test_gc_classes_take_the_keras_arguments_plus_conv_only():
+def run_steps(optimizer, values, grads_per_step):
+    variables = [keras.Variable(v, name=f"w{i}") for i, v in enumerate(values)]
+    for grads in grads_per_step:
+        optimizer.apply([ops.convert_to_tensor(g) for g in grads], variables)
+    return [ops.convert_to_numpy(v) for v in variables]
+
+
+def centred(array):
+    return array - array.mean(axis=tuple(range(array.ndim - 1)), keepdims=True)
+
+
+@pytest.mark.parametrize("gc_class", GC_CLASSES, ids=lambda c: c.__name__)
+def test_gradient_mode_is_the_keras_optimizer_fed_centralized_gradients(gc_class):
+    plain_class = OPTIMIZERS[gc_class.__name__[2:].lower()][0]
+    values, grads = kernel_and_bias(8)
+    later = [g * 0.5 + 0.3 for g in grads]
+    twin = run_steps(gc_class(learning_rate=0.05), values, [grads, later])
+    fed = [[centred(g) if g.ndim > 1 else g for g in step] for step in (grads, later)]
+    plain_on_centred = run_steps(plain_class(learning_rate=0.05), values, fed)
+    plain = run_steps(plain_class(learning_rate=0.05), values, [grads, later])
+    for got, expected in zip(twin, plain_on_centred):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert np.abs(twin[0] - plain[0]).max() > 1e-4  # GC changed the kernel's steps
+    np.testing.assert_allclose(twin[1], plain[1], rtol=1e-5, atol=1e-6)  # not the bias's
+
+
+@pytest.mark.parametrize("gc_class", GC_CLASSES, ids=lambda c: c.__name__)
+def test_update_mode_is_the_keras_step_centralized(gc_class):
+    plain_class = OPTIMIZERS[gc_class.__name__[2:].lower()][0]
+    values, grads = kernel_and_bias(9)
+    twin = run_steps(gc_class(learning_rate=0.05, centralize="update"), values, [grads])
+    plain = run_steps(plain_class(learning_rate=0.05), values, [grads])
+    step = np.abs(plain[0] - values[0]).max()  # Adadelta's steps are ~1e-4, Lion's 0.05
+    tolerance = 1e-3 * step + 1e-7
+    np.testing.assert_allclose(twin[0], values[0] + centred(plain[0] - values[0]), atol=tolerance)
+    np.testing.assert_allclose(unit_means(twin[0]), unit_means(values[0]), atol=tolerance)
+    assert np.abs(unit_means(plain[0]) - unit_means(values[0])).max() > 0.01 * step
+    np.testing.assert_allclose(twin[1], plain[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("centralize", ["gradient", "update"])
+@pytest.mark.parametrize("gc_class", GC_CLASSES, ids=lambda c: c.__name__)
+def test_numpy_gradients_step_like_tensors(gc_class, centralize):
+    values, grads = kernel_and_bias(10)
+    results = []
+    for as_array in (np.asarray, ops.convert_to_tensor):
+        optimizer = gc_class(learning_rate=0.05, centralize=centralize)
+        variables = [keras.Variable(v) for v in values]
+        optimizer.apply_gradients([(as_array(g), v) for g, v in zip(grads, variables)])
+        results.append([ops.convert_to_numpy(v) for v in variables])
+    for from_numpy, from_tensor in zip(*results):
+        np.testing.assert_allclose(from_numpy, from_tensor, rtol=1e-6, atol=1e-7)
+    assert np.abs(results[0][0] - values[0]).max() > 1e-5
+
+
+def test_a_registered_twin_for_every_keras_optimizer():
+    assert [c.__name__ for c in GC_CLASSES] == [f"GC{name}" for name in KERAS_NAMES]
+    assert list(OPTIMIZERS) == [name.lower() for name in KERAS_NAMES]
+    for name in KERAS_NAMES:
+        plain_class, gc_class = OPTIMIZERS[name.lower()]
+        assert plain_class is getattr(keras.optimizers, name)
+        assert getattr(gc_tutorial, f"GC{name}") is gc_class
+        assert issubclass(gc_class, plain_class)
+        assert keras.saving.get_registered_object(f"gc_tutorial>GC{name}") is gc_class
+        assert f"`keras.optimizers.{name}` with Gradient Centralization" in gc_class.__doc__
+        assert "centralize" in gc_class.__doc__ and "conv_only" in gc_class.__doc__
+
+
+def test_gc_classes_take_the_keras_arguments_plus_conv_only_and_centralize():
     for gc_class in GC_CLASSES:
-        keras_class = gc_class.__mro__[2]
+        keras_class = getattr(keras.optimizers, gc_class.__name__[2:])
         gc_params = inspect.signature(gc_class).parameters
         keras_params = list(inspect.signature(keras_class.__init__).parameters)[1:]
-        assert set(keras_params) <= set(gc_params)
+        assert list(gc_params)[: len(keras_params) - 1] == keras_params[:-1]  # up to **kwargs
         assert gc_params["conv_only"].default is False
+        assert gc_params["centralize"].default == "gradient"
     assert GCRMSprop(0.02, 0.8).rho == pytest.approx(0.8)  # positional, as in Keras
 
 
-def test_make_optimizer_builds_the_named_class():
-    for name, (plain_class, gc_class) in OPTIMIZERS.items():
-        assert type(make_optimizer(name, gc=False, learning_rate=0.1)) is plain_class
-        optimizer = make_optimizer(name.upper(), gc=True, learning_rate=0.1, conv_only=True)
-        assert type(optimizer) is gc_class and optimizer.conv_only is True
+def test_special_cases_say_what_gc_does_there():
+    assert "Newton-Schulz" in GCMuon.__doc__ and "AdamW step" in GCMuon.__doc__
+    assert "average x" in GCScheduleFreeAdamW.__doc__
+    assert GCScheduleFreeAdamW.weight_space_slots == ("_momentums",)
+
+
+def test_make_optimizer_builds_the_named_class_in_any_case():
+    for name in KERAS_NAMES:
+        plain_class, gc_class = OPTIMIZERS[name.lower()]
+        # isinstance: on PyTorch, Keras builds a fused subclass of some of its optimizers.
+        assert isinstance(make_optimizer(name, gc=False, learning_rate=0.1), plain_class)
+        optimizer = make_optimizer(
+            name.upper(), gc=True, learning_rate=0.1, conv_only=True, centralize="update"
+        )
+        assert type(optimizer) is gc_class
+        assert optimizer.conv_only is True and optimizer.centralize == "update"
     assert make_optimizer("sgd", gc=True, learning_rate=0.1, momentum=0.5).momentum == 0.5
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"name": "adagrad"}, "known optimizers: sgd, rmsprop, adam, adamw"),
+        (
+            {"name": "adabelief"},
+            "must be one of the known optimizers \\(any case\\): adadelta, adafactor, adagrad, "
+            "adam, adamw, adamax, ftrl, lamb, lion, muon, nadam, rmsprop, sgd, schedulefreeadamw. "
+            "Received: name='adabelief'",
+        ),
         ({"name": 3}, "Unknown optimizer"),
         ({"learning_rate": -0.1}, "learning_rate"),
         ({"learning_rate": "0.1"}, "learning_rate"),
         ({"learning_rate": float("nan")}, "learning_rate"),
         ({"gc": "yes"}, "gc"),
-        ({"gc": False, "conv_only": True}, "conv_only=True` needs `gc=True"),
+        (
+            {"gc": False, "conv_only": True},
+            "they need `gc=True`. Received: gc=False, conv_only=True",
+        ),
+        ({"gc": False, "centralize": "update"}, "centralize='update'"),
     ],
 )
 def test_make_optimizer_rejects_bad_input(kwargs, message):
@@ -197,27 +315,32 @@ def test_make_optimizer_rejects_bad_input(kwargs, message):
         make_optimizer(name, **arguments)
 
 
-@pytest.mark.parametrize("gc_class", GC_CLASSES)
+@pytest.mark.parametrize("gc_class", GC_CLASSES, ids=lambda c: c.__name__)
 def test_config_round_trip(gc_class):
-    optimizer = gc_class(learning_rate=0.03, conv_only=True, clipnorm=1.5)
+    optimizer = gc_class(learning_rate=0.03, conv_only=True, centralize="update", clipnorm=1.5)
     config = optimizer.get_config()
-    assert config["conv_only"] is True
+    assert config["conv_only"] is True and config["centralize"] == "update"
     restored = gc_class.from_config(config)
     assert type(restored) is gc_class and restored.conv_only is True
+    assert restored.centralize == "update"
     assert restored.get_config() == config
     via_keras = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
     assert type(via_keras) is gc_class and via_keras.get_config() == config
 
 
-def test_saved_model_restores_gc_optimizer_with_its_state(tmp_path):
+@pytest.mark.parametrize("centralize", ["gradient", "update"])
+def test_saved_model_restores_gc_optimizer_with_its_state(tmp_path, centralize):
     model = small_cnn()
-    model.compile(optimizer=GCRMSprop(learning_rate=0.01, conv_only=True), loss="mse")
+    model.compile(
+        optimizer=GCRMSprop(learning_rate=0.01, conv_only=True, centralize=centralize), loss="mse"
+    )
     x, y = regression_batch()
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
     assert type(loaded.optimizer) is GCRMSprop and loaded.optimizer.conv_only is True
+    assert loaded.optimizer.centralize == centralize
     assert int(ops.convert_to_numpy(loaded.optimizer.iterations)) == 2
     for saved, restored in zip(model.optimizer.variables, loaded.optimizer.variables):
         np.testing.assert_array_equal(ops.convert_to_numpy(saved), ops.convert_to_numpy(restored))
@@ -258,11 +381,14 @@ def test_gradient_accumulation_applies_the_centralized_average():
     np.testing.assert_allclose(ops.convert_to_numpy(variable), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_mixed_precision_loss_scaling_keeps_the_gc_constraint():
+@pytest.mark.parametrize("gc_class", [GCSGD, GCAdam], ids=lambda c: c.__name__)
+def test_mixed_precision_loss_scaling_keeps_the_gc_constraint(gc_class):
+    """GCSGD keeps unit means with GC on the gradient; GCAdam needs it on the update."""
+    centralize = "gradient" if gc_class is GCSGD else "update"
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         model = small_cnn()
-        model.compile(optimizer=GCSGD(learning_rate=0.05), loss="mse")
+        model.compile(optimizer=gc_class(learning_rate=0.05, centralize=centralize), loss="mse")
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
@@ -273,3 +399,121 @@ def test_mixed_precision_loss_scaling_keeps_the_gc_constraint():
     assert max(np.abs(a - b).max() for a, b in zip(before, after)) < 1e-5
     changed = [w for w in model.get_weights() if w.ndim > 1]
     assert not np.allclose(changed[0], small_cnn().get_weights()[0])
+
+
+def unit_mean_drift(model, before):
+    return max(np.abs(a - b).max() for a, b in zip(before, kernel_unit_means(model)))
+
+
+@pytest.mark.parametrize(
+    "name, kwargs", [("adam", {}), ("adamw", {"weight_decay": 0.5})], ids=["Adam", "AdamW"]
+)
+@pytest.mark.parametrize("centralize", ["gradient", "update"])
+def test_update_mode_keeps_unit_means_fixed_and_gradient_mode_does_not(name, kwargs, centralize):
+    model = small_cnn()
+    optimizer = make_optimizer(name, gc=True, learning_rate=0.01, centralize=centralize, **kwargs)
+    model.compile(optimizer=optimizer, loss="mse")
+    before = kernel_unit_means(model)
+    x, y = regression_batch()
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
+    if centralize == "update":
+        assert unit_mean_drift(model, before) < 1e-6
+    else:
+        assert unit_mean_drift(model, before) > 1e-3
+    assert not np.allclose(model.get_weights()[0], small_cnn().get_weights()[0])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"gradient_accumulation_steps": 2},
+        {"use_ema": True, "ema_momentum": 0.5},
+        {"use_ema": True, "ema_overwrite_frequency": 2},
+        {"loss_scale_factor": 128.0, "clipnorm": 0.1},
+    ],
+    ids=["accumulation", "ema", "ema-overwrite", "loss-scale-clip"],
+)
+def test_update_mode_keeps_unit_means_with_keras_options(kwargs):
+    model = small_cnn()
+    model.compile(
+        optimizer=GCAdamW(learning_rate=0.01, weight_decay=0.5, centralize="update", **kwargs),
+        loss="mse",
+    )
+    before = kernel_unit_means(model)
+    x, y = regression_batch()
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
+    assert unit_mean_drift(model, before) < 1e-6
+    assert not np.allclose(model.get_weights()[0], small_cnn().get_weights()[0])
+    if kwargs.get("use_ema"):  # fit() ends by copying the average into the model
+        averages = model.optimizer._model_variables_moving_average
+        np.testing.assert_allclose(ops.convert_to_numpy(averages[0]), model.get_weights()[0])
+
+
+def test_update_mode_accumulating_step_changes_nothing():
+    values, grads = kernel_and_bias(11)
+    optimizer = GCAdam(learning_rate=0.1, gradient_accumulation_steps=2, centralize="update")
+    variables = [keras.Variable(v) for v in values]
+    optimizer.apply([ops.convert_to_tensor(g) for g in grads], variables)
+    for variable, value in zip(variables, values):
+        np.testing.assert_array_equal(ops.convert_to_numpy(variable), value)
+    optimizer.apply([ops.convert_to_tensor(g) for g in grads], variables)
+    kernel = ops.convert_to_numpy(variables[0])
+    assert np.abs(kernel - values[0]).max() > 1e-3
+    np.testing.assert_allclose(unit_means(kernel), unit_means(values[0]), atol=1e-6)
+
+
+@pytest.mark.parametrize("centralize", ["gradient", "update"])
+def test_conv_only_applies_to_both_modes(centralize):
+    model = small_cnn()
+    model.compile(
+        optimizer=GCAdam(learning_rate=0.01, conv_only=True, centralize=centralize), loss="mse"
+    )
+    model.fit(*regression_batch(), batch_size=4, epochs=1, verbose=0, shuffle=False)
+    trained = [w for w in model.get_weights() if w.ndim > 1]
+    initial = [w for w in small_cnn().get_weights() if w.ndim > 1]
+    conv_drift, *dense_drifts = (
+        np.abs(unit_means(a) - unit_means(b)).max() for a, b in zip(trained, initial)
+    )
+    assert min(dense_drifts) > 1e-4  # Dense kernels: plain Adam
+    if centralize == "update":
+        assert conv_drift < 1e-6
+    else:
+        assert conv_drift > 1e-4  # Adam rescales the centralized gradient
+
+
+def momentum_slot_drift(optimizer, variable, start):
+    slot = optimizer._momentums[optimizer._get_variable_index(variable)]
+    return np.abs(unit_means(ops.convert_to_numpy(slot)) - unit_means(start)).max()
+
+
+@pytest.mark.parametrize("centralize", ["gradient", "update"])
+def test_schedule_free_update_mode_centralizes_the_base_sequence_too(centralize):
+    values, grads = kernel_and_bias(12)
+    optimizer = GCScheduleFreeAdamW(learning_rate=0.05, centralize=centralize)
+    variables = [keras.Variable(v) for v in values]
+    for scale in (1.0, 0.5, -0.7):
+        optimizer.apply([ops.convert_to_tensor(g * scale + 0.2) for g in grads], variables)
+    kernel_drift = np.abs(unit_means(ops.convert_to_numpy(variables[0])) - unit_means(values[0]))
+    slot_drift = momentum_slot_drift(optimizer, variables[0], values[0])
+    if centralize == "update":
+        assert kernel_drift.max() < 1e-6 and slot_drift < 1e-6
+    else:
+        assert kernel_drift.max() > 1e-4 and slot_drift > 1e-4
+
+
+@pytest.mark.parametrize(
+    "weight_decay, centralize, fixed",
+    [(0.0, "gradient", True), (0.5, "gradient", False), (0.5, "update", True)],
+)
+def test_muon_step_on_a_centralized_gradient_keeps_unit_means(weight_decay, centralize, fixed):
+    """Newton-Schulz keeps zero column means, so GC on the gradient centralizes Muon's step."""
+    values, grads = kernel_and_bias(13)
+    optimizer = GCMuon(learning_rate=0.05, weight_decay=weight_decay, centralize=centralize)
+    kernel = keras.Variable(values[0], name="kernel")
+    assert not optimizer._should_use_adamw(kernel)  # a 2-D weight on Muon's own path
+    for step_grad in (grads[0], grads[0][::-1] + 0.5):
+        optimizer.apply([ops.convert_to_tensor(step_grad)], [kernel])
+    trained = ops.convert_to_numpy(kernel)
+    assert np.abs(trained - values[0]).max() > 1e-3
+    drift = np.abs(unit_means(trained) - unit_means(values[0])).max()
+    assert (drift < 1e-5) if fixed else (drift > 1e-3)
