@@ -3,21 +3,7 @@
 import gc_tutorial._quiet_tensorflow  # noqa: F401  (first: TensorFlow loads without start-up logs)
 from gc_tutorial.centralization import (
     GC_OPTIMIZERS,
-    GCSGD,
     OPTIMIZERS,
-    GCAdadelta,
-    GCAdafactor,
-    GCAdagrad,
-    GCAdam,
-    GCAdamax,
-    GCAdamW,
-    GCFtrl,
-    GCLamb,
-    GCLion,
-    GCMuon,
-    GCNadam,
-    GCRMSprop,
-    GCScheduleFreeAdamW,
     GradientCentralization,
     centralize_gradient,
     gc_optimizer_class,
@@ -27,27 +13,18 @@ from gc_tutorial.verify import GCVerdict, verify_gc
 
 __version__ = "0.1.0"
 
+# The fourteen GC twins, public as gc_tutorial.GC<KerasName> (GCAdam, GCLion, GCSGD, ...),
+# are the classes of GC_OPTIMIZERS, defined one per line in gc_tutorial/centralization.py.
+globals().update({twin.__name__: twin for twin in GC_OPTIMIZERS})
+
 __all__ = [
     "GC_OPTIMIZERS",
-    "GCSGD",
     "GCVerdict",
     "OPTIMIZERS",
-    "GCAdadelta",
-    "GCAdafactor",
-    "GCAdagrad",
-    "GCAdam",
-    "GCAdamax",
-    "GCAdamW",
-    "GCFtrl",
-    "GCLamb",
-    "GCLion",
-    "GCMuon",
-    "GCNadam",
-    "GCRMSprop",
-    "GCScheduleFreeAdamW",
     "GradientCentralization",
     "centralize_gradient",
     "gc_optimizer_class",
     "make_optimizer",
     "verify_gc",
+    *(twin.__name__ for twin in GC_OPTIMIZERS),
 ]
