@@ -7,6 +7,7 @@ terminals; TF_CPP_MIN_LOG_LEVEL=2 then hides TensorFlow's later INFO and WARNING
 Set TF_CPP_MIN_LOG_LEVEL=0 in the environment to see everything again.
 """
 
+import importlib.util
 import os
 import sys
 
@@ -17,6 +18,8 @@ def load_tensorflow_quietly() -> None:
     """Import TensorFlow and list its devices with stderr muted, unless logs were asked for."""
     if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":
         return
+    if importlib.util.find_spec("tensorflow") is None:
+        return  # e.g. a machine with only the JAX or PyTorch backend: nothing to quiet
     sys.stderr.flush()
     saved_stderr = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
