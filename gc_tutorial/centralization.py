@@ -60,8 +60,11 @@ def centralize_gradient(grad, conv_only: bool = False):
     rank = len(grad.shape)
     if rank < (3 if conv_only else 2):
         return grad
+    axes = tuple(range(rank - 1))
+    if type(grad).__module__ == "torch":  # a torch.Tensor: its own ops skip Keras's dispatch
+        return grad - grad.mean(dim=axes, keepdim=True)
     grad = _as_dense_tensor(grad)
-    return grad - ops.mean(grad, axis=tuple(range(rank - 1)), keepdims=True)
+    return grad - ops.mean(grad, axis=axes, keepdims=True)
 
 
 def _as_dense_tensor(grad):
