@@ -103,7 +103,7 @@ def run_study(
     if len(seeds) < 2:
         raise ValueError(f"The study needs at least 2 seeds. Received: seeds={seeds!r}")
     cells = [(name, rate) for name in names for rate in STUDY_GRID[name]]
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     tables = []
     for index, (optimizer, learning_rate) in enumerate(cells, start=1):
         folder = Path(runs_dir) / dataset / f"{optimizer}-lr{learning_rate:g}"
@@ -128,7 +128,8 @@ def run_study(
     minutes = (time.perf_counter() - start) / 60
     print(f"[study {dataset}] {len(cells)} cells x {len(seeds)} seeds in {minutes:.1f} min")
     study = _merge_into_study(Path(output_dir), dataset, pd.concat(tables, ignore_index=True))
-    _record_run(Path(output_dir), dataset, settings, seeds, names, minutes)
+    cpu_minutes = (time.process_time() - cpu_start) / 60
+    _record_run(Path(output_dir), dataset, settings, seeds, names, minutes, cpu_minutes)
     write_study_outputs(study, output_dir)
     return study
 
@@ -159,17 +160,31 @@ def _merge_into_study(folder: Path, dataset: str, rows: pd.DataFrame) -> pd.Data
     return study
 
 
-def _record_run(folder: Path, dataset, settings, seeds, optimizers, minutes) -> None:
-    """study.json: per dataset, the settings, grid, machine and wall time of its run."""
+def _record_run(folder: Path, dataset, settings, seeds, optimizers, minutes, cpu_minutes) -> None:
+    """study.json: per dataset, the settings, grid, machine and time of its run.
+
+    The times add up over the invocations of the same study (a resumed study counts the
+    time its earlier invocations trained), and start again when the settings change."""
     path = folder / "study.json"
     record = json.loads(path.read_text()) if path.is_file() else {}
+    grid = {name: list(STUDY_GRID[name]) for name in optimizers}
+    earlier = record.get(dataset, {})
+    same = (earlier.get("settings"), earlier.get("seeds"), earlier.get("grid")) == (
+        settings,
+        seeds,
+        grid,
+    )
+    if same:
+        minutes += earlier.get("wall_time_min", 0.0)
+        cpu_minutes += earlier.get("cpu_time_min", 0.0)
     record[dataset] = {
         "settings": settings,
         "seeds": seeds,
-        "grid": {name: list(STUDY_GRID[name]) for name in optimizers},
+        "grid": grid,
         "momentum": STUDY_MOMENTUM,
         "target_accuracy": TARGET_ACCURACY.get(dataset),
         "wall_time_min": round(minutes, 1),
+        "cpu_time_min": round(cpu_minutes, 1),
         "environment": describe_environment(),
         "command": " ".join(
             [f"python -m gc_tutorial.study --dataset {dataset}"]
@@ -382,7 +397,8 @@ def study_readme(
         environment = run["environment"]
         lines.append(
             f"- `{run['command']}`: {settings}; {len(run['seeds'])} seeds; grid "
-            f"{run['grid']}; SGD momentum 0.9. {run['wall_time_min']} min on "
+            f"{run['grid']}; SGD momentum 0.9. {run['wall_time_min']} min wall time "
+            f"({run.get('cpu_time_min', 'n/a')} min of CPU time) on "
             f"{environment['processor']} ({environment['cpu_count']} cores, "
             f"{environment['memory_gib']} GiB, TensorFlow {environment['tensorflow']})."
         )
