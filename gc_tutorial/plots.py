@@ -161,14 +161,13 @@ def plot_images(images, titles: list[str], columns: int = 4, size: float = 2.2) 
 
 
 def plot_forest(summary: pd.DataFrame, at_best: pd.DataFrame | None = None) -> plt.Figure:
-    """Paired difference GC - baseline (final test accuracy) with its CI, one line per
-    configuration; a dashed line at 0. Intervals that exclude 0 are drawn solid."""
+    """Paired difference GC - baseline (final test accuracy) with its 95% CI, one line per
+    configuration, its numbers written on the right; a dashed line at 0. Intervals that
+    exclude 0 are drawn solid (blue: GC higher, red: lower), the others hollow grey."""
     datasets = list(dict.fromkeys(summary["dataset"]))
+    rows_per_panel = summary.groupby("dataset").size().max() + (0 if at_best is None else 5)
     figure, axes = plt.subplots(
-        1,
-        len(datasets),
-        figsize=(6 * len(datasets), 0.45 * summary.groupby("dataset").size().max() + 2.5),
-        squeeze=False,
+        1, len(datasets), figsize=(8 * len(datasets), 0.42 * rows_per_panel + 1.5), squeeze=False
     )
     for axis, dataset in zip(axes[0], datasets):
         rows = summary[summary["dataset"] == dataset].reset_index(drop=True)
@@ -177,111 +176,130 @@ def plot_forest(summary: pd.DataFrame, at_best: pd.DataFrame | None = None) -> p
             best = at_best[at_best["dataset"] == dataset]
             rows = pd.concat([rows, best], ignore_index=True)
             labels += [f"{r.optimizer}, each arm at its best lr" for r in best.itertuples()]
+            axis.axhline(len(best) - 0.5, color="black", linewidth=0.8)
         positions = list(range(len(rows)))[::-1]
         for y, row in zip(positions, rows.itertuples()):
-            excludes_zero = row.ci_low > 0 or row.ci_high < 0
-            color = "tab:blue" if row.mean > 0 else "tab:red"
-            axis.errorbar(
-                row.mean,
-                y,
-                xerr=[[row.mean - row.ci_low], [row.ci_high - row.mean]],
-                fmt="o" if excludes_zero else "o",
-                color=color if excludes_zero else "tab:gray",
-                mfc=None if excludes_zero else "white",
-                capsize=3,
-            )
+            _forest_line(axis, y, row)
         axis.axvline(0, color="black", linestyle="--", linewidth=1)
         axis.set_yticks(positions, labels)
         axis.set_xlabel("GC - baseline, final test accuracy (95% CI)")
-        n = int(rows["n"].max())
-        axis.set_title(f"{dataset}: paired difference over {n} seeds")
+        axis.set_title(f"{dataset}: paired difference over {int(rows['n'].max())} seeds")
         axis.grid(axis="x", alpha=0.3)
     figure.tight_layout()
     return figure
 
 
+def _forest_line(axis, y: float, row) -> None:
+    excludes_zero = row.ci_low > 0 or row.ci_high < 0
+    color = ("tab:blue" if row.mean > 0 else "tab:red") if excludes_zero else "tab:gray"
+    axis.errorbar(
+        row.mean,
+        y,
+        xerr=[[row.mean - row.ci_low], [row.ci_high - row.mean]],
+        fmt="o",
+        color=color,
+        mfc=color if excludes_zero else "white",
+        capsize=3,
+    )
+    axis.annotate(
+        f"{row.mean:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}]",
+        xy=(1.01, y),
+        xycoords=("axes fraction", "data"),
+        va="center",
+        fontsize=8,
+        color=color,
+    )
+
+
 def plot_best_learning_rates(study: pd.DataFrame) -> plt.Figure:
-    """Per dataset and optimizer: final train loss (how the learning rate is chosen) and
-    final test accuracy against the learning rate, per arm, mean over seeds with min-max."""
+    """Per dataset (two rows each) and optimizer (columns): the final train loss, on which
+    each arm's learning rate is chosen (star), and the final test accuracy, against the
+    learning rate; mean over seeds with a min-max band."""
     final = (
         study.sort_values("epoch")
         .groupby(["dataset", "optimizer", "learning_rate", "seed", "arm"], as_index=False)
         .last()
     )
-    panels = list(final.groupby(["dataset", "optimizer"]).groups)
-    figure, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 6), squeeze=False)
-    for column, (dataset, optimizer) in enumerate(panels):
-        runs = final[(final["dataset"] == dataset) & (final["optimizer"] == optimizer)]
-        for row, (metric, title) in enumerate(
-            [("train_loss", "final train loss"), ("test_accuracy", "final test accuracy")]
-        ):
-            axis = axes[row][column]
-            for arm, arm_runs in runs.groupby("arm", sort=False):
-                by_rate = arm_runs.groupby("learning_rate")[metric]
-                mean = by_rate.mean()
-                style = ARM_STYLE.get(arm, {"label": arm})
-                axis.plot(mean.index, mean.values, marker="o", **style)
-                axis.fill_between(
-                    mean.index,
-                    by_rate.min().values,
-                    by_rate.max().values,
-                    alpha=0.2,
-                    color=style.get("color"),
-                )
-                if metric == "train_loss":
-                    best = mean.replace([float("inf")], float("nan")).idxmin()
-                    axis.plot(
-                        [best], [mean[best]], marker="*", markersize=14, color=style.get("color")
-                    )
-            axis.set_xscale("log")
-            if metric == "train_loss":
-                axis.set_yscale("log")
-                axis.set_title(f"{dataset} / {optimizer}")
-            axis.set_ylabel(title)
-            axis.set_xlabel("learning rate")
-            axis.grid(alpha=0.3)
+    datasets = list(dict.fromkeys(final["dataset"]))
+    optimizers = list(dict.fromkeys(final["optimizer"]))
+    figure, axes = plt.subplots(
+        2 * len(datasets),
+        len(optimizers),
+        figsize=(3.2 * len(optimizers), 3.0 * 2 * len(datasets)),
+        squeeze=False,
+    )
+    metrics = [("train_loss", "final train loss"), ("test_accuracy", "final test accuracy")]
+    for row_pair, dataset in enumerate(datasets):
+        for column, optimizer in enumerate(optimizers):
+            runs = final[(final["dataset"] == dataset) & (final["optimizer"] == optimizer)]
+            for offset, (metric, title) in enumerate(metrics):
+                axis = axes[2 * row_pair + offset][column]
+                _plot_against_learning_rate(axis, runs, metric, star=metric == "train_loss")
+                axis.set_ylabel(title)
+                axis.set_title(f"{dataset} / {optimizer}", fontsize=10)
     axes[0][0].legend()
     figure.suptitle("Each arm's best learning rate (star) is chosen on the final TRAIN loss")
     figure.tight_layout()
     return figure
 
 
+def _plot_against_learning_rate(axis, runs: pd.DataFrame, metric: str, star: bool) -> None:
+    for arm, arm_runs in runs.groupby("arm", sort=False):
+        by_rate = arm_runs.groupby("learning_rate")[metric]
+        mean = by_rate.mean()
+        style = ARM_STYLE.get(arm, {"label": arm})
+        axis.plot(mean.index, mean.values, marker="o", **style)
+        axis.fill_between(
+            mean.index,
+            by_rate.min().values,
+            by_rate.max().values,
+            alpha=0.2,
+            color=style.get("color"),
+        )
+        if star:
+            best = mean.replace([float("inf")], float("nan")).idxmin()
+            axis.plot([best], [mean[best]], marker="*", markersize=14, color=style.get("color"))
+    axis.set_xscale("log")
+    if star:
+        axis.set_yscale("log")
+    axis.set_xlabel("learning rate")
+    axis.grid(alpha=0.3)
+
+
 def plot_epochs_to_target(study: pd.DataFrame, reach: pd.DataFrame) -> plt.Figure:
-    """Mean test accuracy per epoch at each arm's best learning rate, with the target line."""
-    panels = list(reach[["dataset", "optimizer"]].itertuples(index=False, name=None))
-    figure, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
-    for axis, (dataset, optimizer), row in zip(axes[0], panels, reach.itertuples()):
+    """Mean test accuracy per epoch at each arm's best learning rate, with the target line;
+    one row per dataset, one column per optimizer."""
+    from gc_tutorial.study import best_learning_rates
+
+    best = best_learning_rates(study).set_index(["dataset", "optimizer", "arm"])["learning_rate"]
+    datasets = list(dict.fromkeys(reach["dataset"]))
+    optimizers = list(dict.fromkeys(reach["optimizer"]))
+    figure, axes = plt.subplots(
+        len(datasets),
+        len(optimizers),
+        figsize=(3.2 * len(optimizers), 3.4 * len(datasets)),
+        squeeze=False,
+    )
+    for row in reach.itertuples():
+        axis = axes[datasets.index(row.dataset)][optimizers.index(row.optimizer)]
         for arm, style in ARM_STYLE.items():
-            rate = row.baseline_mean_epochs if arm == "baseline" else row.gc_mean_epochs
+            rate = best[(row.dataset, row.optimizer, arm)]
             runs = study[
-                (study["dataset"] == dataset)
-                & (study["optimizer"] == optimizer)
+                (study["dataset"] == row.dataset)
+                & (study["optimizer"] == row.optimizer)
                 & (study["arm"] == arm)
+                & (study["learning_rate"] == rate)
             ]
-            best_rate = _best_rate_for(study, dataset, optimizer, arm)
-            curve = (
-                runs[runs["learning_rate"] == best_rate].groupby("epoch")["test_accuracy"].mean()
-            )
-            label = (
-                f"{style['label']} lr={best_rate:g}, reached at {rate:.1f}"
-                if rate == rate
-                else (f"{style['label']} lr={best_rate:g}, not reached")
-            )
+            curve = runs.groupby("epoch")["test_accuracy"].mean()
+            epochs = row.baseline_mean_epochs if arm == "baseline" else row.gc_mean_epochs
+            reached = "not reached" if epochs != epochs else f"reached at {epochs:.1f}"
+            label = f"{style['label']} lr={rate:g}, {reached}"
             axis.plot(curve.index, curve.values, marker=".", color=style["color"], label=label)
         axis.axhline(row.target_test_accuracy, color="black", linestyle="--", linewidth=1)
-        axis.set_title(f"{dataset} / {optimizer}")
+        axis.set_title(f"{row.dataset} / {row.optimizer}", fontsize=10)
         axis.set_xlabel("epoch")
         axis.set_ylabel("mean test accuracy")
         axis.legend(fontsize=7, loc="lower right")
         axis.grid(alpha=0.3)
     figure.tight_layout()
     return figure
-
-
-def _best_rate_for(study: pd.DataFrame, dataset: str, optimizer: str, arm: str) -> float:
-    from gc_tutorial.study import best_learning_rates
-
-    best = best_learning_rates(
-        study[(study["dataset"] == dataset) & (study["optimizer"] == optimizer)]
-    )
-    return float(best.loc[best["arm"] == arm, "learning_rate"].iloc[0])
