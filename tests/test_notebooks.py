@@ -23,7 +23,7 @@ COLAB = "https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/m
 
 
 def test_the_five_tutorial_notebooks_are_there():
-    assert [n.name[:2] for n in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+    assert [n.name[:2] for n in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
