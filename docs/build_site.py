@@ -94,8 +94,15 @@ def execute(notebook: Path, folder: Path, quick: bool, machine: str) -> Path:
     log(f"executing {notebook.name} ({'quick' if quick else 'full'} mode)")
     executed_at = datetime.now(UTC)
     started = time.perf_counter()
+    # The notebooks run in a copy of notebooks/: point the study reader at the real study.
+    wanted = {"study_dir": str(ROOT / "docs" / "study")}
+    known = papermill.inspect_notebook(str(work / notebook.name))
     papermill.execute_notebook(
-        str(work / notebook.name), str(output), cwd=str(work), progress_bar=False
+        str(work / notebook.name),
+        str(output),
+        parameters={name: value for name, value in wanted.items() if name in known},
+        cwd=str(work),
+        progress_bar=False,
     )
     seconds = time.perf_counter() - started
     log(f"executed {notebook.name} in {seconds:.0f} s")
