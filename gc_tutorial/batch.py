@@ -112,7 +112,7 @@ def run_grid(
 
 
 def _run_plans(papermill, notebook: Path, runs_dir: Path, plans: list[dict], kernel_name):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text: also readable in an executed notebook or a site
 
     statuses = []
     for plan in (progress := tqdm(plans, desc="grid runs", unit="run")):

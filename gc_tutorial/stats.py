@@ -116,7 +116,7 @@ def sign_flip_p_value(differences: np.ndarray) -> float:
     """Two-sided p-value of the paired sign-flip permutation test of mean 0.
 
     Under "GC makes no difference" each difference is as likely to be +d as -d, so
-    the observed |mean| is compared with the |mean| of every sign pattern.
+    the observed absolute mean is compared with the absolute mean of every sign pattern.
     """
     values = np.asarray(differences, dtype=np.float64)
     n = len(values)
