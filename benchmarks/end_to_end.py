@@ -23,7 +23,8 @@ after the first) is divided by its steps' compute: the same model's `train_on_ba
 fixed in-memory batch, times the number of steps. Rows: the pipeline iterated afresh
 every epoch (what `train_arm` does); the pipeline repeated, so that it keeps preparing
 batches across epoch boundaries (`fit(train.repeat(), steps_per_epoch=...)`: the same
-batches in epoch 1, other shuffles from epoch 2 on, so not the package default), and both without augmentation.
+batches in epoch 1, other shuffles from epoch 2 on, so not the package default); and both
+without augmentation.
 """
 
 from __future__ import annotations
