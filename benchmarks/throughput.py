@@ -69,6 +69,8 @@ CONFIGURATIONS = {
     "allocator": PACKAGE_DEFAULT | {"env": ALLOCATOR},
     "no-onednn": PACKAGE_DEFAULT | {"env": {"TF_ENABLE_ONEDNN_OPTS": "0"}},
     "xla": PACKAGE_DEFAULT | {"jit_compile": True},
+    "xla-onednn": PACKAGE_DEFAULT
+    | {"jit_compile": True, "env": {"XLA_FLAGS": "--xla_cpu_use_onednn=true"}},
     "mixed_bfloat16": PACKAGE_DEFAULT | {"precision": "mixed_bfloat16"},
     "jax": PACKAGE_DEFAULT | {"backend": "jax"},
     "jax-allocator": PACKAGE_DEFAULT | {"backend": "jax", "env": ALLOCATOR},
