@@ -122,10 +122,10 @@ def notebooks(args) -> None:
 
 
 EPOCH_VARIANTS = {
-    "fresh iterator per epoch (train_arm)": {"augment": True, "repeat": False},
-    "repeated pipeline": {"augment": True, "repeat": True},
-    "fresh iterator, no augmentation": {"augment": False, "repeat": False},
-    "repeated pipeline, no augmentation": {"augment": False, "repeat": True},
+    "fresh": {"augment": True, "repeat": False},  # a new iterator every epoch: train_arm
+    "repeated": {"augment": True, "repeat": True},
+    "fresh-no-augment": {"augment": False, "repeat": False},
+    "repeated-no-augment": {"augment": False, "repeat": True},
 }
 
 
@@ -153,7 +153,8 @@ def epochs(args) -> None:
         return model
 
     rows = []
-    for name, variant in EPOCH_VARIANTS.items():
+    for name in args.variants or list(EPOCH_VARIANTS):
+        variant = EPOCH_VARIANTS[name]
         print(f"{name} ... (load average {load_average()})", flush=True)
         data = load_dataset(
             "synthetic", image_size=args.image_size, batch_size=128, augment=variant["augment"]
@@ -187,7 +188,7 @@ def epochs(args) -> None:
         print_table(rows[-1:], list(rows[-1])[:8])
     print()
     print_table(rows, ["variant", "steady_epoch_s", "steps_compute_s", "epoch_over_steps"])
-    write_results("epochs", {"parameters": vars(args), "rows": rows})
+    write_results("epochs", {"parameters": vars(args), "rows": rows}, args.output)
 
 
 def steps_compute(model, data, steps: int, repeats: int) -> tuple[float, float]:
@@ -212,6 +213,8 @@ def main(argv=None) -> None:
     timed.add_argument("--epochs", type=int, default=4, help="the first is left out")
     timed.add_argument("--steps", type=int, default=4, help="timed train_on_batch steps")
     timed.add_argument("--image-size", type=int, default=300)
+    timed.add_argument("--variants", nargs="+", choices=list(EPOCH_VARIANTS))
+    timed.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     {"comparison": comparison, "notebooks": notebooks, "epochs": epochs}[args.mode](args)
 
