@@ -16,13 +16,103 @@ RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
 
-def machine() -> dict:
-    """The machine a benchmark ran on, as the README quotes it."""
-    from gc_tutorial.experiment import describe_environment
+def machine(device: str | None = None) -> dict:
+    """The machine a benchmark ran on, as the README quotes it: processor, its bfloat16
+    units, memory, versions, the Keras backend and the device it computes on.
 
-    environment = describe_environment()
-    keys = ("platform", "processor", "cpu_count", "memory_gib", "gpus", "python", "keras")
-    return {key: environment[key] for key in keys} | {"tensorflow": environment["tensorflow"]}
+    TensorFlow is imported only when it is Keras's backend, so the benchmarks also run
+    where it is not installed (a GPU machine with JAX or PyTorch only).
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    described = {
+        "platform": platform.platform(),
+        "processor": processor_name(),
+        "cpu_count": os.cpu_count(),
+        "bf16_cpu_flags": bf16_cpu_flags(),
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "backend": backend,
+        "device": device or device_name(),
+        "load_average": load_average(),
+    }
+    if backend == "tensorflow":
+        from gc_tutorial.results import describe_environment
+
+        environment = describe_environment()
+        described |= {key: environment[key] for key in ("memory_gib", "gpus", "tensorflow")}
+    else:
+        described[backend] = _version(backend)
+    return described
+
+
+def processor_name() -> str:
+    """The CPU's model name, as results.json records it (platform's, without pandas/scipy)."""
+    try:
+        from gc_tutorial.results import processor_name as recorded_name
+    except ImportError:  # a machine with only the benchmark's backend installed
+        return platform.processor() or platform.machine()
+    return recorded_name()
+
+
+def bf16_cpu_flags() -> list[str]:
+    """This CPU's bfloat16 units, as /proc/cpuinfo flags: avx512_bf16 (dot products),
+    amx_bf16 (tile matrix multiply). Empty: bfloat16 is emulated, and slower."""
+    flags = next((line for line in _cpuinfo().splitlines() if line.startswith("flags")), "")
+    return [flag for flag in ("avx512_bf16", "amx_bf16") if flag in flags.split()]
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages (`uptime`): above the core count, others ran too."""
+    return [round(load, 2) for load in os.getloadavg()]
+
+
+def device_name() -> str:
+    """What Keras's backend computes on: the first GPU's name, else the CPU's."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform != "cpu":
+            return f"{device.platform}: {device.device_kind}"
+    elif backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return f"cuda: {torch.cuda.get_device_name(0)}"
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            return f"gpu: {details.get('device_name', gpus[0].name)}"
+    return f"cpu: {processor_name()}, {os.cpu_count()} cores"
+
+
+def synchronize(value) -> None:
+    """Wait until `value` (a backend tensor) is computed: a GPU runs asynchronously."""
+    import keras
+
+    keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.ravel(value)[:1], "float32"))
+
+
+def _version(module: str) -> str | None:
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return None
 
 
 def median_seconds(step, repeats: int) -> tuple[float, list[float]]:
@@ -54,13 +144,15 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
 
 
-def write_results(name: str, payload: dict, output: str | os.PathLike | None = None) -> Path:
+def write_results(
+    name: str, payload: dict, output: str | os.PathLike | None = None, device: str | None = None
+) -> Path:
     """Write `payload` and the machine as JSON, in benchmarks/results/ unless told otherwise."""
     from gc_tutorial.storage import prepare_output_dir, write_atomically
 
     path = Path(output) if output else RESULTS / f"{name}.json"
     prepare_output_dir(path.parent)
-    payload = {"benchmark": name, "machine": machine(), **payload}
+    payload = {"benchmark": name, "machine": machine(device), **payload}
     write_atomically(path, json.dumps(payload, indent=2) + "\n")
     print(f"\nwritten: {path}")
     return path

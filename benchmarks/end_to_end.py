@@ -4,6 +4,7 @@ Run from the repository root:
 
     python benchmarks/end_to_end.py comparison [--seeds 0 1 2] [--epochs 10]
     python benchmarks/end_to_end.py notebooks
+    python benchmarks/end_to_end.py epochs [--epochs 4] [--image-size 300]
 
 `comparison` runs the tutorial's default comparison (300x300, batch 128, RMSprop 1e-4, 10
 epochs, 3 seeds, both arms) on a stand-in for horses_or_humans that works offline: a folder
@@ -13,6 +14,17 @@ synthetic-data results, not horses_or_humans results. The comparison's tables an
 kept in benchmarks/results/comparison_synthetic_300/.
 
 `notebooks` times `pytest --nbmake notebooks/` in quick mode, as CI runs it.
+
+`epochs` asks whether an epoch runs at the speed of its training steps: the default
+comparison's training (300x300, batch 128, GC RMSprop 1e-4, accuracy, op determinism, the
+augmenting pipeline of `load_dataset`) on the synthetic source (512 training images: 4
+steps an epoch), without evaluation. A steady epoch's training time (the mean of the epochs
+after the first) is divided by its steps' compute: the same model's `train_on_batch` on one
+fixed in-memory batch, times the number of steps. Rows: the pipeline iterated afresh
+every epoch (what `train_arm` does); the pipeline repeated, so that it keeps preparing
+batches across epoch boundaries (`fit(train.repeat(), steps_per_epoch=...)`: the same
+batches in epoch 1, other shuffles from epoch 2 on, so not the package default); and both
+without augmentation.
 """
 
 from __future__ import annotations
@@ -25,7 +37,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, peak_rss_mib, print_table, write_results
+from common import (
+    RESULTS,
+    ROOT,
+    load_average,
+    median_seconds,
+    peak_rss_mib,
+    print_table,
+    write_results,
+)
 
 HORSES_OR_HUMANS_SPLITS = {"train": 1027, "test": 256}
 
@@ -101,6 +121,88 @@ def notebooks(args) -> None:
     )
 
 
+EPOCH_VARIANTS = {
+    "fresh": {"augment": True, "repeat": False},  # a new iterator every epoch: train_arm
+    "repeated": {"augment": True, "repeat": True},
+    "fresh-no-augment": {"augment": False, "repeat": False},
+    "repeated-no-augment": {"augment": False, "repeat": True},
+}
+
+
+def epochs(args) -> None:
+    import math
+
+    import keras
+    import numpy as np
+
+    from gc_tutorial import make_optimizer
+    from gc_tutorial.data import load_dataset
+    from gc_tutorial.experiment import EpochTimer, enable_determinism
+    from gc_tutorial.model import build_model, loss_for
+
+    enable_determinism()
+
+    def compiled_model():
+        keras.utils.set_random_seed(0)
+        model = build_model((args.image_size, args.image_size, 3))
+        model.compile(
+            optimizer=make_optimizer("rmsprop", gc=True, learning_rate=1e-4),
+            loss=loss_for(2),
+            metrics=["accuracy"],
+        )
+        return model
+
+    rows = []
+    for name in args.variants or list(EPOCH_VARIANTS):
+        variant = EPOCH_VARIANTS[name]
+        print(f"{name} ... (load average {load_average()})", flush=True)
+        data = load_dataset(
+            "synthetic", image_size=args.image_size, batch_size=128, augment=variant["augment"]
+        )
+        steps = math.ceil(data.info.num_train / 128)
+        model, timer = compiled_model(), EpochTimer()
+        train = data.train.repeat() if variant["repeat"] else data.train
+        model.fit(
+            train,
+            epochs=args.epochs,
+            steps_per_epoch=steps if variant["repeat"] else None,
+            callbacks=[timer],
+            verbose=0,
+        )
+        epoch_s = float(np.mean(timer.train_times[1:]))
+        step_s, compute_s = steps_compute(model, data, steps, args.steps)
+        rows.append(
+            {
+                "variant": name,
+                "images": data.info.num_train,
+                "steps": steps,
+                "first_epoch_s": timer.train_times[0],
+                "steady_epoch_s": epoch_s,
+                "step_s": step_s,
+                "steps_compute_s": compute_s,
+                "epoch_over_steps": epoch_s / compute_s,
+                "epoch_times_s": timer.train_times,
+                "load_average": load_average(),
+            }
+        )
+        print_table(rows[-1:], list(rows[-1])[:8])
+    print()
+    print_table(rows, ["variant", "steady_epoch_s", "steps_compute_s", "epoch_over_steps"])
+    write_results("epochs", {"parameters": vars(args), "rows": rows}, args.output)
+
+
+def steps_compute(model, data, steps: int, repeats: int) -> tuple[float, float]:
+    """The median step on one fixed batch, and an epoch's steps at that speed (the last
+    batch may be smaller)."""
+    images, labels = next(iter(data.train.take(1)))
+    model.train_on_batch(images, labels)  # train_on_batch traces its own function
+    step_s, _ = median_seconds(lambda: model.train_on_batch(images, labels), repeats)
+    last = data.info.num_train - (steps - 1) * 128
+    model.train_on_batch(images[:last], labels[:last])
+    last_s, _ = median_seconds(lambda: model.train_on_batch(images[:last], labels[:last]), 2)
+    return step_s, (steps - 1) * step_s + last_s
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     modes = parser.add_subparsers(dest="mode", required=True)
@@ -109,8 +211,14 @@ def main(argv=None) -> None:
     full.add_argument("--epochs", type=int, default=10)
     full.add_argument("--image-size", type=int, default=300)
     modes.add_parser("notebooks")
+    timed = modes.add_parser("epochs")
+    timed.add_argument("--epochs", type=int, default=4, help="the first is left out")
+    timed.add_argument("--steps", type=int, default=4, help="timed train_on_batch steps")
+    timed.add_argument("--image-size", type=int, default=300)
+    timed.add_argument("--variants", nargs="+", choices=list(EPOCH_VARIANTS))
+    timed.add_argument("--output", default=None)
     args = parser.parse_args(argv)
-    {"comparison": comparison, "notebooks": notebooks}[args.mode](args)
+    {"comparison": comparison, "notebooks": notebooks, "epochs": epochs}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ For each image size and optimizer (SGD, RMSprop, Adam), a baseline model and a G
 (same initial weights) train on one fixed batch of 128; after two warm-up steps each, their
 steps alternate so that both see the same machine load, and the ratio of the medians is
 reported. Op determinism is on, as in `run_comparison`.
+
+Any Keras backend: `KERAS_BACKEND=jax python benchmarks/gc_overhead.py --device "NVIDIA H100"`
+runs without TensorFlow (op determinism is TensorFlow's; the other backends skip it).
 """
 
 from __future__ import annotations
@@ -16,10 +19,9 @@ import argparse
 
 import keras
 import numpy as np
-from common import median_seconds, print_table, write_results
+from common import device_name, load_average, median_seconds, print_table, write_results
 
 from gc_tutorial import make_optimizer
-from gc_tutorial.experiment import enable_determinism
 from gc_tutorial.model import build_model, loss_for
 
 OPTIMIZERS = {"sgd": 1e-2, "rmsprop": 1e-4, "adam": 1e-4}
@@ -27,8 +29,10 @@ OPTIMIZERS = {"sgd": 1e-2, "rmsprop": 1e-4, "adam": 1e-4}
 
 def step_functions(image_size: int, optimizer: str, batch_size: int):
     rng = np.random.default_rng(0)
-    images = rng.random((batch_size, image_size, image_size, 3), dtype="float32")
-    labels = rng.integers(0, 2, batch_size).astype("float32")
+    images = keras.ops.convert_to_tensor(
+        rng.random((batch_size, image_size, image_size, 3), dtype="float32")
+    )  # on the backend's device once, not copied there every step
+    labels = keras.ops.convert_to_tensor(rng.integers(0, 2, batch_size).astype("float32"))
     steps = {}
     for gc in (False, True):
         keras.utils.set_random_seed(0)
@@ -46,9 +50,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--sizes", type=int, nargs="+", default=[300, 64])
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--device", help="a note on the device, kept with the results")
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
-    enable_determinism()
+    determinism = keras.backend.backend() == "tensorflow"
+    if determinism:
+        from gc_tutorial.experiment import enable_determinism  # imports TensorFlow
+
+        enable_determinism()
+    device = args.device or device_name()
+    print(f"backend {keras.backend.backend()}, device: {device}, load average {load_average()}")
     rows = []
     for size in args.sizes:
         for optimizer in OPTIMIZERS:
@@ -72,8 +83,13 @@ def main(argv=None) -> dict:
     print_table(rows, list(rows[0]))
     write_results(
         "gc_overhead",
-        {"parameters": vars(args) | {"op_determinism": True}, "rows": rows},
+        {
+            "parameters": vars(args) | {"op_determinism": determinism},
+            "rows": rows,
+            "load_average_end": load_average(),
+        },
         args.output,
+        device,
     )
     return {"rows": rows}
 

@@ -1,61 +1,141 @@
-"""Training throughput of the example's CNN (300x300, batch 128) for each way Keras 3 runs it here.
+"""Training throughput of the example's CNN (300x300, batch 128) as a share of the machine's peak.
 
 Run from the repository root:
 
-    python benchmarks/throughput.py [--steps 6] [--timeout 420]
+    python benchmarks/throughput.py [--steps 6] [--configurations default jax ...]
+    python benchmarks/throughput.py --profile-layers      # per-layer time and share of peak
+    KERAS_BACKEND=jax python benchmarks/throughput.py --device "NVIDIA H100"   # no TensorFlow
 
-Each configuration runs in its own process (the Keras backend and TensorFlow's determinism
-are process-wide): TensorFlow graph mode and TensorFlow with XLA (`jit_compile=True`), each
-with and without op determinism, and the JAX backend when it is installed. For each: the first
-step (tracing/compilation), the median steady step, images/s, the model's FLOP/s as a fraction
-of this machine's float32 matmul peak (measured in the same run), peak memory, whether the same
-seed gives the same losses twice, and the losses themselves (to compare configurations).
+The model's work is counted exactly, layer by layer (`layer_flops`): a convolution with a
+k_h x k_w kernel, C_in input and C_out output channels and an H_out x W_out output costs
+2 * H_out * W_out * C_out * k_h * k_w * C_in FLOPs per image for each of its forward pass,
+its weight gradient and its input gradient; a Dense layer 2 * inputs * units for each. The
+first layer's input gradient is never computed (nothing upstream needs it), so it is not
+counted. Biases, activations, pooling, dropout and the optimizer (under 1% here) are left out.
+
+The yardstick is this machine's matrix-multiply peak: the best of several 4096x4096 matmuls,
+measured before and after the training steps in the same run, with its spread; in bfloat16
+too where the processor has bfloat16 units (/proc/cpuinfo flags avx512_bf16 or amx_bf16) or
+the backend runs on a GPU.
+
+Each configuration runs in its own process (the backend, TensorFlow's determinism, the
+dtype policy and the environment variables are process-wide). `default` is exactly what
+`run_comparison` runs: GC via `make_optimizer("rmsprop", gc=True, ...)`,
+`metrics=["accuracy"]`, op determinism, `jit_compile="auto"`, float32. The others change
+one thing each. For each: the first step (tracing/compilation), the median steady step,
+images/s, GFLOP/s and share of the peak, minor page faults per step, whether a fresh model
+with the same seed gives the same losses, and whether the losses equal the default's.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import resource
 import subprocess
 import sys
+import time
 
-from common import median_seconds, peak_rss_mib, print_table, write_results
+from common import (
+    bf16_cpu_flags,
+    device_name,
+    load_average,
+    median_seconds,
+    peak_rss_mib,
+    print_table,
+    synchronize,
+    write_results,
+)
 
-CONFIGURATIONS = {
-    "tf-graph": {"backend": "tensorflow", "jit_compile": False, "determinism": False},
-    "tf-graph-deterministic": {"backend": "tensorflow", "jit_compile": False, "determinism": True},
-    "tf-xla": {"backend": "tensorflow", "jit_compile": True, "determinism": False},
-    "tf-xla-deterministic": {"backend": "tensorflow", "jit_compile": True, "determinism": True},
-    "jax": {"backend": "jax", "jit_compile": True, "determinism": False},
+# JAX on a GPU would otherwise reserve 75% of its memory in this process, and the
+# configuration's own process would run out of it.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+ALLOCATOR = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "-1"}
+PACKAGE_DEFAULT = {
+    "backend": "tensorflow",
+    "gc": True,
+    "metrics": True,
+    "determinism": True,
+    "jit_compile": "auto",
+    "precision": "float32",
+    "env": {},
 }
+CONFIGURATIONS = {
+    "default": PACKAGE_DEFAULT,
+    "plain-rmsprop": PACKAGE_DEFAULT | {"gc": False, "metrics": False, "determinism": False},
+    "interop-1": PACKAGE_DEFAULT | {"env": {"TF_NUM_INTEROP_THREADS": "1"}},
+    "allocator": PACKAGE_DEFAULT | {"env": ALLOCATOR},
+    "no-onednn": PACKAGE_DEFAULT | {"env": {"TF_ENABLE_ONEDNN_OPTS": "0"}},
+    "xla": PACKAGE_DEFAULT | {"jit_compile": True},
+    "xla-onednn": PACKAGE_DEFAULT
+    | {"jit_compile": True, "env": {"XLA_FLAGS": "--xla_cpu_use_onednn=true"}},
+    "mixed_bfloat16": PACKAGE_DEFAULT | {"precision": "mixed_bfloat16"},
+    "jax": PACKAGE_DEFAULT | {"backend": "jax"},
+    "jax-allocator": PACKAGE_DEFAULT | {"backend": "jax", "env": ALLOCATOR},
+    "jax-onednn": PACKAGE_DEFAULT
+    | {"backend": "jax", "env": ALLOCATOR | {"XLA_FLAGS": "--xla_cpu_use_onednn=true"}},
+    "jax-mixed_bfloat16": PACKAGE_DEFAULT | {"backend": "jax", "precision": "mixed_bfloat16"},
+    "torch": PACKAGE_DEFAULT | {"backend": "torch"},
+    "torch-mixed_bfloat16": PACKAGE_DEFAULT | {"backend": "torch", "precision": "mixed_bfloat16"},
+}
+# Run when no --configurations are named: TensorFlow's on a CPU, the others' where it is absent.
+CPU_CONFIGURATIONS = ["default", "plain-rmsprop", "interop-1", "allocator", "no-onednn", "xla"]
+CPU_CONFIGURATIONS += ["mixed_bfloat16", "jax", "jax-allocator", "jax-onednn"]
+OTHER_BACKENDS = ["jax", "jax-mixed_bfloat16", "torch", "torch-mixed_bfloat16"]
 
 
-def training_flops_per_image(model) -> float:
-    """Multiply-adds x 2 of the forward pass, x 3 for forward + backward (the usual estimate)."""
+def layer_flops(model, batch_size: int) -> list[dict]:
+    """Exact FLOPs of one training step, per Conv2D/Dense layer (see the module docstring)."""
     import keras
 
-    forward = 0
-    for layer in model.layers:
+    rows = []
+    counted = (keras.layers.Conv2D, keras.layers.Dense)
+    layers = [layer for layer in model.layers if isinstance(layer, counted)]
+    for index, layer in enumerate(layers):
         if isinstance(layer, keras.layers.Conv2D):
             _, height, width, filters = layer.output.shape
             kernel_h, kernel_w = layer.kernel_size
-            forward += 2 * height * width * filters * kernel_h * kernel_w * layer.input.shape[-1]
-        elif isinstance(layer, keras.layers.Dense):
-            forward += 2 * layer.input.shape[-1] * layer.units
-    return 3.0 * forward
+            per_pass = 2 * height * width * filters * kernel_h * kernel_w * layer.input.shape[-1]
+            formula = f"2*{height}*{width}*{filters}*{kernel_h}*{kernel_w}*{layer.input.shape[-1]}"
+        else:
+            per_pass = 2 * layer.input.shape[-1] * layer.units
+            formula = f"2*{layer.input.shape[-1]}*{layer.units}"
+        passes = 2 if index == 0 else 3  # forward, weight gradient (, input gradient)
+        rows.append(
+            {
+                "layer": layer.name,
+                "per_image_per_pass": formula,
+                "passes": passes,
+                "gflop_per_step": per_pass * passes * batch_size / 1e9,
+            }
+        )
+    return rows
 
 
-def matmul_peak_flops(size: int = 2048, repeats: int = 10) -> float:
-    """This machine's float32 matmul rate (FLOP/s), the yardstick for the model's rate."""
-    import tensorflow as tf
+def matmul_rates(dtype: str, size: int, repeats: int) -> list[float]:
+    """FLOP/s of `repeats` size x size matmuls in `dtype`, with Keras's backend."""
+    import keras
 
-    a = tf.random.stateless_uniform((size, size), seed=(1, 2))
-    b = tf.random.stateless_uniform((size, size), seed=(3, 4))
-    matmul = tf.function(lambda: tf.linalg.matmul(a, b))
-    matmul().numpy()
-    seconds, _ = median_seconds(lambda: matmul().numpy(), repeats)
-    return 2 * size**3 / seconds
+    a = keras.random.uniform((size, size), seed=1, dtype=dtype)
+    b = keras.random.uniform((size, size), seed=2, dtype=dtype)
+    synchronize(keras.ops.matmul(a, b))  # first call: kernel selection, allocation
+    start = time.perf_counter()
+    synchronize(keras.ops.matmul(a, b))
+    inner = max(1, int(0.2 / (time.perf_counter() - start)))  # a GPU needs several per reading
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            product = keras.ops.matmul(a, b)
+        synchronize(product)
+        rates.append(2 * size**3 * inner / (time.perf_counter() - start))
+    return rates
+
+
+def peak_readings(dtypes: list[str], size: int, repeats: int) -> dict:
+    return {dtype: matmul_rates(dtype, size, repeats) for dtype in dtypes}
 
 
 def worker(name: str, steps: int, image_size: int, batch_size: int) -> dict:
@@ -64,54 +144,66 @@ def worker(name: str, steps: int, image_size: int, batch_size: int) -> dict:
     import keras
     import numpy as np
 
+    from gc_tutorial import make_optimizer
     from gc_tutorial.model import build_model, loss_for
 
-    if config["determinism"]:
-        from gc_tutorial.experiment import enable_determinism
+    if config["determinism"] and keras.backend.backend() == "tensorflow":
+        from gc_tutorial.experiment import enable_determinism  # imports TensorFlow
 
         enable_determinism()
+    keras.config.set_dtype_policy(config["precision"])  # this process only, as train_arm does
     rng = np.random.default_rng(0)
-    images = rng.random((batch_size, image_size, image_size, 3), dtype="float32")
-    labels = rng.integers(0, 2, batch_size).astype("float32")
+    images = keras.ops.convert_to_tensor(
+        rng.random((batch_size, image_size, image_size, 3), dtype="float32")
+    )
+    labels = keras.ops.convert_to_tensor(rng.integers(0, 2, batch_size).astype("float32"))
 
     def fresh_model():
         keras.utils.set_random_seed(0)
         model = build_model((image_size, image_size, 3))
+        if model.layers[-1].compute_dtype != "float32":  # as train_arm's float32_output
+            model.layers[-1].dtype_policy = "float32"
         model.compile(
-            optimizer=keras.optimizers.RMSprop(1e-4),
+            optimizer=make_optimizer("rmsprop", gc=config["gc"], learning_rate=1e-4),
             loss=loss_for(2),
+            metrics=["accuracy"] if config["metrics"] else None,
             jit_compile=config["jit_compile"],
         )
         return model
 
+    def step():
+        logs = model.train_on_batch(images, labels)
+        losses.append(float(logs[0] if isinstance(logs, list) else logs))
+
+    model, losses = fresh_model(), []
+    first_step, _ = median_seconds(step, 1)
+    step()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    seconds, times = median_seconds(step, steps)
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
+    first_losses, losses = losses[:3], []
     model = fresh_model()
-    first_step, _ = median_seconds(lambda: model.train_on_batch(images, labels), 1)
-    model.train_on_batch(images, labels)
-    step, times = median_seconds(lambda: model.train_on_batch(images, labels), steps)
-    reruns = []
-    for _ in range(2):
-        model = fresh_model()
-        reruns.append([float(model.train_on_batch(images, labels)) for _ in range(3)])
+    for _ in range(3):
+        step()
     return {
         "configuration": name,
         **config,
         "first_step_s": first_step,
-        "step_s": step,
+        "step_s": seconds,
         "step_times_s": times,
-        "images_per_s": batch_size / step,
-        "flops_per_step": training_flops_per_image(model) * batch_size,
-        "losses": reruns[0],
-        "deterministic": reruns[0] == reruns[1],
+        "images_per_s": batch_size / seconds,
+        "page_faults_per_step": faults,
+        "losses": first_losses,
+        "deterministic": losses == first_losses,
         "peak_rss_mib": peak_rss_mib(),
+        "device": device_name(),
     }
 
 
 def run_configuration(name: str, args) -> dict:
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": CONFIGURATIONS[name]["backend"],
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
+    config = CONFIGURATIONS[name]
+    env = {**os.environ, "KERAS_BACKEND": config["backend"], "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env |= config["env"]
     command = [sys.executable, __file__, "--worker", name, "--steps", str(args.steps)]
     command += ["--image-size", str(args.image_size), "--batch-size", str(args.batch_size)]
     try:
@@ -119,15 +211,56 @@ def run_configuration(name: str, args) -> dict:
             command, capture_output=True, text=True, env=env, timeout=args.timeout, check=False
         )
     except subprocess.TimeoutExpired:
-        return {
-            "configuration": name,
-            **CONFIGURATIONS[name],
-            "error": f"timed out after {args.timeout} s",
-        }
+        return {"configuration": name, **config, "error": f"timed out after {args.timeout} s"}
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["?"])[-1]
-        return {"configuration": name, **CONFIGURATIONS[name], "error": last[:300]}
+        return {"configuration": name, **config, "error": last[:300]}
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def profile_layers(image_size: int, batch_size: int, repeats: int, peak: float) -> list[dict]:
+    """TensorFlow only: each Conv2D/Dense layer alone, forward + gradients, against the peak."""
+    import tensorflow as tf
+
+    from gc_tutorial.experiment import enable_determinism
+    from gc_tutorial.model import build_model
+
+    enable_determinism()
+    model = build_model((image_size, image_size, 3))
+    counted = {row["layer"]: row for row in layer_flops(model, batch_size)}
+    rows = []
+    for layer in model.layers:
+        if layer.name not in counted:
+            continue
+        inputs = tf.random.uniform((batch_size, *layer.input.shape[1:]))
+        first = not rows
+
+        @tf.function
+        def forward_backward(inputs=inputs, layer=layer, first=first):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                loss = tf.reduce_sum(layer(inputs))
+            sources = [layer.kernel] if first else [layer.kernel, inputs]
+            return tape.gradient(loss, sources)
+
+        forward_backward()
+        seconds, _ = median_seconds(lambda f=forward_backward: [g.numpy() for g in f()], repeats)
+        gflop = counted[layer.name]["gflop_per_step"]
+        rows.append(
+            {
+                "layer": layer.name,
+                "gflop_per_step": gflop,
+                "seconds": seconds,
+                "gflops": gflop / seconds,
+                "share_of_peak": gflop * 1e9 / seconds / peak,
+            }
+        )
+    return rows
+
+
+def spread(readings: list[float]) -> float:
+    """(best - worst) / best: how much one reading of the peak can be off."""
+    return (max(readings) - min(readings)) / max(readings)
 
 
 def main(argv=None) -> dict:
@@ -136,40 +269,110 @@ def main(argv=None) -> dict:
     parser.add_argument("--image-size", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--timeout", type=int, default=420, help="seconds per configuration")
-    parser.add_argument("--configurations", nargs="+", default=list(CONFIGURATIONS))
+    parser.add_argument("--configurations", nargs="+", choices=list(CONFIGURATIONS))
+    parser.add_argument("--peak-size", type=int, default=4096, help="matmul size of the peak")
+    parser.add_argument("--peak-repeats", type=int, default=4, help="matmuls before and after")
+    parser.add_argument("--profile-layers", action="store_true")
+    parser.add_argument("--device", help="a note on the device, kept with the results")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.steps, args.image_size, args.batch_size)))
         return {}
-    peak = matmul_peak_flops()
-    print(f"float32 matmul peak (TensorFlow, 2048x2048): {peak / 1e9:.1f} GFLOP/s")
+    import keras
+
+    backend = keras.backend.backend()
+    device = args.device or device_name()
+    print(f"backend {backend}, device: {device}, load average {load_average()}")
+    if args.configurations is None:
+        on_gpu = not device.startswith("cpu")
+        args.configurations = (
+            CPU_CONFIGURATIONS
+            if backend == "tensorflow" and not on_gpu
+            else [c for c in OTHER_BACKENDS if importlib.util.find_spec(c.split("-")[0])]
+        )
+    dtypes = ["float32"]
+    if bf16_cpu_flags() or not device.startswith("cpu"):
+        dtypes.append("bfloat16")
+    before = peak_readings(dtypes, args.peak_size, args.peak_repeats)
+    if args.profile_layers:
+        peak = max(before["float32"])
+        rows = profile_layers(args.image_size, args.batch_size, args.steps, peak)
+        print_table(rows, list(rows[0]))
+        return write_results(
+            "throughput_layers",
+            {"parameters": vars(args), "float32_peak_gflops": peak / 1e9, "rows": rows},
+            args.output,
+            device,
+        )
     rows = []
     for name in args.configurations:
-        print(f"running {name} ...", flush=True)
-        row = run_configuration(name, args)
-        if "error" not in row:
-            row["model_gflops"] = row["flops_per_step"] / row["step_s"] / 1e9
-            row["fraction_of_peak"] = row["model_gflops"] * 1e9 / peak
-            reference = next((r for r in rows if "losses" in r), None)
-            row["same_losses_as_first"] = (
-                None
-                if reference is None
-                else bool(
-                    max(abs(a - b) for a, b in zip(row["losses"], reference["losses"])) < 1e-4
-                )
-            )
-        rows.append(row)
+        print(f"running {name} ... (load average {load_average()})", flush=True)
+        rows.append(run_configuration(name, args))
+    after = peak_readings(dtypes, args.peak_size, args.peak_repeats)
+    peaks = {
+        dtype: {
+            "best_gflops": max(before[dtype] + after[dtype]) / 1e9,
+            "spread": spread(before[dtype] + after[dtype]),
+            "before_gflops": [r / 1e9 for r in before[dtype]],
+            "after_gflops": [r / 1e9 for r in after[dtype]],
+            "backend": backend,
+        }
+        for dtype in dtypes
+    }
+    for dtype, peak in peaks.items():
+        print(
+            f"{dtype} matmul peak ({backend}, {args.peak_size}x{args.peak_size}, best of "
+            f"{2 * args.peak_repeats}): {peak['best_gflops']:.1f} GFLOP/s, "
+            f"spread {peak['spread']:.0%}"
+        )
+    flops = layer_flops(_model_for_counting(args.image_size), args.batch_size)
+    gflop = sum(row["gflop_per_step"] for row in flops)
+    print_table(flops, list(flops[0]))
+    print(f"exact training work: {gflop:.1f} GFLOP/step\n")
+    reference = next(
+        (r for r in rows if r["configuration"] == "default" and "error" not in r), None
+    )
+    for row in rows:
+        if "error" in row:
+            continue
+        row["model_gflops"] = gflop / row["step_s"]
+        row["share_of_float32_peak"] = row["model_gflops"] / peaks["float32"]["best_gflops"]
+        if "bfloat16" in peaks:
+            row["share_of_bfloat16_peak"] = row["model_gflops"] / peaks["bfloat16"]["best_gflops"]
+        if reference is not None:
+            row["step_over_default"] = row["step_s"] / reference["step_s"]
+            row["same_losses_as_default"] = _close(row["losses"], reference["losses"])
     columns = ["configuration", "first_step_s", "step_s", "images_per_s", "model_gflops"]
-    columns += ["fraction_of_peak", "deterministic", "peak_rss_mib", "error"]
+    columns += ["share_of_float32_peak", "share_of_bfloat16_peak", "step_over_default"]
+    columns += ["deterministic", "same_losses_as_default", "page_faults_per_step", "error"]
     print_table(rows, columns)
+    print(f"load average at the end: {load_average()}")
     write_results(
         "throughput",
-        {"parameters": vars(args), "matmul_peak_gflops": peak / 1e9, "rows": rows},
+        {
+            "parameters": vars(args),
+            "gflop_per_step": gflop,
+            "layer_flops": flops,
+            "peaks": peaks,
+            "rows": rows,
+            "load_average_end": load_average(),
+        },
         args.output,
+        device,
     )
-    return {"rows": rows}
+    return {"rows": rows, "peaks": peaks, "gflop_per_step": gflop}
+
+
+def _model_for_counting(image_size: int):
+    from gc_tutorial.model import build_model
+
+    return build_model((image_size, image_size, 3))
+
+
+def _close(losses: list[float], reference: list[float]) -> bool:
+    return max(abs(a - b) for a, b in zip(losses, reference)) < 1e-5
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from gc_tutorial.checks import (
 )
 
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def _setting(default, help: str, check, **extra) -> Any:
@@ -85,6 +86,12 @@ class ComparisonConfig:
         "auto",
         "XLA: True, False or 'auto' (Keras turns it off under op determinism)",
         lambda name, value: check_choice(name, value, (True, False, "auto")),
+    )
+    precision: str = _setting(
+        "float32",
+        "Keras dtype policy of both arms: 'float32', or 'mixed_bfloat16' (bfloat16 compute, "
+        "float32 weights and GC; faster only on processors with bfloat16 units)",
+        lambda name, value: check_choice(name, value, PRECISIONS),
     )
 
     def __post_init__(self):

@@ -9,6 +9,7 @@ The settings are one `ComparisonConfig`; the results are a `ComparisonResult`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import math
 import os
@@ -142,7 +143,36 @@ def enable_determinism() -> None:
 
 
 def train_arm(arm: str, seed: int, config: ComparisonConfig, verbose: int = 2):
-    """Train one arm from the seed's initial weights; return the dataset info and per-epoch rows."""
+    """Train one arm from the seed's initial weights; return the dataset info and per-epoch rows.
+
+    The model is built, compiled and trained under `config.precision` as Keras's dtype
+    policy; the policy in force before is restored afterwards.
+    """
+    with dtype_policy(config.precision):
+        return _train_arm(arm, seed, config, verbose)
+
+
+@contextlib.contextmanager
+def dtype_policy(precision: str):
+    """Keras's global dtype policy set to `precision` inside the block, restored after it."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def float32_output(model: keras.Model) -> keras.Model:
+    """Under a mixed policy, let the output layer compute in float32 (Keras's advice for a
+    stable softmax/sigmoid and loss); its weights are float32 under every policy."""
+    output_layer = model.layers[-1]
+    if output_layer.compute_dtype != "float32":
+        output_layer.dtype_policy = "float32"
+    return model
+
+
+def _train_arm(arm: str, seed: int, config: ComparisonConfig, verbose: int):
     keras.utils.set_random_seed(seed)
     data = load_dataset(
         config.dataset,
@@ -154,7 +184,7 @@ def train_arm(arm: str, seed: int, config: ComparisonConfig, verbose: int = 2):
         max_examples=config.max_examples,
         data_dir=config.data_dir,
     )
-    model = build_model(data.info.image_shape, data.info.num_classes)
+    model = float32_output(build_model(data.info.image_shape, data.info.num_classes))
     model.compile(
         optimizer=make_optimizer(
             config.optimizer,

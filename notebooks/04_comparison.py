@@ -66,6 +66,7 @@ conv_only: bool = False  # GC arm centralizes convolution kernels only
 centralize: str = "gradient"  # GC arm centralizes the "gradient" (the paper) or the "update"
 augment: bool = True  # flip/rotate/zoom the training images (not for digits)
 max_examples: int = None  # cap on the examples of each split (None: all)
+precision: str = "float32"  # "mixed_bfloat16": bfloat16 compute, float32 weights and GC
 output_dir: str = "results/comparison"  # tables, plots and results.json go here
 
 # %%
@@ -85,6 +86,7 @@ settings = resolve_parameters(
     centralize=centralize,
     augment=augment,
     max_examples=max_examples,
+    precision=precision,
     output_dir=output_dir,
 )
 config = settings.config()  # one ComparisonConfig: every setting both arms share
