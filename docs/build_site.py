@@ -331,8 +331,8 @@ def answer(folders: list[Path], source: Path) -> str:
             lines += [readme(study, source, first_section_only=True)]
         if (study / "best_learning_rates.csv").is_file():
             table = pd.read_csv(study / "best_learning_rates.csv")
-            columns = ["dataset", "optimizer", "baseline_learning_rate", "gc_learning_rate"]
-            columns += ["baseline_mean", "gc_mean", "mean", "ci_low", "ci_high", "n"]
+            columns = ["dataset", "optimizer", "baseline_mean", "gc_mean", "mean"]
+            columns += ["ci_low", "ci_high", "n"]
             lines += ["", markdown_table(table[columns])]
         return "\n".join(lines) + "\n"
     lines = [
@@ -408,7 +408,8 @@ def write_build_info(source: Path, quick: bool, machine: str, executed: list[Pat
         "version": __version__,
         "quick": quick,
         "announcement": (
-            "Built in quick mode: the notebooks ran on small synthetic data for 1-2 epochs. "
+            "Built in quick mode: the notebooks ran small, fast runs (a few epochs on "
+            "scikit-learn's digits, offline). "
             "Their numbers are a smoke test, not results."
         ),
     }
