@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="quick mode (GC_TUTORIAL_QUICK=1): synthetic data, small images, 2 epochs",
+        help="quick mode (GC_TUTORIAL_QUICK=1): scikit-learn's digits, small images, 3 epochs",
     )
     quick = parser.parse_args(argv).quick
     started = time.perf_counter()
@@ -139,7 +139,8 @@ def stamp(
     """The note shown under a notebook's title: how this page was executed, and its sources."""
     if quick:
         mode = (
-            "**quick** (`GC_TUTORIAL_QUICK=1`): synthetic data, small images, 1-2 epochs. "
+            "**quick** (`GC_TUTORIAL_QUICK=1`): the parameters not passed are replaced by "
+            "`gc_tutorial.parameters.QUICK_OVERRIDES` (scikit-learn's digits, 16x16, 3 epochs). "
             "A smoke test of the code: its numbers are not results."
         )
     else:
@@ -148,6 +149,8 @@ def stamp(
         data = "none: this notebook loads no data set."
     elif dataset == "synthetic":
         data = "`synthetic`: discs vs rings generated offline, not real photographs."
+    elif dataset == "digits":
+        data = "`digits`: scikit-learn's real handwritten digits (offline), not horses_or_humans."
     else:
         data = f"`{dataset}`."
     when = executed_at.strftime("%Y-%m-%d %H:%M UTC")
