@@ -162,26 +162,37 @@ def epochs(args) -> None:
         steps = math.ceil(data.info.num_train / 128)
         model, timer = compiled_model(), EpochTimer()
         train = data.train.repeat() if variant["repeat"] else data.train
-        model.fit(
-            train,
-            epochs=args.epochs,
-            steps_per_epoch=steps if variant["repeat"] else None,
-            callbacks=[timer],
-            verbose=0,
-        )
-        epoch_s = float(np.mean(timer.train_times[1:]))
-        step_s, compute_s = steps_compute(model, data, steps, args.steps)
+        fit = dict(steps_per_epoch=steps if variant["repeat"] else None, verbose=0)
+        if args.interleave:  # epoch, its steps' compute, epoch, ...: pairs see the same machine
+            model.fit(train, epochs=1, **fit)  # tracing, filling the cache
+            epoch_times, computes, ratios = [], [], []
+            for _ in range(args.epochs - 1):
+                model.fit(train, epochs=1, callbacks=[timer], **fit)
+                epoch_times.append(timer.train_times[0])
+                step_s, compute_s = steps_compute(model, data, steps, args.steps)
+                computes.append(compute_s)
+                ratios.append(epoch_times[-1] / compute_s)
+            first_epoch = None
+            epoch_s, compute_s = float(np.median(epoch_times)), float(np.median(computes))
+            ratio = float(np.median(ratios))
+        else:
+            model.fit(train, epochs=args.epochs, callbacks=[timer], **fit)
+            first_epoch, epoch_times = timer.train_times[0], timer.train_times
+            epoch_s = float(np.mean(timer.train_times[1:]))
+            step_s, compute_s = steps_compute(model, data, steps, args.steps)
+            ratio, ratios = epoch_s / compute_s, None
         rows.append(
             {
                 "variant": name,
                 "images": data.info.num_train,
                 "steps": steps,
-                "first_epoch_s": timer.train_times[0],
+                "first_epoch_s": first_epoch,
                 "steady_epoch_s": epoch_s,
                 "step_s": step_s,
                 "steps_compute_s": compute_s,
-                "epoch_over_steps": epoch_s / compute_s,
-                "epoch_times_s": timer.train_times,
+                "epoch_over_steps": ratio,
+                "epoch_times_s": epoch_times,
+                "pair_ratios": ratios,
                 "load_average": load_average(),
             }
         )
@@ -217,6 +228,11 @@ def main(argv=None) -> None:
     timed.add_argument("--image-size", type=int, default=300)
     timed.add_argument("--variants", nargs="+", choices=list(EPOCH_VARIANTS))
     timed.add_argument("--output", default=None)
+    timed.add_argument(
+        "--interleave",
+        action="store_true",
+        help="one epoch per fit call, each followed by its steps' compute (median of pairs)",
+    )
     args = parser.parse_args(argv)
     {"comparison": comparison, "notebooks": notebooks, "epochs": epochs}[args.mode](args)
 
