@@ -160,3 +160,22 @@ def write_results(
 
 def platform_line() -> str:
     return f"{platform.platform()}, {os.cpu_count()} CPU cores"
+
+
+def run_worker(script: str, name: str, args, env: dict, failure: dict) -> dict:
+    """Run `script --worker name` in its own process with `env`; its last stdout line is the
+    JSON result. A timeout or a crash gives `failure` with an "error" entry."""
+    import subprocess
+
+    command = [sys.executable, script, "--worker", name, "--steps", str(args.steps)]
+    command += ["--image-size", str(args.image_size), "--batch-size", str(args.batch_size)]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=args.timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {**failure, "error": f"timed out after {args.timeout} s"}
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        return {**failure, "error": last[:300]}
+    return json.loads(done.stdout.strip().splitlines()[-1])

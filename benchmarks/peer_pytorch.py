@@ -26,11 +26,16 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 from types import SimpleNamespace
 
-from common import load_average, median_seconds, peak_rss_mib, print_table, write_results
+from common import (
+    load_average,
+    median_seconds,
+    peak_rss_mib,
+    print_table,
+    run_worker,
+    write_results,
+)
 from throughput import ALLOCATOR
 from throughput import run_configuration as run_keras_configuration
 
@@ -148,18 +153,7 @@ def worker(name: str, steps: int, image_size: int, batch_size: int) -> dict:
 
 def run_configuration(name: str, args) -> dict:
     env = {**os.environ, **(ALLOCATOR if CONFIGURATIONS[name]["allocator"] else {})}
-    command = [sys.executable, __file__, "--worker", name, "--steps", str(args.steps)]
-    command += ["--image-size", str(args.image_size), "--batch-size", str(args.batch_size)]
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, env=env, timeout=args.timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return {"configuration": name, "error": f"timed out after {args.timeout} s"}
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["?"])[-1]
-        return {"configuration": name, "error": last[:300]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, name, args, env, {"configuration": name})
 
 
 def main(argv=None) -> dict:

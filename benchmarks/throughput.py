@@ -34,8 +34,6 @@ import importlib.util
 import json
 import os
 import resource
-import subprocess
-import sys
 import time
 
 from common import (
@@ -45,6 +43,7 @@ from common import (
     median_seconds,
     peak_rss_mib,
     print_table,
+    run_worker,
     synchronize,
     write_results,
 )
@@ -204,18 +203,7 @@ def run_configuration(name: str, args) -> dict:
     config = CONFIGURATIONS[name]
     env = {**os.environ, "KERAS_BACKEND": config["backend"], "TF_CPP_MIN_LOG_LEVEL": "3"}
     env |= config["env"]
-    command = [sys.executable, __file__, "--worker", name, "--steps", str(args.steps)]
-    command += ["--image-size", str(args.image_size), "--batch-size", str(args.batch_size)]
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, env=env, timeout=args.timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return {"configuration": name, **config, "error": f"timed out after {args.timeout} s"}
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["?"])[-1]
-        return {"configuration": name, **config, "error": last[:300]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, name, args, env, {"configuration": name, **config})
 
 
 def profile_layers(image_size: int, batch_size: int, repeats: int, peak: float) -> list[dict]:
