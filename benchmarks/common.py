@@ -179,3 +179,17 @@ def run_worker(script: str, name: str, args, env: dict, failure: dict) -> dict:
         last = (done.stderr.strip().splitlines() or ["?"])[-1]
         return {**failure, "error": last[:300]}
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def worker_parser(description: str):
+    """The arguments every per-configuration benchmark shares (its worker mode included)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--image-size", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--timeout", type=int, default=420, help="seconds per configuration")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--output", default=None)
+    return parser

@@ -22,7 +22,6 @@ package default (throughput.py's `default`: Keras + TensorFlow + GCRMSprop, exac
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -34,6 +33,7 @@ from common import (
     peak_rss_mib,
     print_table,
     run_worker,
+    worker_parser,
     write_results,
 )
 from throughput import ALLOCATOR
@@ -157,16 +157,10 @@ def run_configuration(name: str, args) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--image-size", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--timeout", type=int, default=420, help="seconds per configuration")
+    parser = worker_parser(__doc__.splitlines()[0])
     parser.add_argument(
         "--configurations", nargs="+", choices=list(CONFIGURATIONS), default=DEFAULT_CONFIGURATIONS
     )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.steps, args.image_size, args.batch_size)))

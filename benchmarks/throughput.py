@@ -29,7 +29,6 @@ with the same seed gives the same losses, and whether the losses equal the defau
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import os
@@ -45,6 +44,7 @@ from common import (
     print_table,
     run_worker,
     synchronize,
+    worker_parser,
     write_results,
 )
 
@@ -252,18 +252,12 @@ def spread(readings: list[float]) -> float:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--image-size", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--timeout", type=int, default=420, help="seconds per configuration")
+    parser = worker_parser(__doc__.splitlines()[0])
     parser.add_argument("--configurations", nargs="+", choices=list(CONFIGURATIONS))
     parser.add_argument("--peak-size", type=int, default=4096, help="matmul size of the peak")
     parser.add_argument("--peak-repeats", type=int, default=4, help="matmuls before and after")
     parser.add_argument("--profile-layers", action="store_true")
     parser.add_argument("--device", help="a note on the device, kept with the results")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.steps, args.image_size, args.batch_size)))
