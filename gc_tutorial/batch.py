@@ -27,7 +27,7 @@ import pandas as pd
 from gc_tutorial.centralization import check_optimizer_name
 from gc_tutorial.checks import check_number, check_seeds
 from gc_tutorial.config import config_defaults
-from gc_tutorial.parameters import NOTEBOOK_DEFAULTS, check_parameter
+from gc_tutorial.parameters import NOTEBOOK_DEFAULTS, check_parameter, refuse_unknown_names
 from gc_tutorial.results import MixedResultsError, load_comparison
 from gc_tutorial.storage import (
     FolderInUseError,
@@ -67,9 +67,6 @@ def _import_papermill():
 def check_notebook_parameters(notebook: str | os.PathLike, parameters: dict) -> dict:
     """Refuse names the notebook does not have (with the closest real one) and bad values."""
     papermill = _import_papermill()
-
-    from gc_tutorial.parameters import refuse_unknown_names
-
     known = papermill.inspect_notebook(str(notebook))
     refuse_unknown_names(set(parameters) - set(known), known, "The notebook has no parameter")
     return {name: check_parameter(name, value) for name, value in parameters.items()}

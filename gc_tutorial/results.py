@@ -138,11 +138,11 @@ def _announce_replacement(folder: Path, identity: str) -> None:
         earlier = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         earlier = {}
-    changed = ""
-    if earlier.get("identity") != identity:
-        changed = " with other settings (identity "
-        changed += f"{earlier.get('identity')} -> {identity})"
-    print(f"Replacing the finished comparison in {folder}{changed}.", flush=True)
+    old_identity = earlier.get("identity")
+    settings = (
+        "" if old_identity == identity else f" (other settings: {old_identity} -> {identity})"
+    )
+    print(f"Replacing the finished comparison in {folder}{settings}.", flush=True)
 
 
 def file_sha256(path: Path) -> str:
