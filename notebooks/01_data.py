@@ -75,8 +75,8 @@ settings = resolve_parameters(
 # %% [markdown]
 # ## Load
 # `load_dataset` builds one `tf.data` chain per split: decode, resize, cache (as uint8, a
-# quarter of float32's memory), shuffle with the seed, batch, rescale to [0, 1], augment (the
-# training split only), prefetch. The same seed gives the same batches, which the comparison in
+# quarter of float32's memory), shuffle with the seed, batch, augment (the training split only,
+# still uint8), rescale to [0, 1], prefetch. The same seed gives the same batches, which the comparison in
 # part 4 relies on. Offline, an unprepared tensorflow-datasets dataset fails within seconds with
 # a message naming the alternatives.
 

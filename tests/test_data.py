@@ -16,7 +16,13 @@ import tensorflow_datasets as tfds
 from PIL import Image, ImageOps
 
 from gc_tutorial import data
-from gc_tutorial.data import DatasetInfo, DatasetUnavailableError, augment_images, load_dataset
+from gc_tutorial.data import (
+    DatasetInfo,
+    DatasetUnavailableError,
+    augment_images,
+    augment_transforms,
+    load_dataset,
+)
 
 
 def batches(dataset, epochs=1):
@@ -492,6 +498,43 @@ def test_augmentation_without_rotation_or_zoom_is_a_flip_of_each_image():
         assert len(matches) == 1, "an augmented image must be exactly one of the four flips"
         flips_seen.add(matches[0])
     assert len(flips_seen) >= 3  # flips on both axes, independently
+
+
+def reference_transform(images, transforms):
+    """TensorFlow's own resampler, which Keras's RandomRotation and RandomZoom use."""
+    flat = tf.concat([tf.reshape(transforms, [-1, 6]), tf.zeros([len(images), 2])], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=flat,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        fill_mode="REFLECT",
+        interpolation="BILINEAR",
+    ).numpy()
+
+
+def test_augmentation_resamples_as_tensorflow_does_in_float32():
+    images = tf.constant(np.random.default_rng(1).random((6, 20, 13, 3)), tf.float32)
+    transforms = augment_transforms(6, 20, 13, seed=7)
+    augmented = augment_images(images, seed=7).numpy()
+    assert augmented.dtype == np.float32 and augmented.shape == images.shape
+    np.testing.assert_allclose(augmented, reference_transform(images, transforms), atol=1e-4)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_augmentation_of_uint8_images_is_tensorflows_resampling_rounded(channels):
+    shape = (6, 20, 13, channels)
+    images = tf.constant(np.random.default_rng(2).integers(0, 256, shape), tf.uint8)
+    augmented = augment_images(images, seed=9).numpy()
+    assert augmented.dtype == np.uint8 and augmented.shape == shape
+    expected = reference_transform(tf.cast(images, tf.float32), augment_transforms(6, 20, 13, 9))
+    assert np.abs(augmented - expected).max() <= 1.0  # rounded to the nearest level
+
+
+def test_augmentation_is_a_pure_function_of_images_and_seed():
+    images = tf.constant(np.random.default_rng(3).integers(0, 256, (4, 16, 16, 3)), tf.uint8)
+    first, again, other = (augment_images(images, seed).numpy() for seed in (5, 5, 6))
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
 
 
 # --- scikit-learn digits -----------------------------------------------------------------

@@ -18,8 +18,8 @@ def conda_dependencies():
     for line in (ROOT / "environment.yml").read_text().splitlines():
         if line.startswith("dependencies:"):
             in_list = True
-        elif in_list and re.match(r"^  - [A-Za-z]", line):
-            dependencies.append(line[4:].strip())
+        elif in_list and re.match(r"^ {2}(    )?- [A-Za-z]", line):  # conda's, then pip's
+            dependencies.append(line.strip()[2:])
     return dependencies
 
 
