@@ -17,14 +17,17 @@ kept in benchmarks/results/comparison_synthetic_300/.
 
 `epochs` asks whether an epoch runs at the speed of its training steps: the default
 comparison's training (300x300, batch 128, GC RMSprop 1e-4, accuracy, op determinism, the
-augmenting pipeline of `load_dataset`) on the synthetic source (512 training images: 4
-steps an epoch), without evaluation. A steady epoch's training time (the mean of the epochs
-after the first) is divided by its steps' compute: the same model's `train_on_batch` on one
-fixed in-memory batch, times the number of steps. Rows: the pipeline iterated afresh
-every epoch (what `train_arm` does); the pipeline repeated, so that it keeps preparing
-batches across epoch boundaries (`fit(train.repeat(), steps_per_epoch=...)`: the same
-batches in epoch 1, other shuffles from epoch 2 on, so not the package default); and both
-without augmentation.
+augmenting pipeline of `load_dataset`) on the stand-in folder (1027 training images: 9
+steps an epoch; `--source synthetic`: the synthetic source's 512, 4 steps), without
+evaluation. A steady epoch's training time (the mean of the epochs after the first, or with
+`--interleave` the median of epoch / steps pairs) is divided by its steps' compute: the same
+model's `train_on_batch` on one fixed in-memory batch, times the number of steps. Each row
+also gives the CPU seconds (all threads) of one step and of one batch of the pipeline
+iterated alone: on a machine whose cores the step keeps busy, the epoch cannot beat 1 +
+their ratio. Rows: the pipeline iterated afresh every epoch (what `train_arm` does); the
+pipeline repeated, so that it keeps preparing batches across epoch boundaries
+(`fit(train.repeat(), steps_per_epoch=...)`: the same batches in epoch 1, other shuffles
+from epoch 2 on, so not the package default); and both without augmentation.
 """
 
 from __future__ import annotations
@@ -130,6 +133,14 @@ EPOCH_VARIANTS = {
 
 
 def epochs(args) -> None:
+    if args.source == "stand-in":
+        with tempfile.TemporaryDirectory() as scratch:
+            epochs_on(args, write_stand_in(Path(scratch) / "stand_in", args.image_size))
+    else:
+        epochs_on(args, "synthetic")
+
+
+def epochs_on(args, source) -> None:
     import math
 
     import keras
@@ -157,7 +168,7 @@ def epochs(args) -> None:
         variant = EPOCH_VARIANTS[name]
         print(f"{name} ... (load average {load_average()})", flush=True)
         data = load_dataset(
-            "synthetic", image_size=args.image_size, batch_size=128, augment=variant["augment"]
+            source, image_size=args.image_size, batch_size=128, augment=variant["augment"]
         )
         steps = math.ceil(data.info.num_train / 128)
         model, timer = compiled_model(), EpochTimer()
@@ -169,7 +180,7 @@ def epochs(args) -> None:
             for _ in range(args.epochs - 1):
                 model.fit(train, epochs=1, callbacks=[timer], **fit)
                 epoch_times.append(timer.train_times[0])
-                step_s, compute_s = steps_compute(model, data, steps, args.steps)
+                step_s, compute_s, step_cpu_s = steps_compute(model, data, steps, args.steps)
                 computes.append(compute_s)
                 ratios.append(epoch_times[-1] / compute_s)
             first_epoch = None
@@ -179,8 +190,9 @@ def epochs(args) -> None:
             model.fit(train, epochs=args.epochs, callbacks=[timer], **fit)
             first_epoch, epoch_times = timer.train_times[0], timer.train_times
             epoch_s = float(np.mean(timer.train_times[1:]))
-            step_s, compute_s = steps_compute(model, data, steps, args.steps)
+            step_s, compute_s, step_cpu_s = steps_compute(model, data, steps, args.steps)
             ratio, ratios = epoch_s / compute_s, None
+        pipeline_cpu_s = pipeline_cpu_per_batch(data.train)
         rows.append(
             {
                 "variant": name,
@@ -191,27 +203,43 @@ def epochs(args) -> None:
                 "step_s": step_s,
                 "steps_compute_s": compute_s,
                 "epoch_over_steps": ratio,
+                "pipeline_cpu_s_per_batch": pipeline_cpu_s,
+                "step_cpu_s": step_cpu_s,
                 "epoch_times_s": epoch_times,
                 "pair_ratios": ratios,
                 "load_average": load_average(),
             }
         )
-        print_table(rows[-1:], list(rows[-1])[:8])
+        print_table(rows[-1:], list(rows[-1])[:10])
     print()
-    print_table(rows, ["variant", "steady_epoch_s", "steps_compute_s", "epoch_over_steps"])
-    write_results("epochs", {"parameters": vars(args), "rows": rows}, args.output)
+    columns = ["variant", "steady_epoch_s", "steps_compute_s", "epoch_over_steps"]
+    print_table(rows, columns + ["pipeline_cpu_s_per_batch", "step_cpu_s"])
+    parameters = {**vars(args), "source": str(args.source)}
+    write_results("epochs", {"parameters": parameters, "rows": rows}, args.output)
 
 
-def steps_compute(model, data, steps: int, repeats: int) -> tuple[float, float]:
-    """The median step on one fixed batch, and an epoch's steps at that speed (the last
-    batch may be smaller)."""
+def pipeline_cpu_per_batch(train) -> float:
+    """CPU seconds (all threads) the training pipeline spends per batch, iterated alone."""
+    start, batches = os.times(), 0
+    for _ in train:
+        batches += 1
+    end = os.times()
+    return (end.user - start.user + end.system - start.system) / batches
+
+
+def steps_compute(model, data, steps: int, repeats: int) -> tuple[float, float, float]:
+    """The median step on one fixed batch, an epoch's steps at that speed (the last batch
+    may be smaller), and the CPU seconds (all threads) of one such step."""
     images, labels = next(iter(data.train.take(1)))
     model.train_on_batch(images, labels)  # train_on_batch traces its own function
+    start = os.times()
     step_s, _ = median_seconds(lambda: model.train_on_batch(images, labels), repeats)
+    end = os.times()
+    step_cpu_s = (end.user - start.user + end.system - start.system) / repeats
     last = data.info.num_train - (steps - 1) * 128
     model.train_on_batch(images[:last], labels[:last])
     last_s, _ = median_seconds(lambda: model.train_on_batch(images[:last], labels[:last]), 2)
-    return step_s, (steps - 1) * step_s + last_s
+    return step_s, (steps - 1) * step_s + last_s, step_cpu_s
 
 
 def main(argv=None) -> None:
@@ -226,6 +254,13 @@ def main(argv=None) -> None:
     timed.add_argument("--epochs", type=int, default=4, help="the first is left out")
     timed.add_argument("--steps", type=int, default=4, help="timed train_on_batch steps")
     timed.add_argument("--image-size", type=int, default=300)
+    timed.add_argument(
+        "--source",
+        choices=["stand-in", "synthetic"],
+        default="stand-in",
+        help="stand-in: PNGs with horses_or_humans' sizes (1027 training images, 9 steps); "
+        "synthetic: the synthetic source's 512 (4 steps)",
+    )
     timed.add_argument("--variants", nargs="+", choices=list(EPOCH_VARIANTS))
     timed.add_argument("--output", default=None)
     timed.add_argument(
