@@ -4,6 +4,7 @@ Run from the repository root:
 
     python benchmarks/throughput.py [--steps 6] [--configurations default jax ...]
     python benchmarks/throughput.py --profile-layers      # per-layer time and share of peak
+    python benchmarks/throughput.py --profile-ops         # the default step's time by kind of op
     KERAS_BACKEND=jax python benchmarks/throughput.py --device "NVIDIA H100"   # no TensorFlow
 
 The model's work is counted exactly, layer by layer (`layer_flops`): a convolution with a
@@ -33,7 +34,9 @@ import importlib.util
 import json
 import os
 import resource
+import tempfile
 import time
+from pathlib import Path
 
 from common import (
     bf16_cpu_flags,
@@ -143,9 +146,6 @@ def worker(name: str, steps: int, image_size: int, batch_size: int) -> dict:
     import keras
     import numpy as np
 
-    from gc_tutorial import make_optimizer
-    from gc_tutorial.model import build_model, loss_for
-
     if config["determinism"] and keras.backend.backend() == "tensorflow":
         from gc_tutorial.experiment import enable_determinism  # imports TensorFlow
 
@@ -158,17 +158,7 @@ def worker(name: str, steps: int, image_size: int, batch_size: int) -> dict:
     labels = keras.ops.convert_to_tensor(rng.integers(0, 2, batch_size).astype("float32"))
 
     def fresh_model():
-        keras.utils.set_random_seed(0)
-        model = build_model((image_size, image_size, 3))
-        if model.layers[-1].compute_dtype != "float32":  # as train_arm's float32_output
-            model.layers[-1].dtype_policy = "float32"
-        model.compile(
-            optimizer=make_optimizer("rmsprop", gc=config["gc"], learning_rate=1e-4),
-            loss=loss_for(2),
-            metrics=["accuracy"] if config["metrics"] else None,
-            jit_compile=config["jit_compile"],
-        )
-        return model
+        return compiled_model(config, image_size)
 
     def step():
         logs = model.train_on_batch(images, labels)
@@ -197,6 +187,26 @@ def worker(name: str, steps: int, image_size: int, batch_size: int) -> dict:
         "peak_rss_mib": peak_rss_mib(),
         "device": device_name(),
     }
+
+
+def compiled_model(config: dict, image_size: int):
+    """A fresh model (seed 0), compiled as the configuration says."""
+    import keras
+
+    from gc_tutorial import make_optimizer
+    from gc_tutorial.model import build_model, loss_for
+
+    keras.utils.set_random_seed(0)
+    model = build_model((image_size, image_size, 3))
+    if model.layers[-1].compute_dtype != "float32":  # as train_arm's float32_output
+        model.layers[-1].dtype_policy = "float32"
+    model.compile(
+        optimizer=make_optimizer("rmsprop", gc=config["gc"], learning_rate=1e-4),
+        loss=loss_for(2),
+        metrics=["accuracy"] if config["metrics"] else None,
+        jit_compile=config["jit_compile"],
+    )
+    return model
 
 
 def run_configuration(name: str, args) -> dict:
@@ -246,6 +256,74 @@ def profile_layers(image_size: int, batch_size: int, repeats: int, peak: float) 
     return rows
 
 
+OP_KINDS = [  # (kind, what an op's name or type contains), the first match wins
+    ("convolution forward (with bias and ReLU)", "FusedConv2D"),
+    ("convolution weight gradient", "Conv2DBackpropFilter"),
+    ("convolution input gradient", "Conv2DBackpropInput"),
+    ("dropout: random numbers", "StatelessRandom"),
+    ("dropout: mask and scale, forward and backward", "dropout"),
+    ("max pooling, forward and backward", "MaxPool"),
+    ("ReLU gradient", "ReluGrad"),
+    ("dense layers", "MatMul"),
+]
+
+
+def profile_ops(image_size: int, batch_size: int, steps: int) -> dict:
+    """TensorFlow only: the default step under TensorFlow's profiler. Each op's time on
+    the executor thread that ran it, summed by kind; two executor threads run ops side by
+    side, so the sum exceeds the step's wall time, and a kind's share is of that sum."""
+    import tensorflow as tf
+
+    from gc_tutorial.experiment import enable_determinism
+
+    enable_determinism()
+    model = compiled_model(PACKAGE_DEFAULT, image_size)
+    images = tf.random.stateless_uniform((batch_size, image_size, image_size, 3), (0, 1))
+    labels = tf.cast(tf.random.stateless_uniform((batch_size,), (0, 2)) < 0.5, tf.float32)
+    for _ in range(2):  # tracing, warm-up
+        model.train_on_batch(images, labels)
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        start = time.perf_counter()
+        for _ in range(steps):
+            model.train_on_batch(images, labels)
+        wall = (time.perf_counter() - start) / steps
+        tf.profiler.experimental.stop()
+        op_seconds = executor_op_seconds(logdir)
+    totals = dict.fromkeys(
+        [kind for kind, _ in OP_KINDS] + ["loss, metric, optimizer (GC), other"], 0.0
+    )
+    for name, seconds in op_seconds.items():
+        kind = next((kind for kind, key in OP_KINDS if key in name), list(totals)[-1])
+        totals[kind] += seconds / steps
+    op_total = sum(totals.values())
+    rows = [
+        {"kind": kind, "seconds_per_step": seconds, "share_of_op_time": seconds / op_total}
+        for kind, seconds in totals.items()
+    ]
+    return {"wall_s_per_step": wall, "op_seconds_per_step": op_total, "rows": rows}
+
+
+def executor_op_seconds(logdir: str) -> dict[str, float]:
+    """Seconds per op (`scope/name:OpType`) on TensorFlow's executor threads, from the
+    profiler's XPlane file."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
+    host = next(plane for plane in space.planes if plane.name == "/host:CPU")
+    names = {key: meta.name for key, meta in host.event_metadata.items()}
+    seconds: dict[str, float] = {}
+    for line in host.lines:
+        if not line.name.startswith("tf_Compute"):
+            continue
+        for event in line.events:
+            name = names.get(event.metadata_id, "")
+            if ":" in name.replace("::", ""):  # "scope/op:OpType", not "ExecutorState::..."
+                seconds[name] = seconds.get(name, 0.0) + event.duration_ps / 1e12
+    return seconds
+
+
 def spread(readings: list[float]) -> float:
     """(best - worst) / best: how much one reading of the peak can be off."""
     return (max(readings) - min(readings)) / max(readings)
@@ -257,6 +335,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--peak-size", type=int, default=4096, help="matmul size of the peak")
     parser.add_argument("--peak-repeats", type=int, default=4, help="matmuls before and after")
     parser.add_argument("--profile-layers", action="store_true")
+    parser.add_argument(
+        "--profile-ops", action="store_true", help="the default step's time by kind of op"
+    )
     parser.add_argument("--device", help="a note on the device, kept with the results")
     args = parser.parse_args(argv)
     if args.worker:
@@ -273,6 +354,16 @@ def main(argv=None) -> dict:
             CPU_CONFIGURATIONS
             if backend == "tensorflow" and not on_gpu
             else [c for c in OTHER_BACKENDS if importlib.util.find_spec(c.split("-")[0])]
+        )
+    if args.profile_ops:
+        profile = profile_ops(args.image_size, args.batch_size, args.steps)
+        print_table(profile["rows"], list(profile["rows"][0]))
+        print(
+            f"step {profile['wall_s_per_step']:.2f} s (wall), ops "
+            f"{profile['op_seconds_per_step']:.2f} s (summed over executor threads)"
+        )
+        return write_results(
+            "throughput_ops", {"parameters": vars(args), **profile}, args.output, device
         )
     dtypes = ["float32"]
     if bf16_cpu_flags() or not device.startswith("cpu"):
