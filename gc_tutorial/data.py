@@ -214,7 +214,13 @@ def build_pipeline(
             **parallel,
         )
     dataset = dataset.map(lambda images, labels: (_rescale(images), labels), **parallel)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    # Fixed parallelism (AUTOTUNE then resolves to a default) rather than tf.data's
+    # autotuner, which starts anew with each epoch's iterator: on 2 cores it left the
+    # training step about 1.35 cores in half the epochs, making them 1.4x slower. The
+    # batches are the same either way.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(2).with_options(options)
 
 
 def _decode(image: tf.Tensor) -> tf.Tensor:

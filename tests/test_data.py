@@ -500,6 +500,13 @@ def test_augmentation_without_rotation_or_zoom_is_a_flip_of_each_image():
     assert len(flips_seen) >= 3  # flips on both axes, independently
 
 
+def test_the_pipelines_run_without_tf_data_autotuning():
+    # The autotuner slowed half the epochs on 2 cores (README, "Epochs at the step bound").
+    loaded = load_dataset("synthetic", image_size=8, batch_size=4, max_examples=8)
+    assert loaded.train.options().autotune.enabled is False
+    assert loaded.test.options().autotune.enabled is False
+
+
 def reference_transform(images, transforms):
     """TensorFlow's own resampler, which Keras's RandomRotation and RandomZoom use."""
     flat = tf.concat([tf.reshape(transforms, [-1, 6]), tf.zeros([len(images), 2])], axis=1)
