@@ -193,7 +193,7 @@ def build_pipeline(
     """decode -> resize -> cache -> shuffle -> batch -> augment -> rescale -> prefetch.
 
     Images stay uint8 up to the cache (a quarter of float32's memory) and through the
-    augmentation (a quarter of its cost in float32), and are rescaled per batch.
+    augmentation (under half its cost on float32), and are rescaled per batch.
     Shuffling and augmentation apply to training only, and are seeded: the same seed
     gives the same batches, epoch after epoch.
     """
@@ -216,8 +216,8 @@ def build_pipeline(
     dataset = dataset.map(lambda images, labels: (_rescale(images), labels), **parallel)
     # Fixed parallelism (AUTOTUNE then resolves to a default) rather than tf.data's
     # autotuner, which starts anew with each epoch's iterator: on 2 cores it left the
-    # training step about 1.35 cores in half the epochs, making them 1.4x slower. The
-    # batches are the same either way.
+    # process 1.3-1.5 cores in some epochs, making them up to 1.4x slower. The batches
+    # are the same either way.
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.prefetch(2).with_options(options)
@@ -263,8 +263,9 @@ def augment_images(
     zoom of 1 +- 0.2), composed into one affine transform (`augment_transforms`) and
     applied once with bilinear interpolation and reflected borders, as the layers do.
     OpenCV's `warpAffine` does the resampling: on uint8 images, as the training pipeline
-    passes them, it costs a quarter of TensorFlow's `ImageProjectiveTransformV3`, which
-    matters because the augmentation shares the CPU with the training step.
+    passes them, it takes under a third of the CPU time of TensorFlow's
+    `ImageProjectiveTransformV3` on float32 ones, which matters because the augmentation
+    shares the CPU with the training step.
 
     Args:
         images: a batch `(batch, height, width, channels)`, uint8 or float32; the result
