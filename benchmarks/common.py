@@ -125,6 +125,12 @@ def median_seconds(step, repeats: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
+def cpu_seconds() -> float:
+    """CPU time this process has used so far, all threads, user and system."""
+    times = os.times()
+    return times.user + times.system
+
+
 def peak_rss_mib(children: bool = False) -> float:
     """Peak resident memory of this process (or of its largest finished child), in MiB."""
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF

@@ -43,6 +43,7 @@ from pathlib import Path
 from common import (
     RESULTS,
     ROOT,
+    cpu_seconds,
     load_average,
     median_seconds,
     peak_rss_mib,
@@ -214,17 +215,15 @@ def epochs_on(args, source) -> None:
     print()
     columns = ["variant", "steady_epoch_s", "steps_compute_s", "epoch_over_steps"]
     print_table(rows, columns + ["pipeline_cpu_s_per_batch", "step_cpu_s"])
-    parameters = {**vars(args), "source": str(args.source)}
-    write_results("epochs", {"parameters": parameters, "rows": rows}, args.output)
+    write_results("epochs", {"parameters": vars(args), "rows": rows}, args.output)
 
 
 def pipeline_cpu_per_batch(train) -> float:
     """CPU seconds (all threads) the training pipeline spends per batch, iterated alone."""
-    start, batches = os.times(), 0
+    start, batches = cpu_seconds(), 0
     for _ in train:
         batches += 1
-    end = os.times()
-    return (end.user - start.user + end.system - start.system) / batches
+    return (cpu_seconds() - start) / batches
 
 
 def steps_compute(model, data, steps: int, repeats: int) -> tuple[float, float, float]:
@@ -232,10 +231,9 @@ def steps_compute(model, data, steps: int, repeats: int) -> tuple[float, float, 
     may be smaller), and the CPU seconds (all threads) of one such step."""
     images, labels = next(iter(data.train.take(1)))
     model.train_on_batch(images, labels)  # train_on_batch traces its own function
-    start = os.times()
+    start = cpu_seconds()
     step_s, _ = median_seconds(lambda: model.train_on_batch(images, labels), repeats)
-    end = os.times()
-    step_cpu_s = (end.user - start.user + end.system - start.system) / repeats
+    step_cpu_s = (cpu_seconds() - start) / repeats
     last = data.info.num_train - (steps - 1) * 128
     model.train_on_batch(images[:last], labels[:last])
     last_s, _ = median_seconds(lambda: model.train_on_batch(images[:last], labels[:last]), 2)

@@ -266,6 +266,7 @@ OP_KINDS = [  # (kind, what an op's name or type contains), the first match wins
     ("ReLU gradient", "ReluGrad"),
     ("dense layers", "MatMul"),
 ]
+OTHER_OPS = "loss, metric, optimizer (GC), other"
 
 
 def profile_ops(image_size: int, batch_size: int, steps: int) -> dict:
@@ -290,11 +291,9 @@ def profile_ops(image_size: int, batch_size: int, steps: int) -> dict:
         wall = (time.perf_counter() - start) / steps
         tf.profiler.experimental.stop()
         op_seconds = executor_op_seconds(logdir)
-    totals = dict.fromkeys(
-        [kind for kind, _ in OP_KINDS] + ["loss, metric, optimizer (GC), other"], 0.0
-    )
+    totals = dict.fromkeys([kind for kind, _ in OP_KINDS] + [OTHER_OPS], 0.0)
     for name, seconds in op_seconds.items():
-        kind = next((kind for kind, key in OP_KINDS if key in name), list(totals)[-1])
+        kind = next((kind for kind, key in OP_KINDS if key in name), OTHER_OPS)
         totals[kind] += seconds / steps
     op_total = sum(totals.values())
     rows = [
