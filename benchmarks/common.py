@@ -125,6 +125,23 @@ def median_seconds(step, repeats: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
+def median_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float] | None:
+    """A distribution-free confidence interval for the median of `values`: the k-th smallest
+    and k-th largest value, with k the largest rank whose binomial tail keeps the coverage
+    at least `confidence`. None when there are too few values for any such interval
+    (fewer than 6 at 95%)."""
+    from scipy.stats import binom
+
+    ordered, n = sorted(values), len(values)
+    tail = (1 - confidence) / 2
+    k = 0  # values below the interval on each side
+    while k < n // 2 and binom.cdf(k, n, 0.5) <= tail:
+        k += 1
+    if k == 0:
+        return None
+    return ordered[k - 1], ordered[n - k]
+
+
 def cpu_seconds() -> float:
     """CPU time this process has used so far, all threads, user and system."""
     times = os.times()
@@ -141,6 +158,8 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
     """A plain-text table, one row per dict, numbers rounded for reading."""
 
     def text(value):
+        if isinstance(value, list) and all(isinstance(v, float) for v in value):
+            return " to ".join(text(v) for v in value)  # an interval
         return f"{value:.3g}" if isinstance(value, float) else str(value)
 
     cells = [[text(row.get(column, "")) for column in columns] for row in rows]

@@ -2,12 +2,24 @@
 
 Run from the repository root:
 
-    python benchmarks/gc_overhead.py [--sizes 300 64] [--repeats 7]
+    python benchmarks/gc_overhead.py [--sizes 300 64] [--repeats 15]
+    KERAS_BACKEND=torch python benchmarks/gc_overhead.py --sizes 64 --host-cost
 
 For each image size and optimizer (SGD, RMSprop, Adam), a baseline model and a GC model
-(same initial weights) train on one fixed batch of 128; after two warm-up steps each, their
-steps alternate so that both see the same machine load, and the ratio of the medians is
-reported. Op determinism is on, as in `run_comparison`.
+(same initial weights) train on one fixed batch of 128. After two warm-up steps each, they
+take turns, one step each per repeat, the order swapped every repeat, so that both see the
+same machine load. Reported: the ratio of the median steps, the median of the per-repeat
+ratios with its distribution-free 95% confidence interval (order statistics; needs at least
+6 repeats), and a verdict against the target of 1.03: "within" when the whole interval is at
+or under it, "over" when the whole interval is above it, "undecided" otherwise. Op
+determinism is on, as in `run_comparison`.
+
+`--host-cost` (PyTorch backend only, where the step runs eagerly): what GC adds to the host's
+work in `optimizer.apply`: microseconds per step (the two optimizers' `apply` on the same
+gradients, timed the same alternating way, the device queue drained before each block of
+calls but not after, so that it is the host's time), torch ops dispatched per step, and on a
+GPU the kernels launched. Where the step is bound by the host (short steps on a GPU), the
+step ratio should come close to 1 + that time / the baseline step.
 
 Any Keras backend: `KERAS_BACKEND=jax python benchmarks/gc_overhead.py --device "NVIDIA H100"`
 runs without TensorFlow (op determinism is TensorFlow's; the other backends skip it).
@@ -16,10 +28,15 @@ runs without TensorFlow (op determinism is TensorFlow's; the other backends skip
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
+import time
 
-import keras
+os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # no start/stop lines from torch's profiler
+
+import keras  # noqa: E402
 import numpy as np
-from common import device_name, load_average, median_seconds, print_table, write_results
+from common import device_name, load_average, median_ci, print_table, write_results
 
 from gc_tutorial import make_optimizer
 from gc_tutorial.model import build_model, loss_for
@@ -27,13 +44,17 @@ from gc_tutorial.model import build_model, loss_for
 OPTIMIZERS = {"sgd": 1e-2, "rmsprop": 1e-4, "adam": 1e-4}
 
 
-def step_functions(image_size: int, optimizer: str, batch_size: int):
+TARGET = 1.03
+
+
+def arms(image_size: int, optimizer: str, batch_size: int) -> tuple[dict, tuple]:
+    """({gc: compiled model} for gc in (False, True), same seed; the fixed batch)."""
     rng = np.random.default_rng(0)
     images = keras.ops.convert_to_tensor(
         rng.random((batch_size, image_size, image_size, 3), dtype="float32")
     )  # on the backend's device once, not copied there every step
     labels = keras.ops.convert_to_tensor(rng.integers(0, 2, batch_size).astype("float32"))
-    steps = {}
+    models = {}
     for gc in (False, True):
         keras.utils.set_random_seed(0)
         model = build_model((image_size, image_size, 3))
@@ -41,18 +62,134 @@ def step_functions(image_size: int, optimizer: str, batch_size: int):
             optimizer=make_optimizer(optimizer, gc=gc, learning_rate=OPTIMIZERS[optimizer]),
             loss=loss_for(2),
         )
-        steps[gc] = lambda model=model: model.train_on_batch(images, labels)
-    return steps
+        models[gc] = model
+    return models, (images, labels)
+
+
+def train_steps(models: dict, images, labels) -> dict:
+    """{gc: a function that trains that arm's model one step on the fixed batch}."""
+    return {gc: lambda m=model: m.train_on_batch(images, labels) for gc, model in models.items()}
+
+
+def alternating_seconds(functions: dict, repeats: int, calls: int = 1, before=None) -> dict:
+    """{key: [seconds per call, one per repeat]}: each repeat times `calls` calls of each
+    function in turn, in swapped order every other repeat. `before()` runs untimed ahead of
+    each block."""
+    seconds = {key: [] for key in functions}
+    keys = list(functions)
+    for repeat in range(repeats):
+        for key in keys if repeat % 2 == 0 else keys[::-1]:
+            if before is not None:
+                before()
+            start = time.perf_counter()
+            for _ in range(calls):
+                functions[key]()
+            seconds[key].append((time.perf_counter() - start) / calls)
+    return seconds
+
+
+def ratio_summary(baseline: list[float], gc: list[float]) -> dict:
+    """Ratio of the medians, median of the paired ratios, its 95% CI and the verdict."""
+    pairs = [g / b for g, b in zip(gc, baseline, strict=True)]
+    interval = median_ci(pairs)
+    if interval is None:
+        verdict = "too few repeats for an interval"
+    elif interval[1] <= TARGET:
+        verdict = "within"
+    elif interval[0] > TARGET:
+        verdict = "over"
+    else:
+        verdict = "undecided"
+    return {
+        "baseline_step_s": statistics.median(baseline),
+        "gc_step_s": statistics.median(gc),
+        "gc_over_baseline": statistics.median(gc) / statistics.median(baseline),
+        "pair_ratio_median": statistics.median(pairs),
+        "pair_ratio_ci95": list(interval) if interval else None,
+        "verdict": verdict,
+        "pair_ratios": pairs,
+    }
+
+
+def host_cost(models: dict, repeats: int, calls: int = 50) -> dict:
+    """PyTorch: GC's added host time in `optimizer.apply`, and its added ops and kernels."""
+    import torch
+
+    torch.manual_seed(0)
+    applies = {}
+    for gc, model in models.items():
+        variables = model.trainable_variables
+        grads = [torch.randn_like(v.value) * 1e-3 for v in variables]
+        applies[gc] = lambda o=model.optimizer, g=grads, v=variables: o.apply(g, v)
+        applies[gc]()  # first call: any lazy set-up
+    drain = torch.cuda.synchronize if torch.cuda.is_available() else None
+    seconds = alternating_seconds(applies, repeats, calls, before=drain)
+    counts = {gc: dispatched(apply) for gc, apply in applies.items()}
+    added = statistics.median(seconds[True]) - statistics.median(seconds[False])
+    return {
+        "apply_us": statistics.median(seconds[False]) * 1e6,
+        "gc_apply_us": statistics.median(seconds[True]) * 1e6,
+        "gc_added_host_us": added * 1e6,
+        "gc_added_ops": counts[True]["ops"] - counts[False]["ops"],
+        "gc_added_kernels": counts[True]["kernels"] - counts[False]["kernels"],
+    }
+
+
+def dispatched(function) -> dict:
+    """Torch ops called from Python (aten ops with no aten op above them) and device
+    kernels launched in one call of `function`."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        function()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+    events = prof.events()
+    ops = [
+        event
+        for event in events
+        if event.name.startswith("aten::")
+        and not _has_aten_parent(event)
+        and event.device_type == torch.autograd.DeviceType.CPU
+    ]
+    kernels = [event for event in events if event.device_type == torch.autograd.DeviceType.CUDA]
+    return {"ops": len(ops), "kernels": len(kernels)}
+
+
+def _has_aten_parent(event) -> bool:
+    parent = event.cpu_parent
+    while parent is not None:
+        if parent.name.startswith("aten::"):
+            return True
+        parent = parent.cpu_parent
+    return False
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[300, 64])
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument(
+        "--optimizers", nargs="+", choices=list(OPTIMIZERS), default=list(OPTIMIZERS)
+    )
+    parser.add_argument("--host-cost", action="store_true", help="PyTorch only: GC's host work")
     parser.add_argument("--device", help="a note on the device, kept with the results")
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
+    if args.repeats < 1 or args.batch_size < 1:
+        parser.error(
+            f"--repeats and --batch-size must be >= 1, got {args.repeats}, {args.batch_size}"
+        )
+    if args.host_cost and keras.backend.backend() != "torch":
+        parser.error(
+            "--host-cost needs KERAS_BACKEND=torch (the other backends compile GC into the "
+            f"step); this process runs {keras.backend.backend()}"
+        )
     determinism = keras.backend.backend() == "tensorflow"
     if determinism:
         from gc_tutorial.experiment import enable_determinism  # imports TensorFlow
@@ -62,29 +199,26 @@ def main(argv=None) -> dict:
     print(f"backend {keras.backend.backend()}, device: {device}, load average {load_average()}")
     rows = []
     for size in args.sizes:
-        for optimizer in OPTIMIZERS:
-            steps = step_functions(size, optimizer, args.batch_size)
-            for _ in range(2):  # warm-up: tracing, first allocations
-                steps[False](), steps[True]()
-            baseline, gc = [], []
-            for _ in range(args.repeats):
-                baseline.append(median_seconds(steps[False], 1)[0])
-                gc.append(median_seconds(steps[True], 1)[0])
-            row = {
-                "image_size": size,
-                "optimizer": optimizer,
-                "baseline_step_s": float(np.median(baseline)),
-                "gc_step_s": float(np.median(gc)),
-            }
-            row["gc_over_baseline"] = row["gc_step_s"] / row["baseline_step_s"]
+        for optimizer in args.optimizers:
+            models, (images, labels) = arms(size, optimizer, args.batch_size)
+            steps = train_steps(models, images, labels)
+            alternating_seconds(steps, 2)  # warm-up: tracing, first allocations
+            seconds = alternating_seconds(steps, args.repeats)
+            row = {"image_size": size, "optimizer": optimizer}
+            row |= ratio_summary(seconds[False], seconds[True])
+            if args.host_cost:
+                row |= host_cost(models, args.repeats)
+                row["ratio_if_host_bound"] = (
+                    1 + row["gc_added_host_us"] / 1e6 / row["baseline_step_s"]
+                )
             rows.append(row)
-            print_table([row], list(row))
+            print_table([row], [c for c in row if c != "pair_ratios"])
     print()
-    print_table(rows, list(rows[0]))
+    print_table(rows, [c for c in rows[0] if c != "pair_ratios"])
     write_results(
         "gc_overhead",
         {
-            "parameters": vars(args) | {"op_determinism": determinism},
+            "parameters": vars(args) | {"op_determinism": determinism, "target": TARGET},
             "rows": rows,
             "load_average_end": load_average(),
         },
