@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The GPU checks of issue 15, in one call of the device tool on a lent GPU machine (about 4 min
+# on an H200), writing into $OUT what the README's GPU section needs:
+#   - gc_overhead_torch.json: GC overhead on the PyTorch backend at 300x300 and 64x64, 41
+#     alternating repeats with the 95% interval of the ratio, and GC's added host time, torch
+#     ops and kernels per step (--host-cost);
+#   - device_profile_{torch,jax}.json and their raw traces (gzipped): how busy the GPU is in a
+#     step of the package default at 300x300, kernels per step, time by kind of kernel. The
+#     traces can be summarised again here: python benchmarks/device_profile.py --summarise ...
+#
+# The lent machines have PyTorch and JAX but not Keras: carry its wheels. Before the call, here:
+#   python -m pip download --only-binary=:all: --python-version 3.12 \
+#       --platform manylinux2014_x86_64 --no-deps keras==3.15.1 namex optree -d .gpu_wheels
+# then call the device tool's run with
+#   command "bash benchmarks/gpu_check.sh", carry [".gpu_wheels"], timeout_s 420.
+# GPU_CHECK_QUICK=1 runs the same steps at tiny sizes (a CPU can check the script).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-/tmp/gpu_check}
+mkdir -p "$out"
+export PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 XLA_PYTHON_CLIENT_PREALLOCATE=false
+
+if ! python3 -c "import keras, namex, optree" 2>/dev/null; then
+  python3 -m pip install --quiet --no-index --no-deps .gpu_wheels/*.whl
+fi
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$out/gpu.txt"
+  device=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+else
+  device="no GPU (a check of this script)"
+fi
+python3 -c "import sys, keras, torch, jax; print(sys.version.split()[0], 'keras', keras.__version__,
+'torch', torch.__version__, 'jax', jax.__version__)" | tee -a "$out/gpu.txt"
+
+if [ "${GPU_CHECK_QUICK:-0}" = 1 ]; then
+  sizes=(16) batch=2 repeats=6 profile=(--image-size 32 --batch-size 4 --steps 2)
+else
+  sizes=(300 64) batch=128 repeats=41 profile=(--image-size 300 --batch-size 128 --steps 5)
+fi
+
+echo "== GC overhead, PyTorch backend (${SECONDS}s)"
+KERAS_BACKEND=torch timeout 150 python3 benchmarks/gc_overhead.py --sizes "${sizes[@]}" \
+  --batch-size "$batch" --repeats "$repeats" --host-cost --device "$device" \
+  --output "$out/gc_overhead_torch.json"
+
+for backend in torch jax; do
+  echo "== device profile, $backend backend (${SECONDS}s)"
+  trace=$(mktemp -d)
+  KERAS_BACKEND=$backend timeout 120 python3 benchmarks/device_profile.py "${profile[@]}" \
+    --trace-dir "$trace" --device "$device" --output "$out/device_profile_$backend.json"
+  # Flat and compressed: the device tool brings back files at most two folders down, 16 MiB each.
+  find "$trace" -type f \( -name '*.xplane.pb' -o -name '*.json' \) -print0 |
+    while IFS= read -r -d '' file; do gzip -c "$file" >"$out/${backend}_$(basename "$file").gz"; done
+done
+echo "== done (${SECONDS}s): $(ls "$out" | tr '\n' ' ')"
