@@ -46,7 +46,11 @@ EVENT_KINDS = [  # (kind, a regular expression on the event's name, any case), t
     ("convolution", r"conv(?!ert)|cudnn|fprop|dgrad|wgrad|implicit_gemm|winograd"),
     ("matrix multiply", r"gemm|matmul|\bdot|addmm|aten::mm\b|cutlass|xmma"),
     ("dropout and random numbers", r"dropout|bernoulli|philox|threefry|rng|random"),
-    ("pooling", r"pool|reduce.window|select.and.scatter"),
+    # XLA's CPU backend hands convolutions, dots, pooling and bias sums to YNNPACK as
+    # "ynn_fusion.N", whose name says nothing more; its max-pooling gradient is an iota of
+    # indices and a scatter.
+    ("XLA CPU: YNNPACK calls (convolutions, dense, pooling)", r"ynn_fusion"),
+    ("pooling", r"pool|reduce.window|select.and.scatter|wrapped_scatter|wrapped_iota"),
     ("memory copies and sets", r"memcpy|memset|copy|transpose|aten::to\b|contiguous"),
     ("reductions", r"reduc|\bsum\b|mean"),
     ("elementwise and fusions", r"fusion|elementwise|vectorized|loop_|add|mul|relu|threshold"),
@@ -265,7 +269,12 @@ def main(argv=None) -> dict:
         trace, wall = record(args.image_size, args.batch_size, args.steps, trace_dir.resolve())
         device_kind, events = read_events(trace)
         device = args.device or device_name()
-    summary = summarise(device_kind, events, args.steps, wall)
+    if not args.summarise and device_kind == "cpu" and _gpu_present():
+        parser.error(f"the profiler recorded no GPU events on a machine with a GPU: {trace}")
+    try:
+        summary = summarise(device_kind, events, args.steps, wall)
+    except ValueError as error:
+        parser.error(f"{error} {trace}")
     print(f"trace: {trace}")
     print_table(
         [{k: v for k, v in summary.items() if k not in ("rows", "top")}],
@@ -312,6 +321,18 @@ def check_arguments(parser: argparse.ArgumentParser, args) -> None:
             "device_profile.py profiles KERAS_BACKEND=jax or torch; for TensorFlow use "
             f"throughput.py --profile-ops. This process runs {_backend(args)}"
         )
+
+
+def _gpu_present() -> bool:
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return any(device.platform == "gpu" for device in jax.devices())
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _backend(args) -> str | None:
