@@ -76,7 +76,7 @@ def record(image_size: int, batch_size: int, steps: int, trace_dir: Path) -> tup
     labels = keras.ops.convert_to_tensor(rng.integers(0, 2, batch_size).astype("float32"))
     for _ in range(2):  # compilation, warm-up
         model.train_on_batch(images, labels)  # returns the loss: each step ends synchronised
-    with _profiler(keras.backend.backend(), trace_dir) as trace:
+    with BackendProfiler(keras.backend.backend(), trace_dir) as trace:
         start = time.perf_counter()
         for _ in range(steps):
             model.train_on_batch(images, labels)
@@ -84,7 +84,7 @@ def record(image_size: int, batch_size: int, steps: int, trace_dir: Path) -> tup
     return trace(), wall
 
 
-class _profiler:
+class BackendProfiler:
     """A context manager around the backend's profiler; calling the value it gives returns
     the trace file, once the profiler has stopped."""
 
@@ -97,11 +97,10 @@ class _profiler:
 
             self.context = jax.profiler.trace(str(self.trace_dir))
         else:
+            import torch
             from torch.profiler import ProfilerActivity, profile
 
             activities = [ProfilerActivity.CPU]
-            import torch
-
             if torch.cuda.is_available():
                 activities.append(ProfilerActivity.CUDA)
             self.context = profile(activities=activities)
