@@ -86,8 +86,12 @@ class GradientCentralization:
 
     With `centralize="gradient"` (the paper's GC), gradients are centralized in
     `apply()`, before loss-scale unscaling, gradient accumulation, clipping and
-    weight decay. GC is linear, so centralizing before those linear steps
-    equals centralizing after.
+    weight decay. GC is linear, so centralizing before unscaling and
+    accumulation equals centralizing after. Clipping is not linear:
+    `clipnorm` and `global_clipnorm` then scale the centralized gradient, which
+    stays centralized (the authors' code clips first: the same direction,
+    scaled by the raw gradient's norm); `clipvalue` clips entry by entry, so
+    the step it leaves is no longer exactly centralized.
 
     With `centralize="update"` (the authors' `gc_loc=False` variant), the change
     that one optimizer step makes to each weight of rank > 1, weight decay

@@ -367,6 +367,15 @@ def test_gc_is_applied_before_clipping(clip):
     np.testing.assert_allclose(step, centred * 0.5 / np.linalg.norm(centred), rtol=1e-5, atol=1e-6)
 
 
+def test_clipvalue_clips_the_centralized_gradient_entry_by_entry():
+    """The documented order: GC first, then `clipvalue`, so the step is not centralized."""
+    grad = np.array([[3.0], [0.0], [0.0]], dtype="float32")
+    w0 = np.zeros((3, 1), dtype="float32")
+    step = one_sgd_update(GCSGD(learning_rate=1.0, clipvalue=1.0), w0, grad)
+    np.testing.assert_allclose(step, np.clip(grad - grad.mean(axis=0), -1.0, 1.0), atol=1e-6)
+    assert abs(step.mean()) > 0.1
+
+
 def test_gradient_accumulation_applies_the_centralized_average():
     rng = np.random.default_rng(7)
     w0 = rng.normal(size=(5, 3)).astype("float32")
