@@ -30,6 +30,7 @@ from gc_tutorial.checks import (
     check_text,
     fail,
 )
+from gc_tutorial.model import SMALLEST_IMAGE_SIZE
 
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -57,7 +58,11 @@ class ComparisonConfig:
     data_dir: str | None = _setting(
         None, "tensorflow-datasets data_dir holding a prepared copy", check_optional_text
     )
-    image_size: int = _setting(300, "images are resized to image_size x image_size", check_int)
+    image_size: int = _setting(
+        300,
+        "images are resized to image_size x image_size",
+        lambda name, value: check_int(name, value, SMALLEST_IMAGE_SIZE),
+    )
     batch_size: int = _setting(128, "examples per batch", check_int)
     epochs: int = _setting(10, "epochs per arm", check_int)
     optimizer: str = _setting(
@@ -96,22 +101,20 @@ class ComparisonConfig:
 
     def __post_init__(self):
         for item in dataclasses.fields(self):
-            value = getattr(self, item.name)
-            if item.name == "dataset" and isinstance(value, os.PathLike):
-                value = os.fspath(value)
-            if item.name == "data_dir" and isinstance(value, os.PathLike):
-                value = os.fspath(value)
-            if item.name == "optimizer":
-                value = check_optimizer_name(value)
-            else:
-                value = item.metadata["check"](item.name, value)
-            object.__setattr__(self, item.name, value)
+            object.__setattr__(self, item.name, check_setting(item.name, getattr(self, item.name)))
         if self.momentum is not None and self.optimizer not in MOMENTUM_OPTIMIZERS:
             fail(
                 "momentum",
                 self.momentum,
                 f"None for optimizer {self.optimizer!r} (momentum applies to "
                 f"{' and '.join(MOMENTUM_OPTIMIZERS)})",
+            )
+        if self.dataset == "digits" and self.augment:
+            fail(
+                "augment",
+                self.augment,
+                "False for dataset 'digits' (a flip or a rotation changes a digit's class: "
+                "a 6 becomes a 9); pass augment=False, or --no-augment on the command line",
             )
 
     def get_config(self) -> dict:
@@ -147,6 +150,17 @@ class ComparisonConfig:
     def optimizer_options(self) -> dict:
         """Keyword arguments for the optimizer beyond the learning rate."""
         return {} if self.momentum is None else {"momentum": self.momentum}
+
+
+def check_setting(name: str, value: object):
+    """One field's value, checked on its own; the checks between fields (momentum and the
+    optimizer, augmentation and digits) run when a `ComparisonConfig` is made."""
+    item = {item.name: item for item in dataclasses.fields(ComparisonConfig)}[name]
+    if name in ("dataset", "data_dir") and isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if name == "optimizer":
+        return check_optimizer_name(value)
+    return item.metadata["check"](name, value)
 
 
 def config_defaults() -> dict:

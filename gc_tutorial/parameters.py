@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 from gc_tutorial.centralization import check_optimizer_name
 from gc_tutorial.checks import SEED_LIMIT, check_bool, check_int, check_number, check_text, fail
-from gc_tutorial.config import ComparisonConfig, config_defaults
+from gc_tutorial.config import ComparisonConfig, check_setting, config_defaults
 from gc_tutorial.experiment import DEFAULT_OUTPUT_DIR
 
 QUICK_MODE_VARIABLE = "GC_TUTORIAL_QUICK"
@@ -32,6 +32,11 @@ NOTEBOOK_DEFAULTS = {
     "grid_optimizers": ["sgd", "rmsprop", "adam"],
     "grid_learning_rates": [1e-3, 1e-4],
     "study_dir": "../docs/study",
+    # Notebook 3's demonstrations on verify's probe model
+    "demo_learning_rate": 1e-3,
+    "sgd_learning_rate": 0.1,
+    "weight_decay": 0.1,
+    "demo_steps": 20,
 }
 TUTORIAL_DEFAULTS = {**config_defaults(), **NOTEBOOK_DEFAULTS}
 
@@ -103,7 +108,7 @@ def check_parameter(name: str, value: object):
     """One parameter, checked as the config checks it, with a papermill hint on failure."""
     try:
         if name in config_defaults():
-            checked = getattr(ComparisonConfig().replace(**{name: value}), name)
+            checked = check_setting(name, value)
             return list(checked) if name == "seeds" else checked
         return NOTEBOOK_CHECKS[name](name, value)
     except ValueError as error:
@@ -183,4 +188,8 @@ NOTEBOOK_CHECKS = {
     "grid_optimizers": _optimizer_list,
     "grid_learning_rates": _learning_rate_list,
     "study_dir": check_text,
+    "demo_learning_rate": check_number,
+    "sgd_learning_rate": check_number,
+    "weight_decay": check_number,
+    "demo_steps": check_int,
 }

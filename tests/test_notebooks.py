@@ -78,7 +78,10 @@ def test_colab_badge_and_install_cell(notebook, monkeypatch):
 @pytest.mark.parametrize(
     "parameters, message",
     [
-        ({"image_size": 1.5}, "`image_size` must be an int >= 1. Received: image_size=1.5 (float)"),
+        (
+            {"image_size": 1.5},
+            "`image_size` must be an int >= 11. Received: image_size=1.5 (float)",
+        ),
         ({"image_sise": 32}, "no parameter `image_sise` (did you mean `image_size`?)"),
     ],
     ids=["wrong type", "misspelt name"],

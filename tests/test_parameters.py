@@ -120,3 +120,22 @@ def test_quick_mode_switch_rejects_other_values(monkeypatch):
     monkeypatch.setenv("GC_TUTORIAL_QUICK", "maybe")
     with pytest.raises(ValueError, match="GC_TUTORIAL_QUICK"):
         quick_mode()
+
+
+@pytest.mark.parametrize(
+    "values, word",
+    [
+        ({"dataset": "digits", "augment": True}, "`augment` must be False for dataset 'digits'"),
+        ({"optimizer": "adam", "momentum": 0.9}, "`momentum` must be None for optimizer 'adam'"),
+    ],
+    ids=["digits-augment", "adam-momentum"],
+)
+def test_settings_that_conflict_are_refused_by_their_config(full_mode, values, word):
+    settings = resolve_parameters(passed=(), **values)  # each value is fine alone
+    with pytest.raises(ValueError, match=word):
+        settings.config()
+
+
+def test_digits_without_augmentation_resolve(full_mode):
+    settings = resolve_parameters(passed=(), dataset="digits", augment=False)
+    assert settings.config().dataset == "digits"
