@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from gc_tutorial.centralization import OPTIMIZERS
+from gc_tutorial.checks import check_int
 
 VERDICTS = ("gradient", "update", "none", "other")
 PROBE_BATCH_SIZE = 8
@@ -275,3 +276,41 @@ def _unit_mean_drift(trained, initial) -> float:
             if a.ndim > 1
         )
     )
+
+
+def train_probe_model(optimizer, *, steps: int = 3) -> list[np.ndarray]:
+    """The probe model's weights after `steps` training steps with `optimizer`.
+
+    Every call starts from the same weights and trains on the same batch, so two
+    optimizers that train alike give equal weights, entry for entry.
+    """
+    return [np.asarray(w) for w in _probe_training(optimizer, steps)[-1]]
+
+
+def unit_mean_drift(optimizer, *, steps: int = 20) -> list[float]:
+    """After each of `steps` training steps of the probe model with `optimizer`, how far
+    any output unit's mean weight (over its kernels of rank > 1) has moved from the start.
+
+    GC on the gradient keeps it at 0 (up to rounding) with plain SGD, and GC on the
+    update with any optimizer.
+
+    Examples:
+        >>> from gc_tutorial import GCSGD
+        >>> max(unit_mean_drift(GCSGD(learning_rate=0.1), steps=5)) < 1e-6
+        True
+    """
+    weights = _probe_training(optimizer, steps)
+    return [_unit_mean_drift(trained, weights[0]) for trained in weights[1:]]
+
+
+def _probe_training(optimizer, steps: int) -> list[list[np.ndarray]]:
+    """The probe model's weights before training and after each of `steps` steps."""
+    check_int("steps", steps)
+    model = _probe_model()
+    model.compile(optimizer=optimizer, loss="mse")
+    x, y = _probe_data(PROBE_BATCH_SIZE)
+    weights = [model.get_weights()]
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+        weights.append(model.get_weights())
+    return weights

@@ -33,16 +33,28 @@ if "google.colab" in sys.modules:  # on Colab, install this tutorial's package; 
 
 # %% [markdown]
 # ## Parameters
-# The demonstrations below train a small model for a few steps with this learning rate.
+# The demonstrations below train a tiny probe model (a Conv2D and a Dense layer) for
+# `demo_steps` steps: RMSprop and AdamW at `demo_learning_rate`, large enough for differences to
+# show in a few steps, SGD at `sgd_learning_rate`, AdamW with `weight_decay`. `seed` draws the
+# random gradient of the numeric check.
 
 # %% tags=["parameters"]
-learning_rate: float = 0.0001
-seed: int = 0
+seed: int = 0  # the numeric check's random gradient
+demo_learning_rate: float = 0.001  # RMSprop and AdamW in the demonstrations
+sgd_learning_rate: float = 0.1  # SGD in the demonstration of the constraint
+weight_decay: float = 0.1  # AdamW's weight decay
+demo_steps: int = 20  # training steps of each demonstration
 
 # %%
 from gc_tutorial.parameters import resolve_parameters
 
-settings = resolve_parameters(learning_rate=learning_rate, seed=seed)
+settings = resolve_parameters(
+    seed=seed,
+    demo_learning_rate=demo_learning_rate,
+    sgd_learning_rate=sgd_learning_rate,
+    weight_decay=weight_decay,
+    demo_steps=demo_steps,
+)
 
 # %% [markdown]
 # ## The idea
@@ -119,10 +131,14 @@ plt.show()
 # The Keras example puts GC in an override of `get_gradients()`, a method of the Keras 2
 # optimizers. Keras 3 optimizers never call it. Here is an optimizer whose `get_gradients()`
 # counts its calls (and would fail loudly if it were reached), trained next to plain RMSprop
-# and to this package's `GCRMSprop`, all from the same weights on the same batch:
+# and to this package's `GCRMSprop`, all from the same weights on the same batch (the probe
+# model of `verify_gc`, below):
 
 
 # %%
+from gc_tutorial.verify import train_probe_model
+
+
 class GetGradientsOverride(keras.optimizers.RMSprop):
     """RMSprop with the Keras 2 hook overridden, as the example does."""
 
@@ -133,35 +149,10 @@ class GetGradientsOverride(keras.optimizers.RMSprop):
         raise RuntimeError("get_gradients() was called")
 
 
-def small_model():
-    keras.utils.set_random_seed(settings.seed)
-    return keras.Sequential(
-        [
-            keras.Input((16, 16, 3)),
-            keras.layers.Conv2D(8, 3, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(1, activation="sigmoid"),
-        ]
-    )
-
-
-data = np.random.default_rng(settings.seed)
-images = data.random((32, 16, 16, 3), dtype="float32")
-labels = data.integers(0, 2, size=32).astype("float32")
-
-
-def train_a_few_steps(optimizer, steps=3):
-    model = small_model()
-    model.compile(optimizer=optimizer, loss="binary_crossentropy")
-    for _ in range(steps):
-        model.train_on_batch(images, labels)
-    return model.get_weights()
-
-
-lr = max(settings.learning_rate, 1e-3)  # large enough for differences to show in 3 steps
-plain = train_a_few_steps(keras.optimizers.RMSprop(learning_rate=lr))
-override = train_a_few_steps(GetGradientsOverride(learning_rate=lr))
-with_gc = train_a_few_steps(GCRMSprop(learning_rate=lr))
+lr, steps = settings.demo_learning_rate, settings.demo_steps
+plain = train_probe_model(keras.optimizers.RMSprop(learning_rate=lr), steps=steps)
+override = train_probe_model(GetGradientsOverride(learning_rate=lr), steps=steps)
+with_gc = train_probe_model(GCRMSprop(learning_rate=lr), steps=steps)
 
 print("get_gradients() calls:", GetGradientsOverride.calls)
 print(
@@ -176,8 +167,8 @@ print("GCRMSprop == plain RMSprop:", all(np.array_equal(a, b) for a, b in zip(wi
 # `keepdims`, so it would fail if it ever ran.) `GCRMSprop` does change the training.
 #
 # ## Did GC run? `verify_gc`
-# Any Keras optimizer can be checked this way, without reading its code: `verify_gc` trains a
-# tiny probe model for two steps through `fit()` with (a copy of) the optimizer, with the plain
+# Any Keras optimizer can be checked this way, without reading its code: `verify_gc` trains the
+# same probe model for two steps through `fit()` with (a copy of) the optimizer, with the plain
 # Keras optimizer it builds on, and with that optimizer's GC twin in each mode, and says which
 # one it trains like: "gradient", "update", "none" or "other".
 
@@ -193,30 +184,17 @@ for optimizer in (GetGradientsOverride(learning_rate=lr), GCRMSprop(learning_rat
 #
 # ## The constraint, seen in training
 # With plain SGD, GC keeps the mean of each output unit's weights exactly where it started.
-# We train the small model above with SGD, with and without GC, and follow the first
-# convolution's per-unit weight means:
-
+# `unit_mean_drift` trains the probe model with an optimizer and follows, step by step, how far
+# any output unit's weight mean has moved from its start; here SGD, with and without GC:
 
 # %%
 from gc_tutorial import make_optimizer
-
-
-def unit_mean_drift(optimizer, steps=20):
-    model = small_model()
-    model.compile(optimizer=optimizer, loss="binary_crossentropy")
-    start = keras.ops.convert_to_numpy(model.layers[0].kernel).mean(axis=(0, 1, 2))
-    drift = []
-    for _ in range(steps):
-        model.train_on_batch(images, labels)
-        now = keras.ops.convert_to_numpy(model.layers[0].kernel).mean(axis=(0, 1, 2))
-        drift.append(np.abs(now - start).max())
-    return drift
-
+from gc_tutorial.verify import unit_mean_drift
 
 figure, axis = plt.subplots(figsize=(6, 3))
 for gc, label, color in ((False, "SGD", "tab:gray"), (True, "SGD + GC", "tab:blue")):
-    sgd = make_optimizer("sgd", gc=gc, learning_rate=0.1)
-    axis.plot(unit_mean_drift(sgd), label=label, color=color)
+    sgd = make_optimizer("sgd", gc=gc, learning_rate=settings.sgd_learning_rate)
+    axis.plot(unit_mean_drift(sgd, steps=steps), label=label, color=color)
 axis.set_xlabel("training step")
 axis.set_ylabel("max |change of a unit's weight mean|")
 axis.legend()
@@ -255,11 +233,12 @@ print(inspect.getsource(GradientCentralization._backend_update_step))
 # %%
 from gc_tutorial import GCAdamW
 
-adamw = dict(learning_rate=lr, weight_decay=0.1)
+adamw = dict(learning_rate=lr, weight_decay=settings.weight_decay)
 figure, axis = plt.subplots(figsize=(6, 3))
-axis.plot(unit_mean_drift(keras.optimizers.AdamW(**adamw)), label="AdamW", color="tab:gray")
+drift = unit_mean_drift(keras.optimizers.AdamW(**adamw), steps=steps)
+axis.plot(drift, label="AdamW", color="tab:gray")
 for centralize, color in (("gradient", "tab:blue"), ("update", "tab:orange")):
-    drift = unit_mean_drift(GCAdamW(**adamw, centralize=centralize))
+    drift = unit_mean_drift(GCAdamW(**adamw, centralize=centralize), steps=steps)
     axis.plot(drift, label=f'GCAdamW, centralize="{centralize}"', color=color)
 axis.set_xlabel("training step")
 axis.set_ylabel("max |change of a unit's weight mean|")

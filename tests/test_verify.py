@@ -146,3 +146,34 @@ def test_bad_arguments_are_refused(kwargs, message):
 def test_docstring_examples_run():
     results = doctest.testmod(gc_tutorial.verify)
     assert results.attempted >= 3 and results.failed == 0
+
+
+def test_train_probe_model_starts_and_trains_alike_every_time():
+    first = gc_tutorial.verify.train_probe_model(keras.optimizers.RMSprop(learning_rate=1e-3))
+    again = gc_tutorial.verify.train_probe_model(keras.optimizers.RMSprop(learning_rate=1e-3))
+    with_gc = gc_tutorial.verify.train_probe_model(GCRMSprop(learning_rate=1e-3))
+    assert all((a == b).all() for a, b in zip(first, again, strict=True))
+    assert not all((a == b).all() for a, b in zip(first, with_gc, strict=True))
+
+
+@pytest.mark.parametrize(
+    "optimizer, drifts",
+    [
+        (lambda: keras.optimizers.SGD(learning_rate=0.1), True),
+        (lambda: GCSGD(learning_rate=0.1), False),
+        (lambda: GCAdam(learning_rate=1e-3), True),
+        (lambda: GCAdam(learning_rate=1e-3, centralize="update"), False),
+    ],
+    ids=["SGD", "GCSGD", "GCAdam-gradient", "GCAdam-update"],
+)
+def test_unit_mean_drift_is_zero_only_where_gc_keeps_the_unit_means(optimizer, drifts):
+    drift = gc_tutorial.verify.unit_mean_drift(optimizer(), steps=4)
+    assert len(drift) == 4
+    assert (max(drift) > 1e-4) is drifts
+    if not drifts:
+        assert max(drift) < 1e-6
+
+
+def test_unit_mean_drift_refuses_a_bad_step_count():
+    with pytest.raises(ValueError, match=r"`steps` must be an int >= 1\. Received: steps=0"):
+        gc_tutorial.verify.unit_mean_drift(GCSGD(learning_rate=0.1), steps=0)
