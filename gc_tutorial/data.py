@@ -29,7 +29,7 @@ SYNTHETIC = "synthetic"
 DIGITS = "digits"
 DIGITS_ORIGIN = (
     "scikit-learn load_digits: real handwritten digits (UCI Optical Recognition of "
-    "Handwritten Digits), 8x8 grey scans of 16 levels"
+    "Handwritten Digits), 8x8 grey scans of 17 levels (0 to 16)"
 )
 DIGITS_TEST_FRACTION = 0.2
 # The digits split is the same for every seed: seeds vary initialization, shuffling
@@ -742,8 +742,10 @@ def synthetic_images(
     """Discs (label 0) and rings (label 1) on noisy backgrounds, as uint8 images and labels.
 
     Position, radius, ring width and colours vary, and noise is added, so the classes
-    take a few epochs to tell apart. Flips, rotations and zooms keep a disc a disc and
-    a ring a ring. Example i is the same whatever `num_examples` is.
+    are hard to tell apart: the example's CNN stays near chance on them at 24x24 in 15
+    epochs (the study) and reaches 0.55-0.68 test accuracy at 64x64 in 30. Flips,
+    rotations and zooms keep a disc a disc and a ring a ring. Example i is the same
+    whatever `num_examples` is.
     """
     rng = np.random.default_rng([seed, 0 if split == "train" else 1])
     coordinates = (np.arange(image_size) + 0.5) / image_size
