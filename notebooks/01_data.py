@@ -29,7 +29,8 @@
 #
 # - `"digits"` is real data: scikit-learn's 1,797 handwritten digits (8x8 grey scans from UCI,
 #   ten classes "0".."9"), shown as RGB and resized. Its stratified 80/20 split is the same for
-#   every seed. Quick mode (used by the tests) switches to it. **Do not augment digits**:
+#   every seed. Quick mode (`GC_TUTORIAL_QUICK=1`, used by the tests; see notebook 4) switches
+#   to it. **Do not augment digits**:
 #   a flip or a large rotation turns a 6 into a 9 (or a 2 into no digit at all), so the label
 #   becomes wrong; quick mode sets `augment=False`.
 # - `"synthetic"` is a generated set of discs and rings, kept as a documented option.
@@ -57,7 +58,7 @@ image_size: int = 300  # images are resized to image_size x image_size
 batch_size: int = 128  # examples per batch
 augment: bool = True  # flip/rotate/zoom the training images
 max_examples: int = None  # cap on the examples of each split (None: all)
-seed: int = 0  # shuffling and augmentation seed
+seed: int = 0  # shuffling and augmentation seed (for "synthetic", also the images)
 
 # %%
 from gc_tutorial.parameters import resolve_parameters

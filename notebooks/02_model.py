@@ -48,7 +48,9 @@ settings = resolve_parameters(image_size=image_size)
 # %% [markdown]
 # ## Build it and read its summary
 # At 300x300x3 the model has 1,704,097 parameters, as in the example; almost all of them
-# (1,606,144) are in the dense layer that reads the 7x7x64 feature map.
+# (1,606,144) are in the dense layer that reads the 7x7x64 feature map. It is built here with
+# two output classes, as for horses_or_humans. (In quick mode `image_size` is 16, so the
+# summary shows a much smaller model.)
 
 # %%
 from gc_tutorial.model import build_model
@@ -70,7 +72,7 @@ for weight in model.trainable_weights:
 
 # %% [markdown]
 # ## Smaller images
-# Quick runs use small images. Five 3x3 convolutions need at least 11x11 pixels; below 96x96
+# Quick runs use small images. Five 3x3 convolutions need at least 11x11 pixels; below 94x94
 # `build_model` drops the poolings that would leave too few pixels for the convolutions after
 # them, and it says which size is the smallest that works.
 

@@ -95,7 +95,9 @@ config
 # %% [markdown]
 # ## Run the comparison
 # `run_comparison` trains the arms one after the other, seed by seed, printing one line per
-# epoch. A run whose loss becomes NaN is stopped and marked as diverged; the others go on.
+# epoch. A run whose loss is not finite, or whose training loss exceeds 10 times the loss of
+# guessing uniformly (10 ln(classes): 6.9 for two classes), is stopped and marked as diverged;
+# the others go on.
 
 # %%
 from gc_tutorial.experiment import run_comparison
@@ -113,7 +115,9 @@ result = run_comparison(config, output_dir=settings.output_dir)
 # "no detectable difference", not proof that there is none; more seeds narrow it. If it lies
 # entirely above (or below) 0, GC helped (or hurt) at this setting. The p-value comes from a
 # sign-flip permutation test: how often flipping the signs of the differences at random gives a
-# mean at least this far from 0.
+# mean at least this far from 0. With n seeds there are only 2^n sign patterns, so p can never be
+# below 2/2^n: 0.25 with the default 3 seeds, 0.5 with quick mode's 2. An interval that excludes
+# 0 with p = 0.25 is a hint, not evidence; notebook 6's many-seed study is the evidence.
 
 # %%
 print(result.report())
@@ -142,7 +146,7 @@ plt.show()
 # %% [markdown]
 # ## Time per epoch
 # Epoch 1 includes graph tracing and the first pass through the data; later epochs show what
-# GC costs per epoch (notebook benchmarks measure it per step).
+# GC costs per epoch (`benchmarks/gc_overhead.py` measures it per step).
 
 # %%
 plot_epoch_times(result.history)
