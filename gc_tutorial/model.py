@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from gc_tutorial.checks import fail
+
 CONV_FILTERS = (16, 32, 64, 64, 64)
 # Dropout(0.5) follows the 2nd and 3rd convolutions, as in the example.
 DROPOUT_AFTER_CONV = (1, 2)
@@ -36,7 +38,7 @@ def build_model(input_shape=(300, 300, 3), num_classes: int = 2) -> keras.Sequen
     """
     input_shape = _check_input_shape(input_shape)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"`num_classes` must be an int >= 2, got {num_classes!r}.")
+        fail("num_classes", num_classes, "an int >= 2")
     stack = [layers.Input(shape=input_shape)]
     for index, (filters, pool) in enumerate(
         zip(CONV_FILTERS, pooled_convolutions(min(input_shape[:2])))
@@ -62,13 +64,10 @@ def loss_for(num_classes: int) -> str:
 def _check_input_shape(input_shape) -> tuple[int, int, int]:
     shape = tuple(input_shape)
     if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
-        raise ValueError(
-            "`input_shape` must be (height, width, channels) of positive ints, "
-            f"got {input_shape!r}."
-        )
+        fail("input_shape", input_shape, "(height, width, channels) of positive ints")
     if min(shape[:2]) < SMALLEST_IMAGE_SIZE:
         raise ValueError(
-            f"Images of {shape[0]}x{shape[1]} are too small for five 3x3 convolutions: "
-            f"the smallest size that works is {SMALLEST_IMAGE_SIZE}x{SMALLEST_IMAGE_SIZE}."
+            f"`input_shape` must be at least {SMALLEST_IMAGE_SIZE}x{SMALLEST_IMAGE_SIZE}, the "
+            f"smallest that five 3x3 convolutions can read. Received: input_shape={input_shape!r}."
         )
     return shape

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats as scipy_stats
 
+from gc_tutorial.checks import fail
+
 EXACT_PERMUTATION_MAX_N = 20  # 2**20 sign patterns: exact enumeration is still fast
 MONTE_CARLO_DRAWS = 100_000
 MONTE_CARLO_SEED = 0
@@ -90,9 +92,9 @@ def paired_summary(differences: Sequence[float], confidence: float = 0.95) -> Pa
     """
     values = _check_differences(differences)
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
-        raise ValueError(f"`confidence` must be a number in (0, 1). Received: {confidence!r}")
+        fail("confidence", confidence, "a number in (0, 1)")
     if not 0 < confidence < 1:
-        raise ValueError(f"`confidence` must be in (0, 1). Received: confidence={confidence!r}")
+        fail("confidence", confidence, "a number in (0, 1)")
     n = len(values)
     mean = float(values.mean())
     std = float(values.std(ddof=1))
@@ -152,20 +154,18 @@ def _effect_size(mean: float, std: float) -> float:
 
 def _check_differences(differences) -> np.ndarray:
     if isinstance(differences, (str, bytes)):
-        raise ValueError(f"`differences` must be a sequence of numbers. Received: {differences!r}")
+        fail("differences", differences, "a sequence of numbers")
     try:
         values = np.asarray(differences, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"`differences` must be a sequence of numbers. Received: {differences!r}"
-        ) from None
+        values = None
+    if values is None:  # outside the except block, so the error comes without its cause
+        fail("differences", differences, "a sequence of numbers")
     if values.ndim != 1 or len(values) < 2:
         raise ValueError(
             "`differences` must hold at least 2 per-seed differences (a confidence "
-            f"interval needs 2 seeds or more). Received: {differences!r}"
+            f"interval needs 2 seeds or more). Received: differences={differences!r}."
         )
     if not np.isfinite(values).all():
-        raise ValueError(
-            f"`differences` must all be finite (no NaN or inf). Received: {differences!r}"
-        )
+        fail("differences", differences, "all finite (no NaN or inf)")
     return values
