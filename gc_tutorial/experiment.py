@@ -36,10 +36,10 @@ from gc_tutorial.results import (
     load_comparison,
     paired_differences,
     paired_statistics,
-    staging_folder,
+    reserve_output_dir,
     summarize,
 )
-from gc_tutorial.storage import write_atomically
+from gc_tutorial.storage import FolderInUseError, write_atomically
 
 __all__ = ["ComparisonResult", "load_comparison", "run_comparison", "train_arm"]
 
@@ -61,10 +61,11 @@ def run_comparison(
 
     Args:
         config: a `ComparisonConfig`; or, for short, the dataset name, with the other
-            settings as keywords: `run_comparison("digits", epochs=5, seeds=[0, 1])`.
+            settings as keywords: `run_comparison("digits", augment=False, epochs=5)`.
         output_dir: if given, the tables, plots and results.json are written there,
-            all or nothing (see `ComparisonResult.save`). It is checked to be writable
-            before any training.
+            all or nothing (see `ComparisonResult.save`). It must be new, empty or hold
+            an earlier comparison, and no other run may be using it: checked before any
+            training, and held until the results are in place.
         verbose: Keras `fit` verbosity (2: one line per epoch).
         **settings: `ComparisonConfig` fields that replace those of `config`.
     """
@@ -79,17 +80,21 @@ def run_comparison(
         )
     elif settings:
         config = config.replace(**settings)
-    staging = None if output_dir is None else _writable_staging(Path(output_dir))
+    if output_dir is None:
+        return _compare(config, None, verbose)
+    with reserve_output_dir(output_dir) as (folder, staging):  # refuses a second run at once
+        result = _compare(config, staging, verbose)
+        result.save_reserved(folder, staging)
+    return result
+
+
+def _compare(config: ComparisonConfig, staging: Path | None, verbose: int) -> ComparisonResult:
+    """Train every arm and derive the tables; the history so far is kept in `staging`."""
     enable_determinism()
-    try:
-        history, info = _train_all_arms(config, staging, verbose)
-    except BaseException:
-        if staging is not None and not any(staging.iterdir()):
-            staging.rmdir()  # nothing trained: leave no empty staging folder behind
-        raise
+    history, info = _train_all_arms(config, staging, verbose)
     check_fair_start(history)
     paired = paired_differences(history)
-    result = ComparisonResult(
+    return ComparisonResult(
         history=history,
         summary=summarize(history, info.num_train),
         paired=paired,
@@ -99,9 +104,6 @@ def run_comparison(
         dataset=jsonable(asdict(info)),
         identity=config.identity(),
     )
-    if output_dir is not None:
-        result.save(output_dir)
-    return result
 
 
 def _train_all_arms(config: ComparisonConfig, staging: Path | None, verbose: int):
@@ -116,22 +118,6 @@ def _train_all_arms(config: ComparisonConfig, staging: Path | None, verbose: int
             table = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
             write_atomically(staging / "history.csv", table.to_csv(index=False))
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS), info
-
-
-def _writable_staging(folder: Path) -> Path:
-    """The staging folder for `folder`, after checking that files can be written there."""
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"output_dir {str(folder)!r} exists and is not a folder.")
-    try:
-        staging = staging_folder(folder)
-        write_atomically(staging / ".writable", "")
-        (staging / ".writable").unlink()
-    except PermissionError as error:
-        raise PermissionError(
-            f"Cannot write results beside output_dir {str(folder)!r}: {error.strerror}. "
-            "Choose a folder you can write to."
-        ) from None
-    return staging
 
 
 def enable_determinism() -> None:
@@ -290,8 +276,8 @@ def check_fair_start(history: pd.DataFrame) -> None:
 
 
 # Errors a user can fix: one line and exit status 2 on the command line.
-EXPECTED_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
-EXPECTED_ERRORS += (DatasetUnavailableError,)
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
+EXPECTED_ERRORS += (IsADirectoryError, PermissionError, DatasetUnavailableError, FolderInUseError)
 
 
 def command_line_message(error: BaseException) -> str:
@@ -305,7 +291,7 @@ def command_line_message(error: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: `python -m gc_tutorial.experiment --dataset digits --epochs 2 ...`."""
+    """Command line: `python -m gc_tutorial.experiment --dataset digits --no-augment ...`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_arguments(parser)
     parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="where results go")

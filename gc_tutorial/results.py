@@ -3,17 +3,22 @@
 A result folder holds exactly one comparison: `save` writes every file into a
 staging folder beside it and swaps that into place, and `results.json` records
 the settings' identity and a hash of every other file, so `load_comparison`
-refuses a folder whose files do not belong together.
+refuses a folder whose files do not belong together. A folder holding other
+files is refused, and a lock beside it keeps out a second comparison.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import math
 import os
 import platform
 import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from gc_tutorial.stats import SUMMARY_FIELDS, paired_summary
-from gc_tutorial.storage import write_atomically
+from gc_tutorial.storage import lock_file, write_atomically
 
 ARMS = ("baseline", "gc")
 HISTORY_COLUMNS = [
@@ -79,13 +84,16 @@ class ComparisonResult:
     def save(self, output_dir: str | os.PathLike) -> Path:
         """Write the tables, plots and results.json into `output_dir`, all or nothing.
 
-        Everything is written into a staging folder beside `output_dir`, then swapped
-        into place. Replacing another finished comparison is said out loud.
+        `output_dir` must be new, empty, or hold an earlier comparison, which is replaced
+        (and said out loud); see `reserve_output_dir`.
         """
+        with reserve_output_dir(output_dir) as (folder, staging):
+            return self.save_reserved(folder, staging)
+
+    def save_reserved(self, folder: Path, staging: Path) -> Path:
+        """`save` into a folder that `reserve_output_dir` holds: write `staging`, swap it in."""
         from gc_tutorial.plots import save_comparison_plots
 
-        folder = Path(output_dir)
-        staging = staging_folder(folder)
         tables = {
             "history.csv": self.history,
             "summary.csv": self.summary,
@@ -107,26 +115,106 @@ class ComparisonResult:
             "files": {name: file_sha256(staging / name) for name in TABLE_FILES},
         }
         write_atomically(staging / "results.json", json.dumps(payload, indent=2) + "\n")
+        check_output_dir(folder, kept_in=staging)  # again: nothing that appeared is deleted
         _announce_replacement(folder, self.identity)
         swap_into_place(staging, folder)
         self.output_dir = folder
         return folder
 
 
+@contextlib.contextmanager
+def reserve_output_dir(output_dir: str | os.PathLike) -> Iterator[tuple[Path, Path]]:
+    """Hold `output_dir` for one comparison; yield it, resolved, and its empty staging folder.
+
+    It is refused unless it is new, empty or an earlier comparison's, and while another
+    comparison holds it (`FolderInUseError`, from a lock file beside it). A staging folder
+    left by an interrupted comparison is discarded; an empty one is removed at the end.
+    """
+    folder = Path(output_dir).resolve()
+    _check_writable(folder)
+    lock_path = folder.parent / f".{folder.name}.lock"
+    with lock_file(lock_path, f"output_dir {str(folder)!r}", remove=True):
+        check_output_dir(folder)
+        staging = staging_folder(folder)
+        try:
+            yield folder, staging
+        finally:
+            if staging.is_dir() and not any(staging.iterdir()):
+                staging.rmdir()  # nothing trained: leave no empty staging folder behind
+
+
+def check_output_dir(folder: Path, kept_in: Path | None = None) -> None:
+    """Refuse a folder whose replacement would delete more than an earlier comparison.
+
+    Hidden entries (such as a notebook runner's partial output) do not count: the swap
+    keeps them. `kept_in` names where finished results wait when refused at save time.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"output_dir {str(folder)!r} exists and is not a folder.")
+    waiting = f" The finished results wait in {str(kept_in)!r}." if kept_in else ""
+    if folder == Path.cwd() or folder in Path.cwd().parents:
+        raise ValueError(
+            "`output_dir` must not be the current folder or hold it: saving replaces it as a "
+            f"whole.{waiting} Received: output_dir={str(folder)!r}"
+        )
+    others = foreign_entries(folder)
+    if others:
+        raise ValueError(
+            "`output_dir` must be a new or empty folder, or hold an earlier comparison "
+            f"(results.json) to replace; it holds {', '.join(others[:3])}"
+            f"{', ...' if len(others) > 3 else ''}.{waiting} Choose another folder. "
+            f"Received: output_dir={str(folder)!r}"
+        )
+
+
+def foreign_entries(folder: Path) -> list[str]:
+    """Visible entries of `folder` that no earlier comparison wrote (all, without results.json)."""
+    if not folder.is_dir() or (folder / "results.json").is_file():
+        return []
+    return sorted(entry.name for entry in folder.iterdir() if not entry.name.startswith("."))
+
+
+def _check_writable(folder: Path) -> None:
+    """Create the folder that holds `folder` and check that files can be written in it."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder.parent):
+            pass
+    except OSError as error:
+        if not isinstance(error, PermissionError) and error.errno != errno.EROFS:
+            raise
+        raise PermissionError(
+            f"Cannot write results beside output_dir {str(folder)!r}: {error.strerror}. "
+            "Choose a folder you can write to."
+        ) from None
+
+
 def staging_folder(folder: Path) -> Path:
-    """The staging folder beside `folder` where a comparison writes before it is complete."""
+    """A new, empty staging folder beside `folder`, where a comparison writes until complete.
+
+    One left by an interrupted comparison (its finished arms, kept apart) is discarded,
+    so nothing of it can leak into this comparison's results.
+    """
     staging = folder.parent / f".{folder.name}.staging"
-    staging.mkdir(parents=True, exist_ok=True)
+    if staging.exists():
+        print(f"Discarding an interrupted comparison's files in {staging}.", flush=True)
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
     return staging
 
 
 def swap_into_place(staging: Path, folder: Path) -> None:
-    """Replace `folder` by `staging`; a crash leaves one of them whole (and the old as .old)."""
+    """Replace `folder` by `staging`, keeping its hidden entries; a crash leaves one of them
+    whole (and the old as .old)."""
     old = folder.parent / f".{folder.name}.old"
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
         os.replace(folder, old)
     os.replace(staging, folder)
+    if old.is_dir():
+        for entry in old.iterdir():
+            if entry.name.startswith("."):
+                os.replace(entry, folder / entry.name)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -164,8 +252,15 @@ def summarize(history: pd.DataFrame, num_train: int) -> pd.DataFrame:
         "images_per_second",
     ]
     grouped = per_run.groupby("arm", sort=False)
-    summary = grouped[metrics].agg(["mean", "std"])
-    summary.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
+    # NaN is kept: a diverged seed's NaN makes the arm's mean NaN, not a mean of the others.
+    statistics = {"mean": lambda v: v.mean(skipna=False), "std": lambda v: v.std(skipna=False)}
+    summary = pd.DataFrame(
+        {
+            f"{metric}_{stat}": grouped[metric].agg(function)
+            for metric in metrics
+            for stat, function in statistics.items()
+        }
+    )
     summary.insert(0, "seeds", grouped.size())
     summary.insert(1, "diverged", grouped["diverged"].sum().astype(int))
     return summary.reset_index()
@@ -215,16 +310,18 @@ def paired_statistics(paired: pd.DataFrame, confidence: float = 0.95) -> pd.Data
 
 
 def per_run_table(history: pd.DataFrame) -> pd.DataFrame:
-    """One row per arm x seed, from the per-epoch table."""
+    """One row per arm x seed, from the per-epoch table; final values are the last epoch's,
+    NaN included (a diverged run's final loss is NaN, not an earlier epoch's)."""
     ordered = history.sort_values(["arm", "seed", "epoch"])
     runs = ordered.groupby(["arm", "seed"], sort=False)
+    last = runs.tail(1).set_index(["arm", "seed"])  # the last epoch's row, NaN and all
     per_run = pd.DataFrame(
         {
-            "final_test_accuracy": runs["test_accuracy"].last(),
+            "final_test_accuracy": last["test_accuracy"],
             "best_test_accuracy": runs["test_accuracy"].max(),
-            "final_train_accuracy": runs["train_accuracy"].last(),
-            "final_train_loss": runs["train_loss"].last(),
-            "final_test_loss": runs["test_loss"].last(),
+            "final_train_accuracy": last["train_accuracy"],
+            "final_train_loss": last["train_loss"],
+            "final_test_loss": last["test_loss"],
             "first_epoch_time_s": runs["train_time_s"].first(),
             # Epoch 1 includes graph tracing and filling the data cache: excluded when possible.
             "steady_epoch_time_s": runs["train_time_s"].apply(

@@ -18,7 +18,7 @@ UNSAFE_RUNS = re.compile(r"(?:[^A-Za-z0-9._-]|\.\.+)+")
 
 
 class FolderInUseError(RuntimeError):
-    """Another process holds the lock of a runs folder."""
+    """Another process holds the lock of a runs folder or of an output folder."""
 
 
 def prepare_output_dir(output_dir: str | os.PathLike) -> Path:
@@ -69,26 +69,58 @@ def lock_folder(path: str | os.PathLike) -> Iterator[Path]:
     refused at once with `FolderInUseError`, rather than waited for, so two runs never
     write into one folder.
     """
+    folder = prepare_output_dir(path)
+    with lock_file(folder / LOCK_FILE_NAME, f"Runs folder {str(folder)!r}"):
+        yield folder
+
+
+@contextlib.contextmanager
+def lock_file(lock_path: Path, holds: str, *, remove: bool = False) -> Iterator[None]:
+    """Hold an `fcntl.flock` on `lock_path` until the block ends; refuse at once if it is held.
+
+    `holds` names what the lock guards, for the `FolderInUseError`. With `remove`, the
+    lock file is deleted when the block ends, so it leaves nothing behind.
+    """
     import fcntl  # POSIX only: importing it here keeps the rest of this module portable
 
-    folder = prepare_output_dir(path)
-    lock_path = folder / LOCK_FILE_NAME
-    with open(lock_path, "a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise FolderInUseError(
-                f"Runs folder {str(folder)!r} is in use: {_lock_holder(lock)} holds "
-                f"{str(lock_path)!r}. Wait for that run to finish, or choose another folder."
-            ) from None
+    with _open_locked(lock_path, holds) as lock:
         lock.truncate(0)
         lock.write(f"{os.getpid()}\n")
         lock.flush()
         try:
-            yield folder
+            yield
         finally:
+            if remove:
+                lock_path.unlink(missing_ok=True)  # still locked: a late opener retries
             lock.truncate(0)  # no stale pid for the next holder to be blamed by
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _open_locked(lock_path: Path, holds: str) -> Iterator[TextIO]:
+    """`lock_path` opened and locked; retried if a removing holder deleted it meanwhile."""
+    import fcntl
+
+    while True:
+        with open(lock_path, "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise FolderInUseError(
+                    f"{holds} is in use: {_lock_holder(lock)} holds {str(lock_path)!r}. "
+                    "Wait for that run to finish, or choose another folder."
+                ) from None
+            if _is_current(lock, lock_path):
+                yield lock
+                return
+
+
+def _is_current(lock: TextIO, lock_path: Path) -> bool:
+    """Whether `lock` is still the file at `lock_path` (not one deleted by its last holder)."""
+    try:
+        return os.path.samestat(os.fstat(lock.fileno()), os.stat(lock_path))
+    except FileNotFoundError:
+        return False
 
 
 def _lock_holder(lock: TextIO) -> str:

@@ -13,6 +13,7 @@ import pytest
 from gc_tutorial import experiment, results
 from gc_tutorial.config import ComparisonConfig
 from gc_tutorial.experiment import load_comparison, run_comparison
+from gc_tutorial.storage import FolderInUseError
 
 TINY = {
     "seeds": [0],
@@ -185,6 +186,76 @@ def test_an_unwritable_output_dir_fails_before_training(monkeypatch):
         compare(output_dir="/sys/gc-tutorial-results/D")
 
 
+def test_an_output_dir_holding_other_files_is_refused_before_training(monkeypatch, tmp_path):
+    monkeypatch.setattr(experiment, "train_arm", pytest.fail)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "precious.txt").write_text("keep me")
+    with pytest.raises(ValueError, match=r"new or empty folder.*precious.txt.*output_dir='/"):
+        compare(output_dir=folder)
+    monkeypatch.chdir(folder)
+    with pytest.raises(ValueError, match="must not be the current folder"):
+        compare(output_dir=".")
+    assert (folder / "precious.txt").read_text() == "keep me"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine"]  # no staging, no lock
+
+
+def test_command_line_refuses_a_busy_or_foreign_output_dir_in_one_line(
+    monkeypatch, tmp_path, capsys
+):
+    monkeypatch.setattr(experiment, "train_arm", pytest.fail)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("x")
+    with results.reserve_output_dir(tmp_path / "busy"):
+        for output_dir, message in [(".", "`--output-dir` must not"), ("busy", "is in use")]:
+            with pytest.raises(SystemExit) as exit_info:
+                experiment.main(["--dataset", "synthetic", "--output-dir", output_dir])
+            error = capsys.readouterr().err.strip()
+            assert exit_info.value.code == 2 and message in error, error
+            assert len(error.splitlines()) == 1 and "Traceback" not in error
+
+
+def test_a_second_run_on_one_output_dir_fails_at_once(monkeypatch, tmp_path):
+    monkeypatch.setattr(experiment, "train_arm", pytest.fail)
+    with results.reserve_output_dir(tmp_path / "D") as (folder, staging):
+        assert folder == (tmp_path / "D").resolve() and staging.is_dir()
+        with pytest.raises(FolderInUseError, match="output_dir .*D' is in use"):
+            compare(output_dir=tmp_path / "D")
+        with pytest.raises(FolderInUseError):  # the same folder by another name
+            compare(output_dir=tmp_path / "D" / ".." / "D")
+    assert list(tmp_path.iterdir()) == []  # lock and empty staging gone
+
+
+def test_files_that_appear_during_training_are_kept(monkeypatch, tmp_path):
+    folder = tmp_path / "D"
+    real_train_arm = experiment.train_arm
+
+    def train_while_someone_writes(arm, seed, config, verbose):
+        folder.mkdir(exist_ok=True)
+        (folder / "precious.txt").write_text("keep me")
+        return real_train_arm(arm, seed, config, verbose)
+
+    monkeypatch.setattr(experiment, "train_arm", train_while_someone_writes)
+    with pytest.raises(ValueError, match="precious.txt. The finished results wait in"):
+        compare(epochs=1, output_dir=folder)
+    assert [path.name for path in folder.iterdir()] == ["precious.txt"]
+    assert (tmp_path / ".D.staging" / "results.json").is_file()
+
+
+def test_a_stale_staging_folder_never_leaks_and_hidden_files_are_kept(tmp_path, capsys):
+    folder, staging = tmp_path / "D", tmp_path / ".D.staging"
+    folder.mkdir()
+    (folder / ".partial.comparison.ipynb").write_text("a notebook runner's")
+    staging.mkdir()
+    (staging / "history.csv").write_text("seed,arm\n7,gc\n")
+    (staging / "stale_plot.png").write_text("from an interrupted run")
+    compare(epochs=1, output_dir=folder)
+    assert "Discarding an interrupted comparison's files" in capsys.readouterr().out
+    assert not (folder / "stale_plot.png").exists() and not staging.exists()
+    assert (folder / ".partial.comparison.ipynb").read_text() == "a notebook runner's"
+    assert set(load_comparison(folder).history["seed"]) == {0}
+
+
 def test_result_files_are_readable_by_others(tmp_path):
     compare(output_dir=tmp_path / "D")
     for path in (tmp_path / "D").iterdir():
@@ -225,6 +296,39 @@ def test_paired_differences_are_gc_minus_baseline_from_a_hand_made_table():
     stopped = history[~((history["arm"] == "gc") & (history["epoch"] == 3))]
     ratio = results.paired_differences(stopped)["steady_epoch_time_ratio"]
     assert ratio.tolist() == pytest.approx([3.0 / 2.0, 3.0 / 2.0])
+
+
+def test_a_diverged_runs_final_loss_is_its_last_epochs_nan():
+    rows = [
+        {
+            "seed": seed,
+            "arm": name,
+            "epoch": epoch,
+            "train_loss": float("nan") if (seed, name, epoch) == (1, "gc", 2) else 1.0 / epoch,
+            "train_accuracy": 0.5,
+            "test_loss": 1.0,
+            "test_accuracy": 0.5,
+            "train_time_s": 1.0,
+            "eval_time_s": 0.1,
+            "diverged": (seed, name) == (1, "gc"),
+            "initial_weights": "w",
+        }
+        for seed in (0, 1)
+        for name in ("baseline", "gc")
+        for epoch in (1, 2)
+    ]
+    history = pd.DataFrame(rows)
+    per_run = results.per_run_table(history).set_index(["arm", "seed"])
+    assert np.isnan(per_run.loc[("gc", 1), "final_train_loss"])  # not epoch 1's 1.0
+    assert per_run.loc[("gc", 0), "final_train_loss"] == 0.5
+    summary = results.summarize(history, num_train=100).set_index("arm")
+    assert np.isnan(summary.loc["gc", "final_train_loss_mean"])  # not seed 0's alone
+    assert summary.loc["baseline", "final_train_loss_mean"] == 0.5
+    assert list(summary["diverged"]) == [0, 1]
+    paired = results.paired_differences(history)
+    statistics = results.paired_statistics(paired).set_index("metric")
+    assert np.isnan(statistics.loc["final_train_loss", "mean"])
+    assert statistics.loc["final_test_accuracy", "n"] == 2
 
 
 def test_divergence_rule():

@@ -11,6 +11,7 @@ import pytest
 
 from gc_tutorial.storage import (
     FolderInUseError,
+    lock_file,
     lock_folder,
     prepare_output_dir,
     safe_name,
@@ -91,6 +92,18 @@ def test_lock_folder_refuses_while_another_process_holds_it(tmp_path):
     finally:
         holder.communicate("")
     with lock_folder(tmp_path):  # the holder is gone
+        pass
+
+
+def test_lock_file_beside_a_folder_is_removed_when_released(tmp_path):
+    lock_path = tmp_path / ".D.lock"
+    with lock_file(lock_path, "output_dir 'D'", remove=True):
+        assert lock_path.read_text() == f"{os.getpid()}\n"
+        with pytest.raises(FolderInUseError, match=f"output_dir 'D' is in use: pid {os.getpid()}"):
+            with lock_file(lock_path, "output_dir 'D'", remove=True):
+                pass
+    assert list(tmp_path.iterdir()) == []
+    with lock_file(lock_path, "output_dir 'D'", remove=True):  # free again
         pass
 
 
