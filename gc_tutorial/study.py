@@ -19,18 +19,23 @@ import argparse
 import json
 import math
 import os
+import shlex
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from gc_tutorial.config import ComparisonConfig
-from gc_tutorial.experiment import run_comparison
+from gc_tutorial.checks import check_int, check_seeds, check_text, fail
+from gc_tutorial.config import ComparisonConfig, config_help, flag
+from gc_tutorial.data import DIGITS, SYNTHETIC, load_dataset
+from gc_tutorial.experiment import EXPECTED_ERRORS, command_line_message, run_comparison
+from gc_tutorial.model import SMALLEST_IMAGE_SIZE
 from gc_tutorial.results import HISTORY_COLUMNS, describe_environment, load_comparison
 from gc_tutorial.stats import SUMMARY_FIELDS, PairedSummary, paired_summary
-from gc_tutorial.storage import prepare_output_dir, write_atomically
+from gc_tutorial.storage import prepare_output_dir, safe_name, write_atomically
 
 # Three learning rates per optimizer, spanning its usual range.
 STUDY_GRID = {
@@ -41,12 +46,25 @@ STUDY_GRID = {
 }
 STUDY_MOMENTUM = {"sgd": 0.9}  # SGD with momentum 0.9; the others keep Keras's defaults
 STUDY_SEEDS = tuple(range(10))
-# Per dataset: the comparison settings and the test accuracy "reached" means.
+STUDY_CONFIDENCE = 0.95  # of every interval the study reports
+DEFAULT_OUTPUT_DIR = "docs/study"
+DEFAULT_RUNS_DIR = "runs/study"
+# Per dataset: the comparison settings and the test accuracy "reached" means. Any other
+# source (a folder, a tensorflow-datasets name) gets the digits settings.
 STUDY_SETTINGS = {
     "digits": {"image_size": 24, "epochs": 15, "batch_size": 64, "augment": False},
     "synthetic": {"image_size": 24, "epochs": 15, "batch_size": 64, "augment": False},
 }
 TARGET_ACCURACY = {"digits": 0.9, "synthetic": 0.6}
+# The settings a study may change, each a `ComparisonConfig` field and a command-line flag.
+STUDY_OVERRIDES = ("epochs", "image_size", "batch_size", "augment", "max_examples")
+# How the study's README names each kind of source (`DatasetInfo.kind`).
+DATASET_LABELS = {
+    "digits": "real handwritten digits",
+    "synthetic": "SYNTHETIC data",
+    "folder": "images from a folder",
+    "tfds": "tensorflow-datasets",
+}
 # One row per dataset x optimizer x learning_rate x seed x arm x epoch.
 STUDY_COLUMNS = [
     "dataset",
@@ -55,6 +73,17 @@ STUDY_COLUMNS = [
     *(name for name in HISTORY_COLUMNS if name not in ("eval_time_s", "initial_weights")),
 ]
 CELL_KEYS = ["dataset", "optimizer", "learning_rate"]
+
+
+class StudyPlan(NamedTuple):
+    """A checked study: what `run_planned_study` trains, and where it writes."""
+
+    dataset: str
+    optimizers: list[str]
+    seeds: list[int]
+    settings: dict
+    cells: list[tuple[Path, ComparisonConfig]]  # (runs folder, comparison) per grid cell
+    output_dir: Path
 
 
 def check_study_grid(optimizers: Sequence[str] | None) -> list[str]:
@@ -76,11 +105,89 @@ def check_study_grid(optimizers: Sequence[str] | None) -> list[str]:
     return names
 
 
-def run_study(
-    dataset: str = "digits",
+def check_study_seeds(seeds: Sequence[int]) -> list[int]:
+    """The seeds as a list: at least 2 distinct ones, since the study pairs over seeds."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or len(seeds) < 2:
+        fail("seeds", seeds, "a list of at least 2 distinct ints >= 0 and < 2**32")
+    return list(check_seeds("seeds", seeds))
+
+
+def study_settings(dataset: str, overrides: dict) -> dict:
+    """`dataset`'s comparison settings (`STUDY_SETTINGS`) with `overrides` (None: keep)."""
+    unknown = sorted(set(overrides) - set(STUDY_OVERRIDES))
+    if unknown:
+        raise ValueError(
+            f"Unknown study setting(s) {unknown}; the study takes {', '.join(STUDY_OVERRIDES)}."
+        )
+    given = {name: value for name, value in overrides.items() if value is not None}
+    settings = {**STUDY_SETTINGS.get(dataset, STUDY_SETTINGS[DIGITS]), **given}
+    settings["image_size"] = check_int("image_size", settings["image_size"], SMALLEST_IMAGE_SIZE)
+    return settings
+
+
+def plan_study(
+    dataset: str = DIGITS,
     *,
-    output_dir: str | os.PathLike = "docs/study",
-    runs_dir: str | os.PathLike = "runs/study",
+    output_dir: str | os.PathLike = DEFAULT_OUTPUT_DIR,
+    runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR,
+    optimizers: Sequence[str] | None = None,
+    seeds: Sequence[int] = STUDY_SEEDS,
+    **overrides,
+) -> StudyPlan:
+    """Check every argument of `run_study`, and that `dataset` loads if a cell is still to
+    train; lay out one runs folder and `ComparisonConfig` per grid cell. Trains nothing."""
+    names = check_study_grid(optimizers)
+    seeds = check_study_seeds(seeds)
+    dataset = check_text(
+        "dataset", os.fspath(dataset) if isinstance(dataset, os.PathLike) else dataset
+    )
+    settings = study_settings(dataset, overrides)
+    cells = _study_cells(dataset, names, seeds, settings, Path(runs_dir))
+    plan = StudyPlan(dataset, names, seeds, settings, cells, Path(output_dir))
+    if any(_finished_cell(folder, config) is None for folder, config in cells):
+        _check_dataset_loads(plan)
+    prepare_output_dir(plan.output_dir)
+    return plan
+
+
+def _study_cells(dataset, optimizers, seeds, settings, runs_dir: Path) -> list:
+    """(runs folder, `ComparisonConfig`) per grid cell. The dataset's folder under `runs_dir`
+    is `safe_name(dataset)`: a dataset given as a path never puts runs into that path."""
+    root = runs_dir / safe_name(dataset)
+    return [
+        (
+            root / f"{optimizer}-lr{rate:g}",
+            ComparisonConfig(
+                dataset=dataset,
+                seeds=seeds,
+                optimizer=optimizer,
+                learning_rate=rate,
+                momentum=STUDY_MOMENTUM.get(optimizer),
+                **settings,
+            ),
+        )
+        for optimizer in optimizers
+        for rate in STUDY_GRID[optimizer]
+    ]
+
+
+def _check_dataset_loads(plan: StudyPlan) -> None:
+    """Load the dataset once, so that a bad source fails before the first cell trains."""
+    settings = plan.settings
+    load_dataset(
+        plan.dataset,
+        image_size=settings["image_size"],
+        batch_size=settings["batch_size"],
+        augment=False,
+        max_examples=settings.get("max_examples"),
+    )
+
+
+def run_study(
+    dataset: str = DIGITS,
+    *,
+    output_dir: str | os.PathLike = DEFAULT_OUTPUT_DIR,
+    runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR,
     optimizers: Sequence[str] | None = None,
     seeds: Sequence[int] = STUDY_SEEDS,
     **overrides,
@@ -89,48 +196,50 @@ def run_study(
 
     Args:
         dataset: "digits" or "synthetic" (settings in `STUDY_SETTINGS`), or any
-            source `run_comparison` takes, with `overrides` for its settings.
+            source `run_comparison` takes (with the digits settings), such as a folder.
         output_dir: where study.csv, the derived tables and the plots go.
         runs_dir: one folder per grid cell, for resuming.
         optimizers: a subset of `STUDY_GRID` (default: all four).
         seeds: at least 2; every cell runs every seed.
-        **overrides: `run_comparison` settings that replace the dataset's defaults
-            (`epochs`, `image_size`, `batch_size`, `augment`, `max_examples`).
+        **overrides: the settings in `STUDY_OVERRIDES` that replace the dataset's.
+
+    Every argument is checked by `plan_study` before anything trains.
     """
-    names = check_study_grid(optimizers)
-    settings = {**STUDY_SETTINGS.get(dataset, STUDY_SETTINGS["digits"]), **overrides}
-    seeds = list(seeds)
-    if len(seeds) < 2:
-        raise ValueError(f"The study needs at least 2 seeds. Received: seeds={seeds!r}")
-    cells = [(name, rate) for name in names for rate in STUDY_GRID[name]]
-    start, cpu_start = time.perf_counter(), time.process_time()
-    tables = []
-    for index, (optimizer, learning_rate) in enumerate(cells, start=1):
-        folder = Path(runs_dir) / dataset / f"{optimizer}-lr{learning_rate:g}"
+    plan = plan_study(
+        dataset,
+        output_dir=output_dir,
+        runs_dir=runs_dir,
+        optimizers=optimizers,
+        seeds=seeds,
+        **overrides,
+    )
+    return run_planned_study(plan)
+
+
+def run_planned_study(plan: StudyPlan) -> pd.DataFrame:
+    """Train (or resume) the cells of `plan`; write study.csv, study.json and what follows."""
+    dataset, start, cpu_start = plan.dataset, time.perf_counter(), time.process_time()
+    tables, kinds = [], set()
+    for index, (folder, config) in enumerate(plan.cells, start=1):
         elapsed = time.perf_counter() - start
         print(
-            f"[study {dataset}] cell {index}/{len(cells)}: {optimizer} lr={learning_rate:g} "
-            f"({elapsed / 60:.1f} min so far)",
+            f"[study {dataset}] cell {index}/{len(plan.cells)}: {config.optimizer} "
+            f"lr={config.learning_rate:g} ({elapsed / 60:.1f} min so far)",
             flush=True,
-        )
-        config = ComparisonConfig(
-            dataset=dataset,
-            seeds=seeds,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            momentum=STUDY_MOMENTUM.get(optimizer),
-            **settings,
         )
         comparison = _finished_cell(folder, config)
         if comparison is None:
             comparison = run_comparison(config, output_dir=folder, verbose=0)
-        tables.append(_tidy(comparison.history, dataset, optimizer, learning_rate))
+        kinds.add(comparison.dataset["kind"])
+        tables.append(_tidy(comparison.history, dataset, config.optimizer, config.learning_rate))
     minutes = (time.perf_counter() - start) / 60
-    print(f"[study {dataset}] {len(cells)} cells x {len(seeds)} seeds in {minutes:.1f} min")
-    study = _merge_into_study(Path(output_dir), dataset, pd.concat(tables, ignore_index=True))
+    print(
+        f"[study {dataset}] {len(plan.cells)} cells x {len(plan.seeds)} seeds in {minutes:.1f} min"
+    )
+    study = _merge_into_study(plan.output_dir, dataset, pd.concat(tables, ignore_index=True))
     cpu_minutes = (time.process_time() - cpu_start) / 60
-    _record_run(Path(output_dir), dataset, settings, seeds, names, minutes, cpu_minutes)
-    write_study_outputs(study, output_dir)
+    _record_run(plan, kinds.pop(), minutes, cpu_minutes)
+    write_study_outputs(study, plan.output_dir)
     return study
 
 
@@ -160,51 +269,92 @@ def _merge_into_study(folder: Path, dataset: str, rows: pd.DataFrame) -> pd.Data
     return study
 
 
-def _record_run(folder: Path, dataset, settings, seeds, optimizers, minutes, cpu_minutes) -> None:
+def _record_run(plan: StudyPlan, kind: str, minutes: float, cpu_minutes: float) -> None:
     """study.json: per dataset, the settings, grid, machine and time of its run.
 
     The times add up over the invocations of the same study (a resumed study counts the
     time its earlier invocations trained), and start again when the settings change."""
-    path = folder / "study.json"
-    record = json.loads(path.read_text()) if path.is_file() else {}
-    grid = {name: list(STUDY_GRID[name]) for name in optimizers}
-    earlier = record.get(dataset, {})
-    same = (earlier.get("settings"), earlier.get("seeds"), earlier.get("grid")) == (
-        settings,
-        seeds,
+    path = plan.output_dir / "study.json"
+    record = load_study_record(plan.output_dir)
+    grid = {name: list(STUDY_GRID[name]) for name in plan.optimizers}
+    earlier = record.get(plan.dataset, {})
+    if (earlier.get("settings"), earlier.get("seeds"), earlier.get("grid")) == (
+        plan.settings,
+        plan.seeds,
         grid,
-    )
-    if same:
+    ):
         minutes += earlier.get("wall_time_min", 0.0)
         cpu_minutes += earlier.get("cpu_time_min", 0.0)
-    record[dataset] = {
-        "settings": settings,
-        "seeds": seeds,
+    record[plan.dataset] = {
+        "kind": kind,
+        "settings": plan.settings,
+        "seeds": plan.seeds,
         "grid": grid,
         "momentum": STUDY_MOMENTUM,
-        "target_accuracy": TARGET_ACCURACY.get(dataset),
+        "target_accuracy": TARGET_ACCURACY.get(plan.dataset),
         "wall_time_min": round(minutes, 1),
         "cpu_time_min": round(cpu_minutes, 1),
         "environment": describe_environment(),
-        "command": " ".join(
-            [f"python -m gc_tutorial.study --dataset {dataset}"]
-            + [
-                f"--{key.replace('_', '-')} {value}"
-                for key, value in settings.items()
-                if STUDY_SETTINGS.get(dataset, {}).get(key) != value
-            ]
-        ),
+        "command": study_command(plan),
     }
     write_atomically(path, json.dumps(record, indent=2) + "\n")
+
+
+def load_study_record(folder: str | os.PathLike) -> dict:
+    """study.json of `folder` (per dataset: how its study was run), or {} if there is none."""
+    path = Path(folder) / "study.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def study_command(plan: StudyPlan) -> str:
+    """The `python -m gc_tutorial.study` command that runs `plan` again: each choice that
+    differs from the command's default, as its flag."""
+    words = ["python", "-m", "gc_tutorial.study", "--dataset", plan.dataset]
+    defaults = STUDY_SETTINGS.get(plan.dataset, STUDY_SETTINGS[DIGITS])
+    for name, value in plan.settings.items():
+        if defaults.get(name) == value:
+            continue
+        if isinstance(value, bool):
+            words.append(flag(name) if value else f"--no-{flag(name)[2:]}")
+        else:
+            words += [flag(name), str(value)]
+    if plan.optimizers != list(STUDY_GRID):
+        words += ["--optimizers", *plan.optimizers]
+    if plan.seeds != list(STUDY_SEEDS):
+        words += ["--seeds", *map(str, plan.seeds)]
+    if plan.output_dir != Path(DEFAULT_OUTPUT_DIR):
+        words += ["--output-dir", str(plan.output_dir)]
+    return shlex.join(words)
+
+
+def study_runs_table(record: dict) -> pd.DataFrame:
+    """study.json as a table: one column per dataset, what was run and how long it took."""
+    return pd.DataFrame(
+        {
+            dataset: {
+                **run["settings"],
+                "seeds": len(run["seeds"]),
+                "cells": sum(len(rates) for rates in run["grid"].values()),
+                "target accuracy": run["target_accuracy"],
+                "wall time (min)": run["wall_time_min"],
+                "processor": run["environment"]["processor"],
+                "cores": run["environment"]["cpu_count"],
+                "command": run["command"],
+            }
+            for dataset, run in record.items()
+        }
+    )
 
 
 # --- Derived tables -------------------------------------------------------------------
 
 
 def final_epochs(study: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset x optimizer x learning_rate x seed x arm: its last epoch."""
-    ordered = study.sort_values("epoch")
-    return ordered.groupby([*CELL_KEYS, "seed", "arm"], as_index=False).last()
+    """One row per dataset x optimizer x learning_rate x seed x arm: its last epoch's row,
+    NaN values included (a run whose last loss is NaN ended NaN)."""
+    keys = [*CELL_KEYS, "seed", "arm"]
+    ordered = study.sort_values([*keys, "epoch"])
+    return ordered.groupby(keys).tail(1).reset_index(drop=True)
 
 
 def paired_table(study: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
@@ -221,7 +371,7 @@ def summarize_study(study: pd.DataFrame, metric: str = "test_accuracy") -> pd.Da
     `metric` differences (GC - baseline), with each arm's mean."""
     rows = []
     for keys, cell in paired_table(study, metric).groupby(CELL_KEYS):
-        summary = paired_summary(cell["difference"].to_numpy())
+        summary = paired_summary(cell["difference"].to_numpy(), STUDY_CONFIDENCE)
         rows.append(
             {
                 **dict(zip(CELL_KEYS, keys, strict=True)),
@@ -263,7 +413,7 @@ def compare_at_best_learning_rates(study: pd.DataFrame) -> pd.DataFrame:
             for arm in ("baseline", "gc")
         }
         difference = (arms["gc"] - arms["baseline"]).dropna()
-        summary = paired_summary(difference.to_numpy())
+        summary = paired_summary(difference.to_numpy(), STUDY_CONFIDENCE)
         rows.append(
             {
                 "dataset": dataset,
@@ -295,7 +445,7 @@ def epochs_to_target(study: pd.DataFrame, targets: dict | None = None) -> pd.Dat
             for arm in ("baseline", "gc")
         }
         both = (first["gc"] - first["baseline"]).dropna()
-        summary = paired_summary(both.to_numpy()) if len(both) >= 2 else None
+        summary = paired_summary(both.to_numpy(), STUDY_CONFIDENCE) if len(both) >= 2 else None
         rows.append(
             {
                 "dataset": dataset,
@@ -339,9 +489,28 @@ def write_study_outputs(study: pd.DataFrame, output_dir: str | os.PathLike) -> N
     save_figure(plot_forest(summary, at_best), folder / "forest.png")
     save_figure(plot_best_learning_rates(study), folder / "learning_rates.png")
     save_figure(plot_epochs_to_target(study, reach), folder / "epochs_to_target.png")
-    record_path = folder / "study.json"
-    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    record = load_study_record(folder)
     write_atomically(folder / "README.md", study_readme(summary, at_best, reach, record))
+
+
+def at_best_sentences(at_best: pd.DataFrame) -> list[str]:
+    """Per row of `compare_at_best_learning_rates`: the optimizer, each arm's learning rate
+    and the paired difference in words, with its interval."""
+    return [
+        f"{row['optimizer']} (baseline lr {row['baseline_learning_rate']:g}, GC lr "
+        f"{row['gc_learning_rate']:g}): "
+        + PairedSummary(
+            **{field: row[field] for field in SUMMARY_FIELDS}, confidence=STUDY_CONFIDENCE
+        ).describe("difference")
+        for row in at_best.to_dict(orient="records")
+    ]
+
+
+def dataset_label(dataset: str, run: dict | None) -> str:
+    """What the data of `dataset` are, from the kind its study.json `run` recorded."""
+    kind = (run or {}).get("kind", dataset if dataset in (DIGITS, SYNTHETIC) else None)
+    label = DATASET_LABELS.get(kind, "kind of data not recorded")
+    return label if dataset == "horses_or_humans" else f"{label}; not horses_or_humans"
 
 
 def study_readme(
@@ -351,25 +520,16 @@ def study_readme(
 
     Generated from the tables, so the words always match the files."""
     lines = ["# The GC study", ""]  # the answer first: the site's landing page quotes it
+    level = f"{STUDY_CONFIDENCE:.0%}"
     for dataset, rows in at_best.groupby("dataset", sort=False):
         cells = summary[summary["dataset"] == dataset]
         above, below = int((cells["ci_low"] > 0).sum()), int((cells["ci_high"] < 0).sum())
-        real = "real handwritten digits" if dataset == "digits" else "SYNTHETIC data"
         lines += [
-            f"**{dataset}** ({real}; not horses_or_humans). Final test accuracy, GC - baseline, "
-            "each arm at its own best learning rate (chosen on the training loss), paired "
-            f"over {int(rows['n'].max())} seeds, 95% CI:",
+            f"**{dataset}** ({dataset_label(dataset, record.get(dataset))}). Final test "
+            "accuracy, GC - baseline, each arm at its own best learning rate (chosen on the "
+            f"training loss), paired over {int(rows['n'].max())} seeds, {level} CI:",
             "",
-        ]
-        for row in rows.to_dict(orient="records"):
-            summary_row = PairedSummary(
-                **{field: row[field] for field in SUMMARY_FIELDS}, confidence=0.95
-            )
-            lines.append(
-                f"- {row['optimizer']} (baseline lr {row['baseline_learning_rate']:g}, GC lr "
-                f"{row['gc_learning_rate']:g}): {summary_row.describe('difference')}"
-            )
-        lines += [
+            *(f"- {sentence}" for sentence in at_best_sentences(rows)),
             "",
             f"Over all {len(cells)} optimizer x learning-rate cells at equal learning rates: the "
             f"interval lies above 0 in {above}, below 0 in {below}, and contains 0 in "
@@ -385,7 +545,7 @@ def study_readme(
                 f"({row['gc_reached']}/{row['seeds']})"
                 + (
                     f"; paired GC - baseline {row['mean']:+.2f} epochs "
-                    f"(95% CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f})"
+                    f"({level} CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f})"
                     if row["n"] == row["n"]
                     else ""
                 )
@@ -421,39 +581,44 @@ def _epochs(value: float) -> str:
     return "never" if value != value else f"{value:.1f} epochs"
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: `python -m gc_tutorial.study --dataset digits`."""
+def study_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m gc_tutorial.study`: one flag per `run_study` argument."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="digits", help="digits or synthetic")
-    parser.add_argument("--output-dir", default="docs/study")
-    parser.add_argument("--runs-dir", default="runs/study")
+    parser.add_argument("--dataset", default=DIGITS, help="digits, synthetic, or any source")
+    parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
+    parser.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
     parser.add_argument("--optimizers", nargs="+", default=None, help=", ".join(STUDY_GRID))
     parser.add_argument("--seeds", type=int, nargs="+", default=list(STUDY_SEEDS))
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--image-size", type=int, default=None)
-    parser.add_argument("--max-examples", type=int, default=None)
-    args = parser.parse_args(argv)
-    overrides = {
-        name: value
-        for name, value in (
-            ("epochs", args.epochs),
-            ("image_size", args.image_size),
-            ("max_examples", args.max_examples),
+    help_texts = config_help()
+    for name in STUDY_OVERRIDES:
+        options = {"type": int} if name != "augment" else {"action": argparse.BooleanOptionalAction}
+        parser.add_argument(
+            flag(name),
+            dest=name,
+            default=None,
+            help=f"{help_texts[name]} (default: the dataset's)",
+            **options,
         )
-        if value is not None
-    }
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: `python -m gc_tutorial.study --dataset digits`. A bad argument is one
+    line and exit status 2, before anything trains."""
+    parser = study_parser()
+    args = parser.parse_args(argv)
     try:
-        check_study_grid(args.optimizers)
-    except ValueError as error:
-        parser.exit(2, f"error: {error}\n")
-    run_study(
-        args.dataset,
-        output_dir=args.output_dir,
-        runs_dir=args.runs_dir,
-        optimizers=args.optimizers,
-        seeds=args.seeds,
-        **overrides,
-    )
+        plan = plan_study(
+            args.dataset,
+            output_dir=args.output_dir,
+            runs_dir=args.runs_dir,
+            optimizers=args.optimizers,
+            seeds=args.seeds,
+            **{name: getattr(args, name) for name in STUDY_OVERRIDES},
+        )
+    except EXPECTED_ERRORS as error:
+        parser.exit(2, f"{parser.prog}: error: {command_line_message(error)}\n")
+    run_planned_study(plan)
 
 
 if __name__ == "__main__":

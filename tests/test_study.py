@@ -2,20 +2,33 @@
 committed results in docs/study (summary.csv must follow from study.csv)."""
 
 import json
+import math
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from gc_tutorial import study as study_module
 from gc_tutorial.stats import SUMMARY_FIELDS, paired_summary
 from gc_tutorial.study import (
     STUDY_GRID,
+    at_best_sentences,
     best_learning_rates,
     compare_at_best_learning_rates,
     epochs_to_target,
+    final_epochs,
+    main,
+    plan_study,
     run_study,
+    study_command,
+    study_parser,
     study_readme,
+    study_runs_table,
     summarize_study,
 )
 
@@ -103,8 +116,150 @@ def test_bad_grid_fails_before_any_training(optimizers, words, monkeypatch, tmp_
 
 
 def test_one_seed_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="at least 2 seeds"):
+    with pytest.raises(ValueError, match="at least 2 distinct"):
         run_study("digits", seeds=[0], output_dir=tmp_path, runs_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (
+            {"seeds": 5},
+            "`seeds` must be a list of at least 2 distinct ints >= 0 and < 2**32. "
+            "Received: seeds=5 (int).",
+        ),
+        ({"dataset": 5}, "`dataset` must be a non-empty string. Received: dataset=5 (int)."),
+        ({"image_size": 5}, "`image_size` must be an int >= 11. Received: image_size=5 (int)."),
+        ({"precision": "mixed_bfloat16"}, "Unknown study setting(s) ['precision']"),
+    ],
+)
+def test_bad_arguments_are_value_errors_before_any_training(arguments, message, tmp_path):
+    with pytest.raises(ValueError) as error:
+        run_study(output_dir=tmp_path / "out", runs_dir=tmp_path / "runs", **arguments)
+    assert str(error.value).startswith(message)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--seeds", "1"],
+        ["--seeds", "1", "1"],
+        ["--epochs", "0"],
+        ["--image-size", "5"],
+        ["--dataset", "nonexist"],
+        ["--optimizers", "lion"],
+    ],
+)
+def test_command_line_refuses_a_bad_argument_in_one_line(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(study_module, "run_comparison", lambda *a, **k: pytest.fail("trained"))
+    runs = tmp_path / "runs"
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--output-dir", str(tmp_path / "out"), "--runs-dir", str(runs)])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"{study_parser().prog}: error: ") and error.count("\n") == 1, error
+    assert not runs.exists() and not (tmp_path / "out").exists()
+
+
+def test_command_line_exit_status_is_2(tmp_path):
+    command = [sys.executable, "-m", "gc_tutorial.study", "--seeds", "1"]
+    done = subprocess.run(
+        [*command, "--output-dir", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "study.py: error: `--seeds` must be a list of at least 2 distinct ints "
+        ">= 0 and < 2**32. Received: seeds=[1] (list)."
+    ]
+
+
+def write_class_folders(root: Path) -> Path:
+    """A folder dataset: classes a and b, five 12x12 images each."""
+    for index, name in enumerate(("a", "b") * 5):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (12, 12), (index * 20, 0, 0)).save(root / name / f"{index}.png")
+    return root
+
+
+def test_a_folder_dataset_keeps_its_runs_in_the_runs_folder(tmp_path):
+    images = write_class_folders(tmp_path / "images")
+    runs = tmp_path / "runs"
+    plan = plan_study(
+        str(images.resolve()), output_dir=tmp_path / "out", runs_dir=runs, optimizers=["adam"]
+    )
+    for folder, config in plan.cells:
+        assert folder.parent.parent == runs and config.dataset == str(images.resolve())
+    assert len({folder.parent for folder, _ in plan.cells}) == 1
+    assert sorted(path.name for path in images.iterdir()) == ["a", "b"]
+
+
+def test_recorded_command_runs_the_same_study_again(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    images = str(write_class_folders(tmp_path / "my images").resolve())
+    plans = [
+        plan_study("digits"),
+        plan_study("synthetic", seeds=[3, 4], optimizers=["SGD", "adam"], epochs=2),
+        plan_study(images, output_dir="out", augment=True, batch_size=16, max_examples=8),
+        plan_study(images, optimizers=["rmsprop"], image_size=12),
+    ]
+    assert study_command(plans[0]) == "python -m gc_tutorial.study --dataset digits"
+    for plan in plans:
+        words = shlex.split(study_command(plan))
+        assert words[:3] == ["python", "-m", "gc_tutorial.study"]
+        arguments = vars(study_parser().parse_args(words[3:]))
+        arguments.pop("runs_dir")
+        assert plan_study(arguments.pop("dataset"), **arguments) == plan, words
+
+
+def test_final_epoch_is_the_last_row_even_when_it_is_nan():
+    table = hand_made_study()
+    last = (table["seed"] == 0) & (table["epoch"] == 2) & (table["learning_rate"] == 0.1)
+    table.loc[last & (table["arm"] == "gc"), "train_loss"] = math.nan
+    final = final_epochs(table).set_index(["learning_rate", "seed", "arm"])
+    assert len(final) == 8 and (final["epoch"] == 2).all()
+    assert np.isnan(final.loc[(0.1, 0, "gc"), "train_loss"])
+    assert final.loc[(0.1, 0, "baseline"), "train_loss"] == 0.5
+    assert best_learning_rates(table).set_index("arm")["learning_rate"]["gc"] == 0.01
+
+
+def test_at_best_sentences_quote_each_arms_learning_rate_and_the_interval():
+    assert at_best_sentences(compare_at_best_learning_rates(hand_made_study())) == [
+        "sgd (baseline lr 0.01, GC lr 0.1): difference: +0.1500 (95% CI -0.4853 to +0.7853, "
+        "n=2 seeds, p=0.5; GC better in 2, tied in 0, worse in 0): no detectable difference "
+        "(the interval contains 0)."
+    ]
+
+
+@pytest.mark.parametrize(
+    "dataset, run, label",
+    [
+        ("digits", {}, "real handwritten digits; not horses_or_humans"),
+        ("synthetic", {}, "SYNTHETIC data; not horses_or_humans"),
+        ("horses_or_humans", {"kind": "tfds"}, "tensorflow-datasets"),
+        ("/data/photos", {"kind": "folder"}, "images from a folder; not horses_or_humans"),
+    ],
+)
+def test_readme_names_the_kind_of_data(dataset, run, label):
+    study = hand_made_study().assign(dataset=dataset)
+    record = {dataset: {**json.loads((COMMITTED / "study.json").read_text())["digits"], **run}}
+    text = study_readme(
+        summarize_study(study),
+        compare_at_best_learning_rates(study),
+        epochs_to_target(study),
+        record,
+    )
+    assert f"**{dataset}** ({label})." in text
+    assert ("SYNTHETIC" in text) == (dataset == "synthetic")
+
+
+def test_runs_table_has_one_column_per_dataset():
+    record = json.loads((COMMITTED / "study.json").read_text())
+    table = study_runs_table(record)
+    assert list(table.columns) == list(record)
+    assert table.loc["seeds", "digits"] == 10 and table.loc["cells", "digits"] == 12
+    assert table.loc["image_size", "synthetic"] == 24
+    assert table.loc["command", "synthetic"] == record["synthetic"]["command"]
 
 
 def test_a_tiny_real_study_writes_tidy_tables_and_resumes(tmp_path, capsys):
@@ -117,6 +272,9 @@ def test_a_tiny_real_study_writes_tidy_tables_and_resumes(tmp_path, capsys):
     assert set(study["learning_rate"]) == set(STUDY_GRID["adam"])
     for name in ("study.csv", "summary.csv", "forest.png", "learning_rates.png", "study.json"):
         assert (out / name).stat().st_size > 0, name
+    record = json.loads((out / "study.json").read_text())["digits"]
+    assert record["kind"] == "digits" and "--max-examples 32" in record["command"]
+    assert (runs / "digits" / "adam-lr0.001" / "results.json").is_file()
     capsys.readouterr()
     again = run_study(
         "digits", optimizers=["adam"], seeds=[0, 1], output_dir=out, runs_dir=runs, **settings
