@@ -214,12 +214,10 @@ def _forest_line(axis, y: float, row) -> None:
 def plot_best_learning_rates(study: pd.DataFrame) -> plt.Figure:
     """Per dataset (two rows each) and optimizer (columns): the final train loss, on which
     each arm's learning rate is chosen (star), and the final test accuracy, against the
-    learning rate; mean over seeds with a min-max band."""
-    final = (
-        study.sort_values("epoch")
-        .groupby(["dataset", "optimizer", "learning_rate", "seed", "arm"], as_index=False)
-        .last()
-    )
+    learning rate; mean over seeds with a min-max band, left out where a seed ended in NaN."""
+    from gc_tutorial.study import final_epochs
+
+    final = final_epochs(study)
     datasets = list(dict.fromkeys(final["dataset"]))
     optimizers = list(dict.fromkeys(final["optimizer"]))
     figure, axes = plt.subplots(
@@ -246,13 +244,13 @@ def plot_best_learning_rates(study: pd.DataFrame) -> plt.Figure:
 def _plot_against_learning_rate(axis, runs: pd.DataFrame, metric: str, star: bool) -> None:
     for arm, arm_runs in runs.groupby("arm", sort=False):
         by_rate = arm_runs.groupby("learning_rate")[metric]
-        mean = by_rate.mean()
+        mean = by_rate.mean(skipna=False)  # a seed that ended in NaN leaves a gap
         style = ARM_STYLE.get(arm, {"label": arm})
         axis.plot(mean.index, mean.values, marker="o", **style)
         axis.fill_between(
             mean.index,
-            by_rate.min().values,
-            by_rate.max().values,
+            by_rate.min(skipna=False).values,
+            by_rate.max(skipna=False).values,
             alpha=0.2,
             color=style.get("color"),
         )
