@@ -75,15 +75,18 @@ def lock_folder(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def lock_file(lock_path: Path, holds: str, *, remove: bool = False) -> Iterator[None]:
+def lock_file(
+    lock_path: Path, holds: str, *, remove: bool = False, wait: bool = False
+) -> Iterator[None]:
     """Hold an `fcntl.flock` on `lock_path` until the block ends; refuse at once if it is held.
 
     `holds` names what the lock guards, for the `FolderInUseError`. With `remove`, the
-    lock file is deleted when the block ends, so it leaves nothing behind.
+    lock file is deleted when the block ends, so it leaves nothing behind. With `wait`,
+    a held lock is waited for instead (for short blocks, such as merging into one file).
     """
     import fcntl  # POSIX only: importing it here keeps the rest of this module portable
 
-    with _open_locked(lock_path, holds) as lock:
+    with _open_locked(lock_path, holds, wait) as lock:
         lock.truncate(0)
         lock.write(f"{os.getpid()}\n")
         lock.flush()
@@ -97,14 +100,14 @@ def lock_file(lock_path: Path, holds: str, *, remove: bool = False) -> Iterator[
 
 
 @contextlib.contextmanager
-def _open_locked(lock_path: Path, holds: str) -> Iterator[TextIO]:
+def _open_locked(lock_path: Path, holds: str, wait: bool = False) -> Iterator[TextIO]:
     """`lock_path` opened and locked; retried if a removing holder deleted it meanwhile."""
     import fcntl
 
     while True:
         with open(lock_path, "a+") as lock:
             try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
                 raise FolderInUseError(
                     f"{holds} is in use: {_lock_holder(lock)} holds {str(lock_path)!r}. "

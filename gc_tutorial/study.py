@@ -35,7 +35,7 @@ from gc_tutorial.experiment import EXPECTED_ERRORS, command_line_message, run_co
 from gc_tutorial.model import SMALLEST_IMAGE_SIZE
 from gc_tutorial.results import HISTORY_COLUMNS, describe_environment, load_comparison
 from gc_tutorial.stats import SUMMARY_FIELDS, PairedSummary, paired_summary
-from gc_tutorial.storage import prepare_output_dir, safe_name, write_atomically
+from gc_tutorial.storage import lock_file, prepare_output_dir, safe_name, write_atomically
 
 # Three learning rates per optimizer, spanning its usual range.
 STUDY_GRID = {
@@ -236,10 +236,14 @@ def run_planned_study(plan: StudyPlan) -> pd.DataFrame:
     print(
         f"[study {dataset}] {len(plan.cells)} cells x {len(plan.seeds)} seeds in {minutes:.1f} min"
     )
-    study = _merge_into_study(plan.output_dir, dataset, pd.concat(tables, ignore_index=True))
     cpu_minutes = (time.process_time() - cpu_start) / 60
-    _record_run(plan, kinds.pop(), minutes, cpu_minutes)
-    write_study_outputs(study, plan.output_dir)
+    rows = pd.concat(tables, ignore_index=True)
+    # Studies of other datasets may share output_dir: one at a time reads, merges and writes.
+    lock = plan.output_dir / ".study.lock"
+    with lock_file(lock, f"study {str(plan.output_dir)!r}", remove=True, wait=True):
+        study = _merge_into_study(plan.output_dir, dataset, rows)
+        _record_run(plan, kinds.pop(), minutes, cpu_minutes)
+        write_study_outputs(study, plan.output_dir)
     return study
 
 

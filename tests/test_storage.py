@@ -5,6 +5,7 @@ import re
 import stat
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -126,3 +127,20 @@ def test_safe_name_keeps_safe_names_and_never_merges_two_texts():
     names = [safe_name(text) for text in texts]
     assert len(set(names)) == len(texts), names
     assert safe_name("a/b") == safe_name("a/b")  # the same text, the same folder
+
+
+def test_lock_file_with_wait_waits_for_the_holder_even_one_that_removes_it(tmp_path):
+    lock, events = tmp_path / ".study.lock", []
+
+    def waiter():
+        with lock_file(lock, "study", wait=True):
+            events.append("waiter")
+
+    with lock_file(lock, "study", remove=True):
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive()  # blocked on the lock, not refused
+        events.append("holder")
+    thread.join(10)
+    assert events == ["holder", "waiter"]
