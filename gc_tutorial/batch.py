@@ -2,11 +2,12 @@
 
 Each run executes the notebook with papermill into its own folder (the executed
 notebook plus the comparison's tables and plots). A run is identified by all the
-parameters it was given; it is complete once `complete.json`, written last, says so.
-A rerun skips complete runs with the same identity, reruns incomplete ones, and stops
-before any training if a run was made with other parameters (unless `replace=True`,
-which moves the old run aside and reruns it). A failing run leaves its error in
-error.txt and the others go on. `collect_runs` gathers the complete runs.
+parameters it was given, the notebook's code and quick mode (see `run_identity`); it is
+complete once `complete.json`, written last, says so. A rerun skips complete runs with
+the same identity, reruns incomplete ones, and stops before any training if a run was
+made with other settings (unless `replace=True`, which moves the old run aside and
+reruns it). A failing run leaves its error in error.txt and the others go on.
+`collect_runs` gathers the complete runs.
 """
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ import pandas as pd
 
 from gc_tutorial.centralization import check_optimizer_name
 from gc_tutorial.checks import check_number, check_seeds
-from gc_tutorial.config import config_defaults
-from gc_tutorial.parameters import NOTEBOOK_DEFAULTS, check_parameter, refuse_unknown_names
+from gc_tutorial.config import ComparisonConfig, config_defaults
+from gc_tutorial.parameters import (
+    NOTEBOOK_DEFAULTS,
+    TUTORIAL_DEFAULTS,
+    check_parameter,
+    quick_mode,
+    refuse_unknown_names,
+)
 from gc_tutorial.results import MixedResultsError, load_comparison
 from gc_tutorial.storage import (
     FolderInUseError,
@@ -41,6 +48,7 @@ EXECUTED_NOTEBOOK = "comparison.ipynb"
 COMPLETE_MARKER = "complete.json"
 REPLACED_FOLDER = ".replaced"
 GRID_KEYS = ("optimizer", "learning_rate", "seeds")
+SET_PER_RUN = (*GRID_KEYS, "output_dir")  # the notebook must have these; -p must not set them
 
 
 def run_name(optimizer: str, learning_rate: float, seed: int) -> str:
@@ -48,10 +56,35 @@ def run_name(optimizer: str, learning_rate: float, seed: int) -> str:
     return safe_name(f"{check_optimizer_name(optimizer)}-lr{learning_rate:g}-seed{int(seed)}")
 
 
-def run_identity(parameters: dict) -> str:
-    """A short hash of a run's parameters (where it writes left out)."""
+def run_identity(parameters: dict, notebook_code: str, quick: bool) -> str:
+    """A short hash of what a run computes: its parameters (where it writes left out),
+    the hash of the notebook's code (`notebook_fingerprint`) and quick mode.
+
+    The notebook counts by its code cells, its parameters cell included, not by its
+    name, prose, outputs or metadata: once its code changes, the old runs no longer show
+    what it computes, so they count as made with other settings (kept, refused unless
+    replaced); editing its text, or renaming it, reruns nothing. Quick mode counts
+    because it changes every parameter the run was not given.
+    """
     kept = {key: value for key, value in parameters.items() if key != "output_dir"}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+    identity = {"parameters": kept, "notebook_code": notebook_code, "quick_mode": quick}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def notebook_fingerprint(notebook: Path) -> dict:
+    """The notebook's file name and a short hash of its code cells' sources."""
+    import nbformat  # installed with papermill
+
+    try:
+        cells = nbformat.read(notebook, as_version=4).cells
+    except Exception as error:  # not JSON, not a notebook: the user gave the wrong file
+        raise ValueError(
+            f"`notebook` must be a Jupyter notebook that nbformat can read. "
+            f"Received: notebook={str(notebook)!r} ({type(error).__name__})."
+        ) from None
+    code = [cell.source for cell in cells if cell.cell_type == "code"]
+    digest = hashlib.sha256(json.dumps(code).encode()).hexdigest()[:16]
+    return {"name": notebook.name, "code_sha256": digest}
 
 
 def _import_papermill():
@@ -65,11 +98,63 @@ def _import_papermill():
 
 
 def check_notebook_parameters(notebook: str | os.PathLike, parameters: dict) -> dict:
-    """Refuse names the notebook does not have (with the closest real one) and bad values."""
+    """Refuse a notebook without the parameters each run sets, names the notebook does not
+    have (with the closest real one), names the grid sets, and bad values."""
     papermill = _import_papermill()
     known = papermill.inspect_notebook(str(notebook))
+    missing = [name for name in SET_PER_RUN if name not in known]
+    if missing:
+        raise ValueError(
+            f"`notebook` must have the parameters {', '.join(SET_PER_RUN)}, which each run "
+            f"sets. Received: notebook={str(notebook)!r}, without {', '.join(missing)}."
+        )
     refuse_unknown_names(set(parameters) - set(known), known, "The notebook has no parameter")
-    return {name: check_parameter(name, value) for name, value in parameters.items()}
+    clash = set(parameters) & set(SET_PER_RUN)
+    if clash:
+        raise ValueError(f"{sorted(clash)} are set by the grid; do not pass them as parameters.")
+    # Names the package does not know belong to a notebook of your own, which checks them.
+    return {
+        name: check_parameter(name, value) if name in TUTORIAL_DEFAULTS else value
+        for name, value in parameters.items()
+    }
+
+
+def grid_points(
+    optimizers: Sequence[str], learning_rates: Sequence[float], seeds: Sequence[int]
+) -> list[tuple[str, float, int]]:
+    """Every (optimizer, learning rate, seed), checked, exact duplicates dropped.
+
+    Optimizer names count in any case ("SGD" is "sgd"). Learning rates that differ only
+    after their 6th significant digit would share a run folder: they are refused.
+    """
+    optimizers = list(dict.fromkeys(check_optimizer_name(name) for name in optimizers))
+    rates = list(dict.fromkeys(check_number("learning_rates", rate) for rate in learning_rates))
+    seeds = list(check_seeds("seeds", list(seeds))) if seeds else []
+    grid = list(itertools.product(optimizers, rates, seeds))
+    if not grid:
+        raise ValueError("The grid is empty: give at least one optimizer, learning rate and seed.")
+    folders: dict[str, tuple] = {}
+    for point in grid:
+        first = folders.setdefault(run_name(*point), point)
+        if first != point:
+            raise ValueError(
+                "`learning_rates` must differ within their first 6 significant digits, which "
+                f"name the run folders. Received: learning_rates={list(learning_rates)!r} "
+                f"({first[1]!r} and {point[1]!r} both give {run_name(*point)!r})."
+            )
+    return grid
+
+
+def check_run_configs(shared: dict, grid: list[tuple[str, float, int]]) -> None:
+    """Build every grid point's `ComparisonConfig` (defaults, `shared`, the point) before any
+    run, so that a value no run can use (momentum for adam) stops the grid at once."""
+    defaults = ComparisonConfig()
+    settings = {name: value for name, value in shared.items() if name in config_defaults()}
+    for optimizer, rate, seed in grid:
+        try:
+            defaults.replace(**settings, optimizer=optimizer, learning_rate=rate, seeds=(seed,))
+        except ValueError as error:
+            raise ValueError(f"Run {run_name(optimizer, rate, seed)}: {error}") from None
 
 
 def run_grid(
@@ -86,24 +171,23 @@ def run_grid(
     """Run `notebook` once per (optimizer, learning rate, seed); return one status row per run.
 
     `parameters` go to every run (e.g. dataset, epochs); the grid's own values and
-    `output_dir` are set per run. Everything is checked before the first run starts.
+    `output_dir` are set per run. Everything is checked before the first run starts:
+    the grid (`grid_points`), that the notebook has every parameter a run sets, every
+    parameter's name and value, and each run's comparison config.
     """
     papermill = _import_papermill()
     notebook = Path(notebook)
     if not notebook.is_file():
         raise FileNotFoundError(f"Notebook {str(notebook)!r} not found.")
-    optimizers = [check_optimizer_name(name) for name in optimizers]
-    learning_rates = [check_number("learning_rates", rate) for rate in learning_rates]
-    seeds = list(check_seeds("seeds", list(seeds))) if seeds else []
-    grid = list(itertools.product(optimizers, learning_rates, seeds))
-    if not grid:
-        raise ValueError("The grid is empty: give at least one optimizer, learning rate and seed.")
+    if notebook.suffix != ".ipynb":
+        raise ValueError(f"`notebook` must be a .ipynb file. Received: notebook={str(notebook)!r}.")
+    grid = grid_points(optimizers, learning_rates, seeds)
+    fingerprint = notebook_fingerprint(notebook)
     shared = check_notebook_parameters(notebook, dict(parameters or {}))
-    clash = set(shared) & set(GRID_KEYS)
-    if clash:
-        raise ValueError(f"{sorted(clash)} are set by the grid; do not pass them as parameters.")
+    check_run_configs(shared, grid)
+    context = {"notebook": fingerprint, "quick_mode": quick_mode()}
     with lock_folder(prepare_output_dir(runs_dir)) as runs_dir:
-        plans = [_plan(runs_dir, shared, *point) for point in grid]
+        plans = [_plan(runs_dir, shared, context, *point) for point in grid]
         _stop_on_other_settings(plans, replace)
         return _run_plans(papermill, notebook, runs_dir, plans, kernel_name)
 
@@ -124,7 +208,7 @@ def _run_plans(papermill, notebook: Path, runs_dir: Path, plans: list[dict], ker
         _clear_for_rerun(folder, plan, runs_dir)
         start = time.perf_counter()
         try:
-            _execute(papermill, notebook, folder, plan["parameters"], kernel_name)
+            _execute(papermill, notebook, plan, kernel_name)
             status = "done"
         except Exception as error:  # one failing run must not stop the others
             write_atomically(folder / "error.txt", "".join(traceback.format_exception(error)))
@@ -133,7 +217,9 @@ def _run_plans(papermill, notebook: Path, runs_dir: Path, plans: list[dict], ker
     return pd.DataFrame(statuses)
 
 
-def _plan(runs_dir: Path, shared: dict, optimizer: str, learning_rate: float, seed: int) -> dict:
+def _plan(
+    runs_dir: Path, shared: dict, context: dict, optimizer: str, learning_rate: float, seed: int
+) -> dict:
     name = run_name(optimizer, learning_rate, seed)
     folder = runs_dir / name
     parameters = {
@@ -143,7 +229,7 @@ def _plan(runs_dir: Path, shared: dict, optimizer: str, learning_rate: float, se
         "seeds": [seed],
         "output_dir": str(folder.resolve()),
     }
-    identity = run_identity(parameters)
+    identity = run_identity(parameters, context["notebook"]["code_sha256"], context["quick_mode"])
     marker = _read_marker(folder)
     if marker is None:
         state = "new" if not folder.exists() else "incomplete"
@@ -157,6 +243,7 @@ def _plan(runs_dir: Path, shared: dict, optimizer: str, learning_rate: float, se
         "folder": folder,
         "parameters": parameters,
         "identity": identity,
+        "context": context,
         "state": state,
         "marker": marker,
     }
@@ -170,27 +257,43 @@ def _read_marker(folder: Path) -> dict | None:
 
 
 def _stop_on_other_settings(plans: list[dict], replace: bool) -> None:
-    """Before any run: name the runs made with other parameters, unless replacing them."""
+    """Before any run: name the runs made with other settings, unless replacing them."""
     others = [plan for plan in plans if plan["state"] == "other settings"]
     if not others or replace:
         return
-    lines = []
-    for plan in others[:5]:
-        before = plan["marker"].get("parameters", {})
-        changes = [
-            f"{key}: {before.get(key)!r} -> {plan['parameters'].get(key)!r}"
-            for key in sorted(set(before) | set(plan["parameters"]) - {"output_dir"})
-            if before.get(key) != plan["parameters"].get(key)
-        ]
-        lines.append(f"  {plan['run']}: {'; '.join(changes) or 'other notebook'}")
-    more = f"\n  ... and {len(others) - 5} more" if len(others) > 5 else ""
+    described = [f"{plan['run']} ({'; '.join(_changes(plan))})" for plan in others[:5]]
+    more = f", and {len(others) - 5} more" if len(others) > 5 else ""
     raise ValueError(
-        f"{len(others)} run(s) in this runs folder were made with other parameters:\n"
-        + "\n".join(lines)
+        f"{len(others)} run(s) in this runs folder were made with other settings: "
+        + ", ".join(described)
         + more
-        + "\nUse another runs folder, or pass replace=True (--replace) to move them aside "
+        + ". Use another runs folder, or pass replace=True (--replace) to move them aside "
         f"(into {REPLACED_FOLDER}/) and run them again."
     )
+
+
+def _changes(plan: dict) -> list[str]:
+    """What differs between a run on disk and the planned one, e.g. 'epochs: 1 -> 2'."""
+    before, after = plan["marker"].get("parameters", {}), plan["parameters"]
+    changes = [
+        f"{key}: {before.get(key)!r} -> {after.get(key)!r}"
+        for key in sorted((set(before) | set(after)) - {"output_dir"})
+        if before.get(key) != after.get(key)
+    ]
+    code_before = _notebook_label(plan["marker"].get("notebook"))
+    code_after = _notebook_label(plan["context"]["notebook"])
+    if code_before != code_after:
+        changes.append(f"notebook code: {code_before} -> {code_after}")
+    quick_before = plan["marker"].get("quick_mode")
+    if quick_before != plan["context"]["quick_mode"]:
+        changes.append(f"quick mode: {quick_before} -> {plan['context']['quick_mode']}")
+    return changes
+
+
+def _notebook_label(fingerprint: dict | None) -> str:
+    if not fingerprint:
+        return "not recorded"
+    return f"{fingerprint.get('name')} {fingerprint.get('code_sha256')}"
 
 
 def _clear_for_rerun(folder: Path, plan: dict, runs_dir: Path) -> None:
@@ -205,19 +308,20 @@ def _clear_for_rerun(folder: Path, plan: dict, runs_dir: Path) -> None:
     folder.mkdir(parents=True)
 
 
-def _execute(papermill, notebook: Path, folder: Path, parameters: dict, kernel_name) -> None:
+def _execute(papermill, notebook: Path, plan: dict, kernel_name) -> None:
     """Run the notebook, write the executed copy atomically, then the marker, last."""
+    folder = plan["folder"]
     partial = folder / f".partial.{EXECUTED_NOTEBOOK}"
     papermill.execute_notebook(
         str(notebook),
         str(partial),
-        parameters=parameters,
+        parameters=plan["parameters"],
         kernel_name=kernel_name,
         cwd=str(notebook.parent),
         progress_bar=False,
     )
     os.replace(partial, folder / EXECUTED_NOTEBOOK)
-    marker = {"identity": run_identity(parameters), "parameters": parameters}
+    marker = {"identity": plan["identity"], "parameters": plan["parameters"], **plan["context"]}
     write_atomically(folder / COMPLETE_MARKER, json.dumps(marker, indent=2) + "\n")
 
 
@@ -225,14 +329,16 @@ def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
     """One row per complete run x arm, with the run's parameters and final metrics.
 
     Runs without `complete.json` (running, failed, interrupted) are left out; an
-    empty table is returned when there is none. Runs whose shared parameters differ
-    (other epochs, dataset, ...) are refused with `MixedResultsError`.
+    empty table is returned when there is none. Runs whose shared parameters or
+    notebook code differ (other epochs, dataset, ...) are refused with `MixedResultsError`.
     """
     rows, settings = [], {}
     for marker in sorted(Path(runs_dir).glob(f"*/{COMPLETE_MARKER}")):
         comparison = load_comparison(marker.parent)
         parameters = comparison.parameters
+        notebook = (_read_marker(marker.parent) or {}).get("notebook") or {}
         shared = {k: v for k, v in parameters.items() if k not in GRID_KEYS}
+        shared["notebook_code"] = notebook.get("code_sha256")
         settings.setdefault(json.dumps(shared, sort_keys=True), marker.parent.name)
         for summary in comparison.summary.to_dict(orient="records"):
             rows.append(
@@ -256,6 +362,7 @@ def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
     if len(settings) > 1:
         raise MixedResultsError(
             f"The runs in {str(runs_dir)!r} were made with different shared parameters "
+            "or notebook code "
             f"(e.g. runs {sorted(settings.values())}): refusing to average them together."
         )
     return pd.DataFrame(rows)
@@ -286,16 +393,17 @@ def summarize_grid(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def parse_value(text: str):
-    """-p values as papermill parses them: bools, None, ints, floats, lists, else the string."""
-    import yaml
-
-    if text == "None":
-        return None
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    return value if isinstance(value, (bool, int, float, list, type(None))) else text
+    """A -p value as papermill's own -p parses it (`papermill.cli._resolve_type`): exactly
+    "True", "False" and "None", then whatever int() and then float() accept, else the
+    string itself ("1e-1" is 0.1; "yes", "true" and "[0, 1]" stay strings)."""
+    if text in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[text]
+    for number in (int, float):
+        try:
+            return number(text)
+        except ValueError:
+            pass
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -337,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             replace=args.replace,
         )
         summary = summarize_grid(collect_runs(args.runs_dir))
-    except (ValueError, FileNotFoundError, MixedResultsError, FolderInUseError) as error:
+    except (ValueError, OSError, ImportError, MixedResultsError, FolderInUseError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     print(statuses.to_string(index=False))
     print(summary.to_string(index=False) if not summary.empty else "No finished run yet.")

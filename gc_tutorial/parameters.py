@@ -52,6 +52,7 @@ QUICK_OVERRIDES = {
     "max_examples": 512,
     "augment": False,  # flips and rotations change a digit's class
     "launch_grid": True,
+    "runs_dir": "runs/quick-grid",  # smoke runs never share the full tutorial's runs folder
     "grid_optimizers": ["sgd", "rmsprop"],
     "grid_learning_rates": [1e-2],
 }

@@ -31,11 +31,12 @@
 #     --optimizers sgd rmsprop adam --learning-rates 1e-3 1e-4 --seeds 0 1 2
 # ```
 #
-# A run is identified by all its parameters and is complete once its `complete.json` marker,
-# written last, exists: a rerun skips complete runs with the same parameters, reruns
-# interrupted ones, and stops before training if a run was made with other parameters
-# (`--replace` moves those aside and reruns them). A failing run writes `error.txt` in its
-# folder without stopping the others, and two batches cannot share a runs folder.
+# A run is identified by all its parameters, the code of the comparison notebook and quick mode,
+# and is complete once its `complete.json` marker, written last, exists: a rerun skips complete
+# runs with the same identity, reruns interrupted ones, and stops before training if a run was
+# made with other settings (`--replace` moves those aside and reruns them). A failing run writes
+# `error.txt` in its folder without stopping the others, and two batches cannot share a runs
+# folder. Quick mode keeps its runs apart, in `runs/quick-grid`.
 
 # %%
 import subprocess
@@ -49,7 +50,8 @@ if "google.colab" in sys.modules:  # on Colab, install this tutorial's package; 
 # ## Parameters
 # `launch_grid=True` runs the grid from this notebook before the report (quick mode does, so
 # that the report has runs to show); otherwise the report reads the runs already in `runs_dir`.
-# The dataset parameters are passed to every run.
+# The dataset parameters (`data_dir` included: horses_or_humans offline needs a prepared copy)
+# are passed to every run.
 
 # %% tags=["parameters"]
 runs_dir: str = "runs/grid"  # one folder per grid run
@@ -58,6 +60,7 @@ grid_optimizers: list = ["sgd", "rmsprop", "adam"]  # optimizers of the grid
 grid_learning_rates: list = [0.001, 0.0001]  # learning rates of the grid
 seeds: list = [0, 1, 2]  # one paired baseline/GC comparison per seed
 dataset: str = "horses_or_humans"  # tfds name, image folder, "digits" or "synthetic"
+data_dir: str = None  # tensorflow-datasets data_dir holding a prepared copy
 image_size: int = 300  # images are resized to image_size x image_size
 batch_size: int = 128  # examples per batch
 epochs: int = 10  # epochs per arm
@@ -74,6 +77,7 @@ settings = resolve_parameters(
     grid_learning_rates=grid_learning_rates,
     seeds=seeds,
     dataset=dataset,
+    data_dir=data_dir,
     image_size=image_size,
     batch_size=batch_size,
     epochs=epochs,
@@ -96,6 +100,7 @@ if settings.launch_grid:
         seeds=settings.seeds,
         parameters={
             "dataset": settings.dataset,
+            "data_dir": settings.data_dir,
             "image_size": settings.image_size,
             "batch_size": settings.batch_size,
             "epochs": settings.epochs,
@@ -127,6 +132,11 @@ runs
 # mean, 95% confidence interval (`ci_low`, `ci_high`), sign-flip permutation p-value, and in how
 # many seeds GC won, tied or lost. An interval that contains 0 means these seeds cannot tell
 # the arms apart ("no detectable difference"); one that excludes 0 shows an effect.
+#
+# Two cautions. With n seeds the exact sign-flip p-value cannot go below 2/2^n (0.25 with 3
+# seeds, 0.5 with quick mode's 2): below 0.05 needs 6 seeds or more. And the default grid
+# compares 6 cells (3 optimizers x 2 learning rates) at once: even if GC changed nothing, one
+# 95% interval in twenty excludes 0 by chance, so a single such cell is weak evidence.
 
 # %%
 summarize_grid(runs)

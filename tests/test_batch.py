@@ -1,6 +1,7 @@
 """Batch runs with papermill: identity per run, honest resumes, contained failures."""
 
 import json
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 from gc_tutorial.batch import (
     COMPLETE_MARKER,
     collect_runs,
+    main,
     parse_value,
     run_grid,
     run_name,
@@ -16,6 +18,7 @@ from gc_tutorial.batch import (
 )
 from gc_tutorial.results import MixedResultsError
 
+NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
 TINY_COMPARISON = """\
 from gc_tutorial.experiment import run_comparison
 
@@ -29,7 +32,8 @@ run_comparison("synthetic", seeds=seeds, epochs=epochs, image_size=16, batch_siz
 @pytest.fixture
 def tiny_notebook(tmp_path):
     parameters = nbformat.v4.new_code_cell(
-        'optimizer = "sgd"\nlearning_rate = 0.01\nseeds = [0]\nepochs = 1\noutput_dir = "out"'
+        'optimizer = "sgd"\nlearning_rate = 0.01\nmomentum = None\nseeds = [0]\nepochs = 1\n'
+        'output_dir = "out"'
     )
     parameters.metadata["tags"] = ["parameters"]
     notebook = nbformat.v4.new_notebook(
@@ -153,6 +157,27 @@ def test_summarize_grid_is_the_paired_difference_per_cell():
         (None, {"optimizers": ["../../x"]}, ValueError, "Unknown optimizer"),
         (None, {"learning_rates": [float("inf")]}, ValueError, "learning_rates"),
         (None, {"seeds": [0, 0]}, ValueError, "seeds"),
+        (
+            None,
+            {"learning_rates": [1e-4, 1.000001e-4]},
+            ValueError,
+            "`learning_rates` must differ within their first 6 significant digits.*"
+            "0.0001 and 0.0001000001 both give 'sgd-lr0.0001-seed0'",
+        ),
+        (
+            None,
+            {"optimizers": ["sgd", "adam"], "parameters": {"momentum": 0.9}},
+            ValueError,
+            "Run adam-lr0.1-seed0: `momentum` must be None for optimizer 'adam'",
+        ),
+        (None, {"parameters": {"output_dir": "elsewhere"}}, ValueError, "set by the grid"),
+        (
+            NOTEBOOKS / "01_data.ipynb",
+            {},
+            ValueError,
+            "`notebook` must have the parameters optimizer, learning_rate, seeds, output_dir.*"
+            "without optimizer, learning_rate, seeds, output_dir",
+        ),
     ],
 )
 def test_bad_grid_input(tiny_notebook, tmp_path, notebook, grid, error, message):
@@ -171,11 +196,73 @@ def test_bad_grid_input(tiny_notebook, tmp_path, notebook, grid, error, message)
         ("True", True),
         ("None", None),
         ("synthetic", "synthetic"),
-        ("[0, 1]", [0, 1]),
+        ("1e-1", 0.1),
+        ("1_000", 1000),
+        ("yes", "yes"),
+        ("off", "off"),
+        ("true", "true"),
+        ("[0, 1]", "[0, 1]"),
     ],
 )
 def test_command_line_values_are_parsed_like_papermill(text, value):
+    from papermill.cli import _resolve_type  # what `papermill -p NAME VALUE` does
+
     assert parse_value(text) == value and type(parse_value(text)) is type(value)
+    assert parse_value(text) == _resolve_type(text) and type(_resolve_type(text)) is type(value)
+
+
+def test_duplicate_grid_points_run_once(tiny_notebook, tmp_path):
+    grid = {"optimizers": ["sgd", "SGD"], "learning_rates": [1e-3, 0.001], "seeds": [0]}
+    statuses = run_grid(tiny_notebook, tmp_path / "runs", **grid)
+    assert list(statuses["run"]) == ["sgd-lr0.001-seed0"] and list(statuses["status"]) == ["done"]
+
+
+def test_a_run_is_identified_by_the_notebook_code_and_quick_mode(
+    tiny_notebook, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("GC_TUTORIAL_QUICK", "1")
+    runs_dir, one = tmp_path / "runs", {"optimizers": ["sgd"], "learning_rates": [1e-3]}
+    run_grid(tiny_notebook, runs_dir, seeds=[0], **one)
+    notebook = nbformat.read(tiny_notebook, as_version=4)
+    notebook.cells.append(nbformat.v4.new_markdown_cell("Prose changes no result."))
+    nbformat.write(notebook, tiny_notebook)
+    statuses = run_grid(tiny_notebook, runs_dir, seeds=[0], **one)
+    assert list(statuses["status"]) == ["skipped (complete, same parameters)"]
+
+    monkeypatch.setenv("GC_TUTORIAL_QUICK", "0")
+    with pytest.raises(ValueError, match="sgd-lr0.001-seed0 \\(quick mode: True -> False\\)"):
+        run_grid(tiny_notebook, runs_dir, seeds=[0], **one)
+    monkeypatch.setenv("GC_TUTORIAL_QUICK", "1")
+    notebook.cells[1].source += "\nprint('code changes the result')"
+    nbformat.write(notebook, tiny_notebook)
+    with pytest.raises(ValueError, match="notebook code: tiny.ipynb [0-9a-f]{16} -> tiny.ipynb"):
+        run_grid(tiny_notebook, runs_dir, seeds=[0], **one)
+    run_grid(tiny_notebook, runs_dir, seeds=[1], **one)  # a new run, with the new code
+    with pytest.raises(MixedResultsError, match="notebook code"):
+        collect_runs(runs_dir)
+
+
+@pytest.mark.parametrize("problem", ["runs folder is a file", "permission denied"])
+def test_command_line_errors_are_one_line_and_exit_2(
+    tiny_notebook, tmp_path, monkeypatch, capsys, problem
+):
+    runs_dir = tmp_path / "runs"
+    if problem == "runs folder is a file":
+        runs_dir.write_text("")
+        message = "is not a folder"
+    else:
+
+        def refuse(path):
+            raise PermissionError(13, "Permission denied", str(path))
+
+        monkeypatch.setattr("gc_tutorial.batch.prepare_output_dir", refuse)
+        message = "Permission denied"
+    argv = ["--notebook", str(tiny_notebook), "--runs-dir", str(runs_dir), "--seeds", "0"]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--optimizers", "sgd", "--learning-rates", "0.01"])
+    error = capsys.readouterr().err
+    assert exit_.value.code == 2 and error.count("\n") == 1
+    assert ": error: " in error and message in error
 
 
 def test_two_batches_cannot_share_a_runs_folder(tiny_notebook, tmp_path):
