@@ -345,6 +345,7 @@ def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
                 {
                     "run": marker.parent.name,
                     "dataset": comparison.dataset.get("name"),
+                    "kind": comparison.dataset.get("kind"),
                     "synthetic": comparison.dataset.get("synthetic"),
                     "optimizer": parameters["optimizer"],
                     "learning_rate": parameters["learning_rate"],

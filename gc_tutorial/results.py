@@ -336,6 +336,19 @@ def per_run_table(history: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def data_notes(datasets: list[dict]) -> list[str]:
+    """The NOTE lines for results made on these datasets (`DatasetInfo` records): one for
+    synthetic data and one for digits, neither of which is horses_or_humans."""
+    notes = []
+    if any(dataset.get("synthetic") for dataset in datasets):
+        notes.append(
+            "NOTE: SYNTHETIC data, generated offline: these are not horses_or_humans results."
+        )
+    if any(dataset.get("kind") == "digits" for dataset in datasets):
+        notes.append("NOTE: scikit-learn digits (real, offline): not horses_or_humans results.")
+    return notes
+
+
 def format_report(result: ComparisonResult) -> str:
     """Mean +- std over seeds per arm, then the paired GC - baseline test with its CI."""
     p = result.parameters
@@ -344,12 +357,7 @@ def format_report(result: ComparisonResult) -> str:
         f"{p['optimizer']} lr={p['learning_rate']:g}, {p['epochs']} epoch(s), "
         f"seeds {p['seeds']}, image {p['image_size']}px, batch {p['batch_size']}",
     ]
-    if result.dataset.get("synthetic"):
-        lines.append(
-            "NOTE: SYNTHETIC data, generated offline: these are not horses_or_humans results."
-        )
-    elif result.dataset.get("kind") == "digits":
-        lines.append("NOTE: scikit-learn digits (real, offline): not horses_or_humans results.")
+    lines += data_notes([result.dataset])
     for row in result.summary.itertuples():
         label = (
             "Using Gradient Centralization"

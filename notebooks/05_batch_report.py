@@ -90,6 +90,7 @@ settings = resolve_parameters(
 
 # %%
 from gc_tutorial.batch import collect_runs, run_grid, summarize_grid
+from gc_tutorial.results import data_notes
 
 if settings.launch_grid:
     statuses = run_grid(
@@ -119,10 +120,8 @@ runs = collect_runs(settings.runs_dir)
 if runs.empty:
     print(f"No finished run in {settings.runs_dir!r} yet: launch a grid (see above).")
 else:
-    if runs["synthetic"].any():
-        print("NOTE: some runs used SYNTHETIC data: they are not horses_or_humans results.")
-    if (runs["dataset"] == "digits").any():
-        print("NOTE: scikit-learn digits (real, offline): not horses_or_humans results.")
+    for note in data_notes(runs[["kind", "synthetic"]].to_dict(orient="records")):
+        print(note)
     print(f"{runs['run'].nunique()} finished run(s) in {settings.runs_dir!r}")
 runs
 

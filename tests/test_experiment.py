@@ -373,3 +373,13 @@ def test_an_offline_dataset_is_one_line_naming_the_flags(monkeypatch, tmp_path, 
     assert "`--data-dir`" in error and "`--dataset synthetic`" in error
     assert "data_dir=" not in error and "source=" not in error
     assert list(tmp_path.iterdir()) == [tmp_path / "tfds"] or not list(tmp_path.glob(".out*"))
+
+
+def test_data_notes_say_when_results_are_not_horses_or_humans():
+    assert results.data_notes([{"kind": "tfds", "synthetic": False}]) == []
+    assert results.data_notes([{"kind": "folder", "synthetic": False}]) == []
+    digits = results.data_notes([{"kind": "digits", "synthetic": False}])
+    assert digits == ["NOTE: scikit-learn digits (real, offline): not horses_or_humans results."]
+    mixed = [{"kind": "synthetic", "synthetic": True}, {"kind": "digits", "synthetic": False}]
+    notes = results.data_notes(mixed)
+    assert len(notes) == 2 and "SYNTHETIC" in notes[0] and "digits" in notes[1]
