@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from gc_tutorial.checks import SEED_LIMIT, check_bool, check_int, check_optional_int
+from gc_tutorial.checks import SEED_LIMIT, check_bool, check_int, check_optional_int, fail
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 SYNTHETIC = "synthetic"
@@ -120,7 +120,8 @@ def load_dataset(
     Args:
         source: a tensorflow-datasets name (default "horses_or_humans"), the path to a
             folder of class subfolders (`<dir>/<class>/*.png`, or `<dir>/train/<class>/`
-            and `<dir>/test/<class>/`), "digits" for scikit-learn's 1,797 real
+            and `<dir>/test/<class>/`, where `validation/`, `val/` or `valid/` may stand
+            for `test/`), "digits" for scikit-learn's 1,797 real
             handwritten digits (10 classes "0".."9", offline; the stratified 80/20
             split is the same for every seed), or "synthetic" for generated discs
             vs rings.
@@ -131,7 +132,9 @@ def load_dataset(
             becomes a 9, a 2 a mirrored 2), so use `augment=False` there.
         shuffle: shuffle the training examples, differently each epoch.
         seed: makes splitting, shuffling and augmentation repeatable: the same seed
-            gives the same batches.
+            gives the same batches, under the same TensorFlow global seed (tf.data
+            combines the two; `run_comparison` sets both, with
+            `keras.utils.set_random_seed(seed)`).
         max_examples: keep at most this many examples of each split.
         data_dir: tensorflow-datasets data directory (where prepared datasets live).
 
@@ -139,9 +142,9 @@ def load_dataset(
         - Every format that `tf.io.decode_image` reads is loaded: .png, .jpg, .jpeg, .bmp,
           .gif (its first frame), and .webp where TensorFlow reads it (it has
           `tf.io.decode_webp`; still, opaque WebP only). Images in nested subfolders of a
-          class folder belong to that class. Other files in class folders (.tiff, .txt, ...)
-          are skipped, with a warning that counts them per extension; files directly in
-          `<dir>` are ignored.
+          class folder (links followed) belong to that class. Other files in class
+          folders (.tiff, .txt, ...) are skipped, with a warning that counts them per
+          extension; files directly in `<dir>` are ignored.
         - Hidden entries are ignored: names starting with "." (also macOS's "._*" files),
           "__MACOSX" folders, Thumbs.db and desktop.ini.
         - A JPEG's EXIF orientation is applied, as photo viewers do, so a photo taken with
@@ -159,6 +162,13 @@ def load_dataset(
     check_bool("shuffle", shuffle)
     seed = check_int("seed", seed, 0, SEED_LIMIT)
     max_examples = check_optional_int("max_examples", max_examples)
+    if source == DIGITS and augment:
+        fail(
+            "augment",
+            augment,
+            "False for source 'digits' (a flip or a rotation changes a digit's class: a 6 "
+            "becomes a 9)",
+        )
     examples = _load_examples(source, image_size, seed, max_examples, data_dir)
     check_cache_fits_in_memory(examples.num_train + examples.num_test, image_size)
     pipeline = dict(image_size=image_size, batch_size=batch_size, seed=seed)
@@ -337,7 +347,7 @@ def _load_examples(
 ) -> _Examples:
     """Dispatch on the kind of source: synthetic, a folder, or a tensorflow-datasets name."""
     if isinstance(source, os.PathLike):
-        return _folder_examples(Path(source), image_size, seed, max_examples)
+        return _folder_examples(Path(source).expanduser(), image_size, seed, max_examples)
     if not isinstance(source, str) or not source:
         raise ValueError(f"Unknown `source` {source!r}; it must be {SOURCE_KINDS}.")
     if source == SYNTHETIC:
@@ -381,6 +391,8 @@ def _tfds_examples(
 
     try:
         builder = tfds.builder(name, data_dir=None if data_dir is None else os.fspath(data_dir))
+    except AssertionError as error:  # tfds's answer to a version it does not have
+        raise ValueError(f"Unknown `source` {name!r}: {str(error).strip()}") from None
     except ValueError as error:  # includes tfds's DatasetNotFoundError
         if "/" in name:
             raise FileNotFoundError(
@@ -455,6 +467,8 @@ def _prepare_tfds(builder) -> None:
 # Never a class nor an image: hidden entries (".*", so also macOS's "._*" AppleDouble files),
 # the "__MACOSX" folder of zips made on macOS, and Windows's thumbnail caches.
 HIDDEN_NAMES = ("__MACOSX", "Thumbs.db", "desktop.ini")
+# Folder names of a split layout, in order of preference for the test split.
+SPLIT_FOLDER_NAMES = ("train", "test", "validation", "val", "valid")
 EXIF_ORIENTATION_TAG = 0x0112
 EXIF_EXTENSIONS = (".jpg", ".jpeg")  # where cameras write an orientation
 
@@ -470,7 +484,10 @@ def _folder_examples(root: Path, image_size: int, seed: int, max_examples: int |
         for files in (train_files, test_files)
     )
     if not test_files:
-        raise ValueError(f"Image folder {str(root)!r} leaves no images for the test split.")
+        raise ValueError(
+            f"Image folder {str(root)!r} leaves no images for the test split: a class needs "
+            "2 images or more to give one to each split (or use train/ and test/ folders)."
+        )
     for split, files in (("train", train_files), ("test", test_files)):
         _warn_classes_without_images(root, class_names, split, files)
     check_cache_fits_in_memory(len(train_files) + len(test_files), image_size)
@@ -480,7 +497,7 @@ def _folder_examples(root: Path, image_size: int, seed: int, max_examples: int |
         test=_decoded_files(test_files),
         num_train=len(train_files),
         num_test=len(test_files),
-        name=root.name,
+        name=root.resolve().name,
         kind="folder",
         origin=f"image folder {root.resolve()}",
         class_names=class_names,
@@ -491,11 +508,13 @@ def _folder_files(
     root: Path, seed: int
 ) -> tuple[tuple[str, ...], list[tuple[str, int]], list[tuple[str, int]]]:
     """The class names, and the `(file path, label)`s of the train and the test images."""
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        class_names = _class_names(root / "train")
-        _check_test_classes(root, class_names)
-        train_files, train_skipped = _class_files(root / "train", class_names)
-        test_files, test_skipped = _class_files(root / "test", class_names, must_have_images=False)
+    splits = _split_folders(root)
+    if splits is not None:
+        train, test = splits
+        class_names = _class_names(train)
+        _check_test_classes(train, test, class_names)
+        train_files, train_skipped = _class_files(train, class_names)
+        test_files, test_skipped = _class_files(test, class_names, must_have_images=False)
         skipped = train_skipped + test_skipped
     else:
         class_names = _class_names(root)
@@ -523,15 +542,36 @@ def _class_names(folder: Path) -> tuple[str, ...]:
     return names
 
 
-def _check_test_classes(root: Path, class_names: tuple[str, ...]) -> None:
+def _check_test_classes(train: Path, test: Path, class_names: tuple[str, ...]) -> None:
     """Refuse a test class that train lacks: the model could never predict it."""
-    unknown = [name for name in _subfolder_names(root / "test") if name not in class_names]
+    unknown = [name for name in _subfolder_names(test) if name not in class_names]
     if unknown:
         raise ValueError(
-            f"Image folder {str(root / 'test')!r} has class folder(s) {unknown} that "
-            f"{str(root / 'train')!r} lacks; the test classes must be train classes "
+            f"Image folder {str(test)!r} has class folder(s) {unknown} that "
+            f"{str(train)!r} lacks; the test classes must be train classes "
             f"{list(class_names)}."
         )
+
+
+def _split_folders(root: Path) -> tuple[Path, Path] | None:
+    """The train and test folders of a split layout, or None for class folders.
+
+    `test/` is the test split, or else `validation/`, `val/` or `valid/`. A folder
+    named like a split without the other split is refused: read as class folders,
+    it would train the model to tell the splits apart.
+    """
+    by_lower = {name.lower(): name for name in _subfolder_names(root)}
+    present = [name for name in SPLIT_FOLDER_NAMES if name in by_lower]
+    test = next((name for name in present if name != "train"), None)
+    if "train" in present and test is not None:
+        return root / by_lower["train"], root / by_lower[test]
+    if present:
+        raise ValueError(
+            f"Image folder {str(root)!r} has split folder(s) {[by_lower[n] for n in present]} "
+            "but not both splits. `source` must hold class folders (<dir>/<class>/*.png), or "
+            "train/<class>/ with test/<class>/ (or validation/, val/, valid/)."
+        )
+    return None
 
 
 def _image_extensions() -> tuple[str, ...]:
@@ -569,8 +609,12 @@ def _class_folder_files(
 
     Hidden entries are left out. A missing folder has neither.
     """
-    images, others = [], Counter()
-    for folder, subfolders, names in os.walk(class_folder):
+    images, others, seen = [], Counter(), set()
+    for folder, subfolders, names in os.walk(class_folder, followlinks=True):
+        if os.path.realpath(folder) in seen:  # a link back up the tree: read it once
+            subfolders[:] = []
+            continue
+        seen.add(os.path.realpath(folder))
         subfolders[:] = [name for name in subfolders if not _is_hidden(name)]
         for name in names:
             if _is_hidden(name):

@@ -264,6 +264,39 @@ def test_files_tensorflow_cannot_decode_are_skipped_with_counts_per_extension(tm
     assert loaded.info.num_train + loaded.info.num_test == 6
 
 
+@pytest.mark.parametrize("test_name", ["validation", "val", "Valid"])
+def test_a_validation_folder_is_the_test_split(tmp_path, test_name):
+    write_images(tmp_path / "train", {"cats": 4, "dogs": 3})
+    write_images(tmp_path / test_name, {"cats": 2, "dogs": 1})
+    loaded = load_dataset(tmp_path, image_size=8, augment=False)
+    assert loaded.info.class_names == ("cats", "dogs")
+    assert (loaded.info.num_train, loaded.info.num_test) == (7, 3)
+
+
+@pytest.mark.parametrize("splits", [("train",), ("validation",), ("test", "validation")])
+def test_split_folders_without_both_splits_are_refused_not_read_as_classes(tmp_path, splits):
+    for split in splits:
+        write_images(tmp_path / split, {"cats": 2, "dogs": 2})
+    with pytest.raises(ValueError, match="not both splits"):
+        load_dataset(tmp_path, image_size=8)
+
+
+def test_images_under_a_linked_subfolder_load_into_their_class(tmp_path):
+    write_images(tmp_path / "data", {"a": 2, "b": 2})
+    write_images(tmp_path / "elsewhere", {"more": 2})
+    (tmp_path / "data" / "a" / "linked").symlink_to(tmp_path / "elsewhere" / "more")
+    (tmp_path / "data" / "a" / "loop").symlink_to(tmp_path / "data" / "a")  # read once
+    loaded = load_dataset(tmp_path / "data", image_size=8, augment=False)
+    labels = np.concatenate([y for split in loaded[:2] for _, y in batches(split)])
+    assert sorted(labels) == [0] * 4 + [1] * 2
+
+
+def test_a_folder_given_as_dot_is_named_after_itself(tmp_path, monkeypatch):
+    write_images(tmp_path / "pets", {"a": 2, "b": 2})
+    monkeypatch.chdir(tmp_path / "pets")
+    assert load_dataset(".", image_size=8, augment=False).info.name == "pets"
+
+
 def test_images_in_nested_subfolders_load_into_their_class(tmp_path):
     write_images(tmp_path, {"a": 2, "b": 2})
     write_images(tmp_path / "a", {"more": 2, "more/deeper": 1, ".ipynb_checkpoints": 1})
@@ -563,14 +596,14 @@ def test_digits_are_real_rgb_images_in_ten_named_classes():
 
 def test_digits_test_split_is_stratified_and_the_same_for_every_seed():
     tests = [
-        batches(load_dataset("digits", image_size=8, batch_size=64, seed=seed).test)
+        batches(load_dataset("digits", image_size=8, batch_size=64, augment=False, seed=seed).test)
         for seed in (0, 1, 7)
     ]
     assert same_batches(tests[0], tests[1]) and same_batches(tests[0], tests[2])
     labels = np.concatenate([y for _, y in tests[0]])
     assert np.bincount(labels, minlength=10).min() >= 35  # every digit, ~36 each
     trains = [
-        batches(load_dataset("digits", image_size=8, batch_size=64, seed=seed).train)
+        batches(load_dataset("digits", image_size=8, batch_size=64, augment=False, seed=seed).train)
         for seed in (0, 1)
     ]
     assert not same_batches(trains[0], trains[1])  # seeds shuffle the training set
@@ -592,6 +625,11 @@ def test_digits_docstring_warns_about_flips():
     assert "6" in load_dataset.__doc__ and "9" in load_dataset.__doc__
 
 
+def test_digits_are_never_augmented():
+    with pytest.raises(ValueError, match=r"`augment` must be False for source 'digits'"):
+        load_dataset("digits", image_size=8)
+
+
 def test_augmenting_leaves_the_test_split_alone():
     plain, augmented = (
         load_dataset("synthetic", image_size=16, batch_size=8, max_examples=16, augment=flag)
@@ -599,3 +637,8 @@ def test_augmenting_leaves_the_test_split_alone():
     )
     assert same_batches(batches(plain.test), batches(augmented.test))
     assert not same_batches(batches(plain.train), batches(augmented.train))
+
+
+def test_a_tfds_version_that_does_not_exist_is_a_clear_error():
+    with pytest.raises(ValueError, match="horses_or_humans:9.9.9"):
+        load_dataset("horses_or_humans:9.9.9", image_size=8)
