@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import resource
 import statistics
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,18 +172,71 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
 
 
+def output_path(name: str, output: str | os.PathLike | None = None) -> Path:
+    """Where benchmark `name` writes its JSON: `output`, else benchmarks/results/<name>.json."""
+    return Path(output) if output else RESULTS / f"{name}.json"
+
+
 def write_results(
     name: str, payload: dict, output: str | os.PathLike | None = None, device: str | None = None
 ) -> Path:
     """Write `payload` and the machine as JSON, in benchmarks/results/ unless told otherwise."""
     from gc_tutorial.storage import prepare_output_dir, write_atomically
 
-    path = Path(output) if output else RESULTS / f"{name}.json"
+    path = output_path(name, output)
     prepare_output_dir(path.parent)
     payload = {"benchmark": name, "machine": machine(device), **payload}
     write_atomically(path, json.dumps(payload, indent=2) + "\n")
     print(f"\nwritten: {path}")
     return path
+
+
+def check_output(
+    parser: argparse.ArgumentParser, name: str, output: str | os.PathLike | None
+) -> Path:
+    """The file `write_results(name, ..., output)` will write, checked before any work: its
+    folder is created and takes a file. Else `parser.error`: one line, exit 2."""
+    path = output_path(name, output)
+    if path.is_dir():
+        parser.error(f"--output must name a file, not the folder {path}")
+    check_folder(parser, "--output", path.parent)
+    return path
+
+
+def check_folder(parser: argparse.ArgumentParser, option: str, folder: Path) -> None:
+    """`parser.error` (one line, exit 2) unless `folder` is, or can be made, a folder that
+    takes files."""
+    if folder.exists() and not folder.is_dir():
+        parser.error(f"{option}: {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        parser.error(f"{option}: cannot write in {folder}: {error.strerror or error}")
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse `type`: an integer >= `minimum`. Anything else is argparse's one-line
+    error, exit 2: "argument --steps: must be an integer >= 1, got 0"."""
+
+    def integer(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
+        return value
+
+    return integer
+
+
+def buildable_image_size(text: str) -> int:
+    """An argparse `type`: an image size the model can be built at (`SMALLEST_IMAGE_SIZE` up)."""
+    from gc_tutorial.model import SMALLEST_IMAGE_SIZE
+
+    return at_least(SMALLEST_IMAGE_SIZE)(text)
 
 
 def platform_line() -> str:
@@ -208,13 +264,13 @@ def run_worker(script: str, name: str, args, env: dict, failure: dict) -> dict:
 
 def worker_parser(description: str):
     """The arguments every per-configuration benchmark shares (its worker mode included)."""
-    import argparse
-
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--image-size", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--timeout", type=int, default=420, help="seconds per configuration")
+    parser.add_argument("--steps", type=at_least(1), default=6)
+    parser.add_argument("--image-size", type=buildable_image_size, default=300)
+    parser.add_argument("--batch-size", type=at_least(1), default=128)
+    parser.add_argument(
+        "--timeout", type=at_least(1), default=420, help="seconds per configuration"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--output", default=None)
     return parser

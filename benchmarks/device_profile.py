@@ -35,12 +35,21 @@ import os
 import re
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # as throughput.py
 os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # no start/stop lines from torch's profiler
 
-from common import device_name, print_table, write_results  # noqa: E402
+from common import (  # noqa: E402
+    at_least,
+    buildable_image_size,
+    check_folder,
+    check_output,
+    device_name,
+    print_table,
+    write_results,
+)
 
 EVENT_KINDS = [  # (kind, a regular expression on the event's name, any case), the first match wins
     ("convolution", r"conv(?!ert)|cudnn|fprop|dgrad|wgrad|implicit_gemm|winograd"),
@@ -161,7 +170,10 @@ def _line_events(track: str, events) -> list:
 
 def chrome_trace_events(trace: dict):
     """A PyTorch chrome trace's device events if it has any (a GPU), else its aten ops."""
-    complete = [event for event in trace["traceEvents"] if event.get("ph") == "X"]
+    events = trace.get("traceEvents") if isinstance(trace, dict) else None
+    if not isinstance(events, list):
+        raise ValueError("a chrome trace is a JSON object with a 'traceEvents' list; this is not")
+    complete = [event for event in events if event.get("ph") == "X"]
     kernels = [event for event in complete if event.get("cat") in GPU_CHROME_CATEGORIES]
     if kernels:
         return "gpu", [_chrome_event(event) for event in kernels]
@@ -243,9 +255,11 @@ def summarise(device_kind: str, events: list, steps: int, wall: float | None) ->
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image-size", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=5, help="steps profiled (or in the trace)")
+    parser.add_argument("--image-size", type=buildable_image_size, default=300)
+    parser.add_argument("--batch-size", type=at_least(1), default=128)
+    parser.add_argument(
+        "--steps", type=at_least(1), default=5, help="steps profiled (or in the trace)"
+    )
     parser.add_argument(
         "--trace-dir", type=Path, help="where the raw trace goes (default: a temp dir)"
     )
@@ -260,7 +274,10 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     check_arguments(parser, args)
     if args.summarise:
-        device_kind, events = read_events(args.summarise)
+        try:
+            device_kind, events = read_events(args.summarise)
+        except (ValueError, KeyError, OSError, EOFError, zlib.error) as error:
+            parser.error(f"--summarise {args.summarise}: not a trace this reads: {error!r}")
         trace, wall, device = args.summarise, args.wall_s_per_step, args.device
     else:
         trace_dir = args.trace_dir or Path(tempfile.mkdtemp(prefix="device_profile_"))
@@ -298,28 +315,22 @@ def main(argv=None) -> dict:
 
 
 def check_arguments(parser: argparse.ArgumentParser, args) -> None:
-    """One-line errors, before anything runs."""
-    from gc_tutorial.model import SMALLEST_IMAGE_SIZE
-
-    if args.steps < 1:
-        parser.error(f"--steps must be >= 1, got {args.steps}")
+    """One-line errors, before anything runs (the counts and sizes are checked by their types)."""
     if args.summarise:
         name = args.summarise.name.removesuffix(".gz")
         if not args.summarise.is_file():
             parser.error(f"--summarise: no such file: {args.summarise}")
         if not name.endswith((".xplane.pb", ".json")):
             parser.error(f"--summarise needs a .xplane.pb or .json trace (.gz too), got {name}")
-        return
-    if args.image_size < SMALLEST_IMAGE_SIZE or args.batch_size < 1:
-        parser.error(
-            f"--image-size must be >= {SMALLEST_IMAGE_SIZE} and --batch-size >= 1, "
-            f"got {args.image_size}, {args.batch_size}"
-        )
-    if _backend(args) not in ("jax", "torch"):
-        parser.error(
-            "device_profile.py profiles KERAS_BACKEND=jax or torch; for TensorFlow use "
-            f"throughput.py --profile-ops. This process runs {_backend(args)}"
-        )
+    else:
+        if _backend(args) not in ("jax", "torch"):
+            parser.error(
+                "device_profile.py profiles KERAS_BACKEND=jax or torch; for TensorFlow use "
+                f"throughput.py --profile-ops. This process runs {_backend(args)}"
+            )
+        if args.trace_dir:
+            check_folder(parser, "--trace-dir", args.trace_dir)
+    check_output(parser, "device_profile", args.output)
 
 
 def _gpu_present() -> bool:

@@ -11,9 +11,11 @@ epochs, 3 seeds, both arms) on a stand-in for horses_or_humans that works offlin
 of synthetic PNGs with its split sizes (1027 train, 256 test) and image size. The numbers
 are this machine's time and memory for the tutorial's workload, and its accuracies are
 synthetic-data results, not horses_or_humans results. The comparison's tables and plots are
-kept in benchmarks/results/comparison_synthetic_300/.
+kept in benchmarks/results/comparison_synthetic_300/ (`--output-dir`), its timings in
+benchmarks/results/end_to_end_comparison.json (`--output`).
 
-`notebooks` times `pytest --nbmake notebooks/` in quick mode, as CI runs it.
+`notebooks` times `pytest --nbmake notebooks/` in quick mode, as CI runs it; when pytest
+fails, it shows pytest's last lines, writes nothing and exits with pytest's code.
 
 `epochs` asks whether an epoch runs at the speed of its training steps: the default
 comparison's training (300x300, batch 128, GC RMSprop 1e-4, accuracy, op determinism, the
@@ -43,6 +45,10 @@ from pathlib import Path
 from common import (
     RESULTS,
     ROOT,
+    at_least,
+    buildable_image_size,
+    check_folder,
+    check_output,
     cpu_seconds,
     load_average,
     median_seconds,
@@ -52,6 +58,12 @@ from common import (
 )
 
 HORSES_OR_HUMANS_SPLITS = {"train": 1027, "test": 256}
+COMPARISON_OUTPUT_DIR = RESULTS / "comparison_synthetic_300"  # the one the README cites
+RESULT_NAMES = {
+    "comparison": "end_to_end_comparison",
+    "notebooks": "end_to_end_notebooks",
+    "epochs": "epochs",
+}
 
 
 def write_stand_in(folder: Path, image_size: int, seed: int = 0) -> Path:
@@ -69,20 +81,15 @@ def write_stand_in(folder: Path, image_size: int, seed: int = 0) -> Path:
     return folder
 
 
-def comparison(args) -> None:
+def comparison(args, config) -> None:
+    """The comparison `config` (checked by `comparison_config`) on a fresh stand-in folder."""
     from gc_tutorial.experiment import run_comparison
 
-    output_dir = RESULTS / "comparison_synthetic_300"
+    output_dir = comparison_output_dir(args)
     with tempfile.TemporaryDirectory() as scratch:
         folder = write_stand_in(Path(scratch) / "stand_in", args.image_size)
         start = time.perf_counter()
-        result = run_comparison(
-            folder,
-            seeds=args.seeds,
-            epochs=args.epochs,
-            image_size=args.image_size,
-            output_dir=output_dir,
-        )
+        result = run_comparison(config.replace(dataset=str(folder)), output_dir=output_dir)
         total = time.perf_counter() - start
     print(result.report())
     history = result.history
@@ -90,19 +97,52 @@ def comparison(args) -> None:
     rows = per_epoch.to_dict(orient="records")
     print_table(rows, ["epoch", "train_time_s", "eval_time_s"])
     print(f"total wall time: {total:.0f} s; peak RSS: {peak_rss_mib():.0f} MiB")
+    size = f"{args.image_size}x{args.image_size}"
+    splits = "/".join(str(count) for count in HORSES_OR_HUMANS_SPLITS.values())
     write_results(
-        "end_to_end_comparison",
+        RESULT_NAMES["comparison"],
         {
             "parameters": vars(args),
-            "dataset": "folder of synthetic PNGs with horses_or_humans' sizes (1027/256, 300x300)",
+            "dataset": f"folder of synthetic PNGs with horses_or_humans' sizes ({splits}, {size})",
             "total_wall_s": total,
             "runs": len(args.seeds) * 2,
             "per_epoch_mean_s": rows,
             "peak_rss_mib": peak_rss_mib(),
-            "comparison_output": str(output_dir.relative_to(ROOT)),
+            "comparison_output": _shown(output_dir),
             "report": result.report(),
         },
+        args.output,
     )
+
+
+def comparison_config(parser: argparse.ArgumentParser, args):
+    """The comparison's settings and its --output-dir, checked before the stand-in is written."""
+    from gc_tutorial.config import ComparisonConfig
+    from gc_tutorial.results import check_output_dir
+
+    try:
+        config = ComparisonConfig(
+            dataset="stand-in", seeds=args.seeds, epochs=args.epochs, image_size=args.image_size
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    output_dir = comparison_output_dir(args).resolve()
+    check_folder(parser, "--output-dir", output_dir.parent)
+    try:
+        check_output_dir(output_dir)
+    except (ValueError, OSError) as error:
+        parser.error(f"--output-dir: {error}")
+    return config
+
+
+def comparison_output_dir(args) -> Path:
+    return Path(args.output_dir) if args.output_dir else COMPARISON_OUTPUT_DIR
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the repository where it lies inside it, as the README cites it."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def notebooks(args) -> None:
@@ -111,17 +151,22 @@ def notebooks(args) -> None:
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     total = time.perf_counter() - start
+    if done.returncode != 0:  # a time of notebooks that fail is no result
+        print((done.stdout + done.stderr)[-3000:])
+        print(f"pytest --nbmake notebooks failed (exit {done.returncode}): nothing written")
+        raise SystemExit(done.returncode)
     print(done.stdout[-600:])
     print(f"pytest --nbmake notebooks (quick mode): {total:.0f} s, exit {done.returncode}")
     print(f"peak RSS of the largest process: {peak_rss_mib(children=True):.0f} MiB")
     write_results(
-        "end_to_end_notebooks",
+        RESULT_NAMES["notebooks"],
         {
             "command": "GC_TUTORIAL_QUICK=1 python -m pytest --nbmake notebooks",
             "wall_s": total,
             "exit_code": done.returncode,
             "peak_rss_mib_largest_process": peak_rss_mib(children=True),
         },
+        args.output,
     )
 
 
@@ -215,7 +260,7 @@ def epochs_on(args, source) -> None:
     print()
     columns = ["variant", "steady_epoch_s", "steps_compute_s", "epoch_over_steps"]
     print_table(rows, columns + ["pipeline_cpu_s_per_batch", "step_cpu_s"])
-    write_results("epochs", {"parameters": vars(args), "rows": rows}, args.output)
+    write_results(RESULT_NAMES["epochs"], {"parameters": vars(args), "rows": rows}, args.output)
 
 
 def pipeline_cpu_per_batch(train) -> float:
@@ -244,14 +289,27 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     modes = parser.add_subparsers(dest="mode", required=True)
     full = modes.add_parser("comparison")
-    full.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    full.add_argument("--epochs", type=int, default=10)
-    full.add_argument("--image-size", type=int, default=300)
-    modes.add_parser("notebooks")
+    full.add_argument("--seeds", type=at_least(0), nargs="+", default=[0, 1, 2])
+    full.add_argument("--epochs", type=at_least(1), default=10)
+    full.add_argument("--image-size", type=buildable_image_size, default=300)
+    full.add_argument(
+        "--output-dir",
+        help="the comparison's tables and plots (default: benchmarks/results/"
+        f"{COMPARISON_OUTPUT_DIR.name}/)",
+    )
+    full.add_argument(
+        "--output", help=f"default: benchmarks/results/{RESULT_NAMES['comparison']}.json"
+    )
+    notebooks_mode = modes.add_parser("notebooks")
+    notebooks_mode.add_argument(
+        "--output", help=f"default: benchmarks/results/{RESULT_NAMES['notebooks']}.json"
+    )
     timed = modes.add_parser("epochs")
-    timed.add_argument("--epochs", type=int, default=4, help="the first is left out")
-    timed.add_argument("--steps", type=int, default=4, help="timed train_on_batch steps")
-    timed.add_argument("--image-size", type=int, default=300)
+    timed.add_argument(
+        "--epochs", type=at_least(2), default=4, help="at least 2: the first is left out"
+    )
+    timed.add_argument("--steps", type=at_least(1), default=4, help="timed train_on_batch steps")
+    timed.add_argument("--image-size", type=buildable_image_size, default=300)
     timed.add_argument(
         "--source",
         choices=["stand-in", "synthetic"],
@@ -267,7 +325,15 @@ def main(argv=None) -> None:
         help="one epoch per fit call, each followed by its steps' compute (median of pairs)",
     )
     args = parser.parse_args(argv)
-    {"comparison": comparison, "notebooks": notebooks, "epochs": epochs}[args.mode](args)
+    mode_parser = {"comparison": full, "notebooks": notebooks_mode, "epochs": timed}[args.mode]
+    config = comparison_config(mode_parser, args) if args.mode == "comparison" else None
+    check_output(mode_parser, RESULT_NAMES[args.mode], args.output)
+    if args.mode == "comparison":
+        comparison(args, config)
+    elif args.mode == "notebooks":
+        notebooks(args)
+    else:
+        epochs(args)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,16 @@ os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # no start/stop lines from torch
 
 import keras  # noqa: E402
 import numpy as np
-from common import device_name, load_average, median_ci, print_table, write_results
+from common import (
+    at_least,
+    buildable_image_size,
+    check_output,
+    device_name,
+    load_average,
+    median_ci,
+    print_table,
+    write_results,
+)
 
 from gc_tutorial import make_optimizer
 from gc_tutorial.model import build_model, loss_for
@@ -169,9 +178,9 @@ def _has_aten_parent(event) -> bool:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[300, 64])
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--sizes", type=buildable_image_size, nargs="+", default=[300, 64])
+    parser.add_argument("--batch-size", type=at_least(1), default=128)
+    parser.add_argument("--repeats", type=at_least(1), default=15)
     parser.add_argument(
         "--optimizers", nargs="+", choices=list(OPTIMIZERS), default=list(OPTIMIZERS)
     )
@@ -179,15 +188,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", help="a note on the device, kept with the results")
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.batch_size < 1:
-        parser.error(
-            f"--repeats and --batch-size must be >= 1, got {args.repeats}, {args.batch_size}"
-        )
     if args.host_cost and keras.backend.backend() != "torch":
         parser.error(
             "--host-cost needs KERAS_BACKEND=torch (the other backends compile GC into the "
             f"step); this process runs {keras.backend.backend()}"
         )
+    check_output(parser, "gc_overhead", args.output)
     determinism = keras.backend.backend() == "tensorflow"
     if determinism:
         from gc_tutorial.experiment import enable_determinism  # imports TensorFlow

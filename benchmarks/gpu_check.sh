@@ -14,14 +14,32 @@
 # then call the device tool's run with
 #   command "bash benchmarks/gpu_check.sh", carry [".gpu_wheels"], timeout_s 420.
 # GPU_CHECK_QUICK=1 runs the same steps at tiny sizes (a CPU can check the script).
-set -euo pipefail
+# A step that fails (a crash, a timeout) is recorded and the next one still runs: the slot is
+# scarce. The failed steps are listed at the end, and the script then exits 1.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu_check}
 mkdir -p "$out"
 export PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 XLA_PYTHON_CLIENT_PREALLOCATE=false
+failed=()
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+step() { # step NAME COMMAND...: run COMMAND; if it fails, record NAME and go on
+  local name=$1
+  shift
+  echo "== $name (${SECONDS}s)"
+  "$@" || {
+    echo "!! $name failed (exit $?)" >&2
+    failed+=("$name")
+  }
+}
 
 if ! python3 -c "import keras, namex, optree" 2>/dev/null; then
-  python3 -m pip install --quiet --no-index --no-deps .gpu_wheels/*.whl
+  if ! python3 -m pip install --quiet --no-index --no-deps .gpu_wheels/*.whl; then
+    echo "Keras is missing and .gpu_wheels/ does not install it: no step can run" >&2
+    exit 1
+  fi
 fi
 if command -v nvidia-smi >/dev/null; then
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$out/gpu.txt"
@@ -30,7 +48,7 @@ else
   device="no GPU (a check of this script)"
 fi
 python3 -c "import sys, keras, torch, jax; print(sys.version.split()[0], 'keras', keras.__version__,
-'torch', torch.__version__, 'jax', jax.__version__)" | tee -a "$out/gpu.txt"
+'torch', torch.__version__, 'jax', jax.__version__)" | tee -a "$out/gpu.txt" || failed+=(versions)
 
 if [ "${GPU_CHECK_QUICK:-0}" = 1 ]; then
   sizes=(16) batch=2 repeats=6 profile=(--image-size 32 --batch-size 4 --steps 2)
@@ -38,18 +56,22 @@ else
   sizes=(300 64) batch=128 repeats=41 profile=(--image-size 300 --batch-size 128 --steps 5)
 fi
 
-echo "== GC overhead, PyTorch backend (${SECONDS}s)"
-KERAS_BACKEND=torch timeout 150 python3 benchmarks/gc_overhead.py --sizes "${sizes[@]}" \
-  --batch-size "$batch" --repeats "$repeats" --host-cost --device "$device" \
-  --output "$out/gc_overhead_torch.json"
+step "GC overhead, PyTorch backend" env KERAS_BACKEND=torch timeout 150 \
+  python3 benchmarks/gc_overhead.py --sizes "${sizes[@]}" --batch-size "$batch" \
+  --repeats "$repeats" --host-cost --device "$device" --output "$out/gc_overhead_torch.json"
 
 for backend in torch jax; do
-  echo "== device profile, $backend backend (${SECONDS}s)"
-  trace=$(mktemp -d)
-  KERAS_BACKEND=$backend timeout 120 python3 benchmarks/device_profile.py "${profile[@]}" \
-    --trace-dir "$trace" --device "$device" --output "$out/device_profile_$backend.json"
+  trace="$scratch/$backend"
+  step "device profile, $backend backend" env KERAS_BACKEND=$backend timeout 120 \
+    python3 benchmarks/device_profile.py "${profile[@]}" --trace-dir "$trace" \
+    --device "$device" --output "$out/device_profile_$backend.json"
   # Flat and compressed: the device tool brings back files at most two folders down, 16 MiB each.
-  find "$trace" -type f \( -name '*.xplane.pb' -o -name '*.json' \) -print0 |
+  [ -d "$trace" ] && find "$trace" -type f \( -name '*.xplane.pb' -o -name '*.json' \) -print0 |
     while IFS= read -r -d '' file; do gzip -c "$file" >"$out/${backend}_$(basename "$file").gz"; done
 done
 echo "== done (${SECONDS}s): $(ls "$out" | tr '\n' ' ')"
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'failed steps:\n' >&2
+  printf '  %s\n' "${failed[@]}" >&2
+  exit 1
+fi

@@ -13,11 +13,13 @@ convolution, (out, in) for a linear layer). The optimizer is RMSprop with Keras'
 (lr 1e-4, rho 0.9, epsilon 1e-7), batch 128, one fixed in-memory batch.
 
 Each configuration runs in its own process with its own environment: eager PyTorch in NCHW
-and in channels_last memory format, torch.compile, each with or without glibc allocator
-variables that stop PyTorch from handing its freed activations back to the operating system
-after each step (MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=-1). The
-package default (throughput.py's `default`: Keras + TensorFlow + GCRMSprop, exactly what
-`run_comparison` runs) is timed in the same run, and each row is given as its ratio.
+and in channels_last memory format, each with or without glibc allocator variables that stop
+PyTorch from handing its freed activations back to the operating system after each step
+(MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=-1), and channels_last with
+them but without GC (`-plain`); torch.compile in channels_last, without those variables
+(`compile-channels_last`), runs only when named in --configurations. The package default
+(throughput.py's `default`: Keras + TensorFlow + GCRMSprop, exactly what `run_comparison`
+runs) is timed in the same run, and each row is given as its ratio.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import resource
 from types import SimpleNamespace
 
 from common import (
+    check_output,
     load_average,
     median_seconds,
     peak_rss_mib,
@@ -165,6 +168,7 @@ def main(argv=None) -> dict:
     if args.worker:
         print(json.dumps(worker(args.worker, args.steps, args.image_size, args.batch_size)))
         return {}
+    check_output(parser, "peer_pytorch", args.output)
     expected = keras_parameter_count(args.image_size)
     if args.image_size == 300 and expected != KERAS_PARAMETERS_AT_300:
         raise RuntimeError(f"Keras's model has {expected} parameters at 300x300, not 1,704,097.")

@@ -13,22 +13,17 @@ fixed in-memory batch. Results go to a table on stdout and to JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import keras
+import numpy as np
+import tensorflow as tf
+from common import at_least, buildable_image_size, check_output, write_results
+from keras import layers
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
-
-from gc_tutorial import data  # noqa: E402
+from gc_tutorial import data
 
 
 def example_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int) -> tf.data.Dataset:
@@ -119,15 +114,20 @@ def source_images(source: str, num_images: int, image_size: int, seed: int):
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default=data.SYNTHETIC)
-    parser.add_argument("--images", type=int, default=512, help="training images per epoch")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--image-size", type=int, default=300)
-    parser.add_argument("--epochs", type=int, default=5, help="timed epochs per pipeline")
-    parser.add_argument("--steps", type=int, default=8, help="timed training steps (0: skip)")
-    parser.add_argument("--output", type=Path, default=Path("benchmarks/results/pipeline.json"))
+    parser.add_argument("--images", type=at_least(1), default=512, help="training images per epoch")
+    parser.add_argument("--batch-size", type=at_least(1), default=128)
+    parser.add_argument("--image-size", type=buildable_image_size, default=300)
+    parser.add_argument("--epochs", type=at_least(1), default=5, help="timed epochs per pipeline")
+    parser.add_argument(
+        "--steps", type=at_least(0), default=8, help="timed training steps (0: skip)"
+    )
+    parser.add_argument("--output", default=None, help="default: benchmarks/results/pipeline.json")
     args = parser.parse_args(argv)
-
-    images, labels = source_images(args.source, args.images, args.image_size, seed=0)
+    check_output(parser, "pipeline", args.output)
+    try:  # a source that is no dataset, or too large at this image size, before any timing
+        images, labels = source_images(args.source, args.images, args.image_size, seed=0)
+    except (ValueError, OSError) as error:
+        parser.error(f"--source {args.source}: {error}")
     ours = epoch_throughputs(
         ours_pipeline(images, labels, args.batch_size, args.image_size), args.epochs
     )
@@ -137,18 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     results = {
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "note": "CPU only; other processes may share it, so the numbers are indicative.",
-        },
-        "versions": {
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "numpy": np.__version__,
-        },
+        "note": "CPU only; other processes may share it, so the numbers are indicative.",
+        "versions": {"tensorflow": tf.__version__, "numpy": np.__version__},
         "parameters": {
             "source": args.source,
             "images": int(len(labels)),
@@ -171,9 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
         rates["ours"] / rates["training_step"] if training else None
     )
     print_table(results)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"Wrote {args.output}")
+    write_results("pipeline", results, args.output)
     return results
 
 
@@ -183,7 +171,7 @@ def print_table(results: dict) -> None:
     print(
         f"\n{parameters['images']} {parameters['source']} images, "
         f"{parameters['image_size']}x{parameters['image_size']}, "
-        f"batch {parameters['batch_size']}, {results['machine']['cpu_count']} CPUs"
+        f"batch {parameters['batch_size']}, {os.cpu_count()} CPUs"
     )
     print(f"{'':34}{'images/s':>10}{'ratio':>10}")
     print(f"{'gc_tutorial pipeline':34}{rates['ours']:>10.1f}{'':>10}")

@@ -18,9 +18,11 @@ import argparse
 import time
 from dataclasses import asdict
 
-from common import load_average, print_table, write_results
+from common import at_least, check_output, load_average, print_table, write_results
 
 PRECISIONS = ("float32", "mixed_bfloat16")
+# The study's digits setting; the seeds and epochs come from the command line.
+DIGITS_SETTING = {"image_size": 24, "batch_size": 64, "augment": False}
 
 
 def final_accuracies(history) -> dict:
@@ -33,28 +35,31 @@ def final_accuracies(history) -> dict:
 
 
 def main(argv=None) -> dict:
+    from gc_tutorial.config import ComparisonConfig
     from gc_tutorial.experiment import run_comparison
     from gc_tutorial.stats import paired_summary
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--seeds", type=at_least(0), nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--epochs", type=at_least(1), default=8)
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
+    if len(set(args.seeds)) < 2 or len(set(args.seeds)) < len(args.seeds):
+        parser.error(
+            f"--seeds must be two or more distinct seeds, got {' '.join(map(str, args.seeds))}"
+        )
+    try:
+        config = ComparisonConfig(
+            dataset="digits", seeds=args.seeds, epochs=args.epochs, **DIGITS_SETTING
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    check_output(parser, "precision", args.output)
     accuracies, wall = {}, {}
     for precision in PRECISIONS:
         print(f"{precision} ... (load average {load_average()})", flush=True)
         start = time.perf_counter()
-        result = run_comparison(
-            "digits",
-            image_size=24,
-            epochs=args.epochs,
-            batch_size=64,
-            augment=False,
-            seeds=args.seeds,
-            precision=precision,
-            verbose=0,
-        )
+        result = run_comparison(config, precision=precision, verbose=0)
         wall[precision] = time.perf_counter() - start
         accuracies[precision] = final_accuracies(result.history)
     rows = []
@@ -83,7 +88,7 @@ def main(argv=None) -> dict:
     write_results(
         "precision",
         {
-            "parameters": vars(args) | {"dataset": "digits", "image_size": 24, "batch_size": 64},
+            "parameters": vars(args) | {"dataset": "digits", **DIGITS_SETTING},
             "final_test_accuracy": accuracies,
             "rows": rows,
             "wall_s": wall,

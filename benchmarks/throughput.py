@@ -39,7 +39,9 @@ import time
 from pathlib import Path
 
 from common import (
+    at_least,
     bf16_cpu_flags,
+    check_output,
     device_name,
     load_average,
     median_seconds,
@@ -331,8 +333,12 @@ def spread(readings: list[float]) -> float:
 def main(argv=None) -> dict:
     parser = worker_parser(__doc__.splitlines()[0])
     parser.add_argument("--configurations", nargs="+", choices=list(CONFIGURATIONS))
-    parser.add_argument("--peak-size", type=int, default=4096, help="matmul size of the peak")
-    parser.add_argument("--peak-repeats", type=int, default=4, help="matmuls before and after")
+    parser.add_argument(
+        "--peak-size", type=at_least(1), default=4096, help="matmul size of the peak"
+    )
+    parser.add_argument(
+        "--peak-repeats", type=at_least(1), default=4, help="matmuls before and after"
+    )
     parser.add_argument("--profile-layers", action="store_true")
     parser.add_argument(
         "--profile-ops", action="store_true", help="the default step's time by kind of op"
@@ -345,6 +351,7 @@ def main(argv=None) -> dict:
     import keras
 
     backend = keras.backend.backend()
+    result_name = results_name(parser, args, backend)
     device = args.device or device_name()
     print(f"backend {backend}, device: {device}, load average {load_average()}")
     if args.configurations is None:
@@ -362,7 +369,7 @@ def main(argv=None) -> dict:
             f"{profile['op_seconds_per_step']:.2f} s (summed over executor threads)"
         )
         return write_results(
-            "throughput_ops", {"parameters": vars(args), **profile}, args.output, device
+            result_name, {"parameters": vars(args), **profile}, args.output, device
         )
     dtypes = ["float32"]
     if bf16_cpu_flags() or not device.startswith("cpu"):
@@ -373,7 +380,7 @@ def main(argv=None) -> dict:
         rows = profile_layers(args.image_size, args.batch_size, args.steps, peak)
         print_table(rows, list(rows[0]))
         return write_results(
-            "throughput_layers",
+            result_name,
             {"parameters": vars(args), "float32_peak_gflops": peak / 1e9, "rows": rows},
             args.output,
             device,
@@ -428,7 +435,7 @@ def main(argv=None) -> dict:
     print_table(rows, columns)
     print(f"load average at the end: {load_average()}")
     write_results(
-        "throughput",
+        result_name,
         {
             "parameters": vars(args),
             "gflop_per_step": gflop,
@@ -441,6 +448,22 @@ def main(argv=None) -> dict:
         device,
     )
     return {"rows": rows, "peaks": peaks, "gflop_per_step": gflop}
+
+
+def results_name(parser, args, backend: str) -> str:
+    """The JSON this run writes, its --output checked; the profiles need TensorFlow."""
+    option, name = None, "throughput"
+    if args.profile_ops:
+        option, name = "--profile-ops", "throughput_ops"
+    elif args.profile_layers:
+        option, name = "--profile-layers", "throughput_layers"
+    if option and backend != "tensorflow":
+        parser.error(
+            f"{option} profiles TensorFlow's step: it needs KERAS_BACKEND=tensorflow (JAX and "
+            f"PyTorch: device_profile.py); this process runs {backend}"
+        )
+    check_output(parser, name, args.output)
+    return name
 
 
 def _model_for_counting(image_size: int):

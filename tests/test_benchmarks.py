@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -135,3 +136,190 @@ def test_the_host_cost_needs_the_torch_backend():
     )
     assert result.returncode == 2
     assert "--host-cost needs KERAS_BACKEND=torch" in result.stderr.splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def script():
+    """A benchmark script as a module, by name (they import their sibling `common`)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        yield importlib.import_module
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def results_state() -> dict:
+    return {path: path.stat().st_mtime_ns for path in (ROOT / "benchmarks" / "results").rglob("*")}
+
+
+def refused(capsys, main, argv: list[str]) -> str:
+    """The error line of `main(argv)`, which must exit 2 and leave the cited results alone."""
+    before = results_state()
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert results_state() == before
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].count("error:") == 1 and not any("Traceback" in line for line in lines)
+    return lines[-1]
+
+
+TINY = ["--image-size", "11", "--batch-size", "1"]  # small work, should a check be missing
+TINY_ARGUMENTS = {
+    "throughput": [*TINY, "--steps", "1", "--peak-size", "8", "--peak-repeats", "1",
+                   "--configurations", "default", "--timeout", "120"],
+    "gc_overhead": ["--sizes", "11", "--batch-size", "1", "--repeats", "1", "--optimizers", "sgd"],
+    "peer_pytorch": [*TINY, "--steps", "1", "--configurations", "eager-nchw", "--timeout", "120"],
+    "precision": ["--epochs", "1", "--seeds", "0", "1"],
+    "pipeline": [*TINY, "--images", "2", "--epochs", "1", "--steps", "0"],
+    "end_to_end epochs": ["epochs", "--image-size", "11", "--steps", "1", "--epochs", "2",
+                          "--source", "synthetic", "--variants", "fresh"],
+    "end_to_end comparison": ["comparison", "--image-size", "11", "--epochs", "1", "--seeds", "0"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name, argv, error",
+    [
+        ("throughput", ["--steps", "0"], "argument --steps: must be an integer >= 1, got 0"),
+        ("throughput", ["--timeout", "0"], "argument --timeout: must be an integer >= 1, got 0"),
+        ("throughput", ["--peak-repeats", "0"], "argument --peak-repeats: must be an integer >= 1"),
+        ("throughput", ["--profile-ops", "--steps", "0"], "argument --steps: must be an integer"),
+        ("throughput", ["--image-size", "5"], "argument --image-size: must be an integer >= 11"),
+        ("gc_overhead", ["--sizes", "11", "8"], "--sizes: must be an integer >= 11, got 8"),
+        ("peer_pytorch", ["--steps", "0"], "argument --steps: must be an integer >= 1, got 0"),
+        ("precision", ["--epochs", "0"], "argument --epochs: must be an integer >= 1, got 0"),
+        ("precision", ["--seeds", "-1", "1"], "argument --seeds: must be an integer >= 0, got -1"),
+        ("precision", ["--seeds", "3"], "--seeds must be two or more distinct seeds, got 3"),
+        ("precision", ["--seeds", "1", "1"], "--seeds must be two or more distinct seeds"),
+        ("pipeline", ["--images", "0"], "argument --images: must be an integer >= 1, got 0"),
+        ("pipeline", ["--batch-size", "0"], "argument --batch-size: must be an integer >= 1"),
+        ("pipeline", ["--epochs", "0"], "argument --epochs: must be an integer >= 1, got 0"),
+        ("pipeline", ["--source", "/nonexistent"], "--source /nonexistent: Image folder"),
+        ("end_to_end epochs", ["--epochs", "1", "--interleave"],
+         "--epochs: must be an integer >= 2"),
+        ("end_to_end epochs", ["--epochs", "1"], "--epochs: must be an integer >= 2, got 1"),
+        ("end_to_end epochs", ["--steps", "0"], "argument --steps: must be an integer >= 1, got 0"),
+    ],
+)  # fmt: skip
+def test_a_bad_count_or_size_is_one_line_and_exit_2(script, capsys, tmp_path, name, argv, error):
+    output = tmp_path / "result.json"
+    main = script(name.split()[0]).main
+    argv = [*TINY_ARGUMENTS[name], *argv, "--output", str(output)]
+    assert error in refused(capsys, main, argv)
+    assert not output.exists()
+
+
+def test_the_comparison_checks_its_settings_before_writing_its_stand_in(
+    script, capsys, monkeypatch
+):
+    end_to_end = script("end_to_end")
+
+    def write_stand_in(folder, image_size, seed=0):
+        raise AssertionError("the stand-in was written before the settings were checked")
+
+    monkeypatch.setattr(end_to_end, "write_stand_in", write_stand_in)
+    comparison = TINY_ARGUMENTS["end_to_end comparison"]
+    error = refused(capsys, end_to_end.main, [*comparison, "--epochs", "0"])
+    assert "argument --epochs: must be an integer >= 1, got 0" in error
+    error = refused(capsys, end_to_end.main, [*comparison, "--seeds", "1", "1"])
+    assert "`seeds` must be a non-empty list of distinct ints" in error
+
+
+@pytest.mark.parametrize("name", list(TINY_ARGUMENTS) + ["end_to_end notebooks"])
+@pytest.mark.parametrize("where", ["in a file", "unwritable"])
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(
+    script, capsys, tmp_path, name, where
+):
+    if where == "in a file":
+        (tmp_path / "a_file").write_text("")
+        output, error = tmp_path / "a_file" / "result.json", "is a file, not a folder"
+    else:
+        if not Path("/proc/self").is_dir():
+            pytest.skip("needs Linux's /proc, where no file can be made")
+        output, error = Path("/proc/result.json"), "--output: cannot write in /proc"
+    argv = TINY_ARGUMENTS.get(name, ["notebooks"])
+    assert error in refused(capsys, script(name.split()[0]).main, [*argv, "--output", str(output)])
+    assert not output.exists()
+
+
+def test_the_op_and_layer_profiles_need_tensorflow(script, capsys, monkeypatch, tmp_path):
+    import keras
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    output = tmp_path / "profile.json"
+    for profile in ("--profile-ops", "--profile-layers"):
+        argv = [*TINY_ARGUMENTS["throughput"], profile, "--output", str(output)]
+        error = refused(capsys, script("throughput").main, argv)
+        assert f"{profile} profiles TensorFlow's step: it needs KERAS_BACKEND=tensorflow" in error
+    assert not output.exists()
+
+
+def test_the_comparison_writes_where_it_is_told_and_names_its_image_size(
+    script, monkeypatch, tmp_path
+):
+    import pandas as pd
+
+    import gc_tutorial.experiment
+
+    end_to_end, calls = script("end_to_end"), {}
+
+    def run_comparison(config, output_dir):
+        calls.update(config=config, output_dir=output_dir)
+        history = pd.DataFrame({"epoch": [1], "train_time_s": [1.0], "eval_time_s": [0.5]})
+        return SimpleNamespace(history=history, report=lambda: "a report")
+
+    monkeypatch.setattr(gc_tutorial.experiment, "run_comparison", run_comparison)
+    monkeypatch.setattr(end_to_end, "write_stand_in", lambda folder, image_size: folder)
+    folder, output = tmp_path / "comparison", tmp_path / "end_to_end.json"
+    end_to_end.main(
+        ["comparison", "--image-size", "32", "--epochs", "2", "--seeds", "0", "1",
+         "--output-dir", str(folder), "--output", str(output)]
+    )  # fmt: skip
+    assert calls["output_dir"] == folder
+    assert (calls["config"].image_size, calls["config"].epochs) == (32, 2)
+    written = json.loads(output.read_text())
+    assert written["dataset"].endswith("(1027/256, 32x32)")
+    assert written["comparison_output"] == str(folder.resolve())
+
+
+def test_failing_notebooks_write_nothing_and_exit_with_pytests_code(
+    script, capsys, monkeypatch, tmp_path
+):
+    end_to_end = script("end_to_end")
+    tail = "FAILED notebooks/1_gc_in_keras.ipynb::1_gc_in_keras.ipynb - CellExecutionError"
+    failed = subprocess.CompletedProcess([], 3, stdout=f"F.\n{tail}\n", stderr="")
+    monkeypatch.setattr(end_to_end.subprocess, "run", lambda *args, **kwargs: failed)
+    output = tmp_path / "notebooks.json"
+    with pytest.raises(SystemExit) as exit_info:
+        end_to_end.main(["notebooks", "--output", str(output)])
+    assert exit_info.value.code == 3
+    assert tail in capsys.readouterr().out
+    assert not output.exists()
+
+
+def test_gpu_check_runs_every_step_when_one_fails(tmp_path):
+    """A fake python3 on PATH: the GC overhead step fails, the device profiles still run."""
+    calls, scratch, fake = tmp_path / "calls.txt", tmp_path / "tmp", tmp_path / "bin" / "python3"
+    fake.parent.mkdir()
+    scratch.mkdir()
+    fake.write_text(
+        f'#!/bin/sh\necho "$KERAS_BACKEND $*" >> "{calls}"\n'
+        'case "$*" in *gc_overhead.py*) exit 1;; esac\n'
+    )
+    fake.chmod(0o755)
+    result = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "TMPDIR": str(scratch),
+             "OUT": str(tmp_path / "out"), "GPU_CHECK_QUICK": "1"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    profiled = [
+        line.split()[0] for line in calls.read_text().splitlines() if "device_profile" in line
+    ]
+    assert profiled == ["torch", "jax"]
+    assert result.stderr.splitlines()[-2:] == ["failed steps:", "  GC overhead, PyTorch backend"]
+    assert not any(scratch.iterdir())  # its trace folders removed

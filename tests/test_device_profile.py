@@ -141,7 +141,8 @@ def test_events_are_sorted_into_kinds_by_name(device_profile, name, kind):
 
 def test_a_bad_argument_is_one_line_and_exit_2(tmp_path):
     result = run_script("--steps", "0")
-    assert result.returncode == 2 and "--steps must be >= 1, got 0" in result.stderr
+    assert result.returncode == 2
+    assert "argument --steps: must be an integer >= 1, got 0" in result.stderr.splitlines()[-1]
     result = run_script("--summarise", str(tmp_path / "missing.json"))
     assert result.returncode == 2 and "no such file" in result.stderr.splitlines()[-1]
     empty = tmp_path / "empty.json"
@@ -152,3 +153,52 @@ def test_a_bad_argument_is_one_line_and_exit_2(tmp_path):
     assert (
         result.returncode == 2 and "throughput.py --profile-ops" in result.stderr.splitlines()[-1]
     )
+
+
+def refused(capsys, main, argv: list[str]) -> str:
+    """The one error line of `main(argv)`, which must exit 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].count("error:") == 1 and not any("Traceback" in line for line in lines)
+    return lines[-1]
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("truncated.json", b'{"traceEvents": [{"ph": "X", "na'),
+        ("no_events.json", b'{"displayTimeUnit": "ns"}'),
+        ("a_list.json", b"[]"),
+        ("truncated.json.gz", gzip.compress(b'{"traceEvents": []}')[:-8]),
+        ("not_gzip.json.gz", b"plain text"),
+    ],
+    ids=["truncated", "no traceEvents", "a list", "truncated gzip", "not gzip"],
+)
+def test_a_trace_that_does_not_read_is_one_line_and_exit_2(
+    device_profile, capsys, tmp_path, name, content
+):
+    trace, output = tmp_path / name, tmp_path / "summary.json"
+    trace.write_bytes(content)
+    argv = ["--summarise", str(trace), "--output", str(output)]
+    assert f"--summarise {trace}: not a trace this reads" in refused(
+        capsys, device_profile.main, argv
+    )
+    assert not output.exists()
+
+
+def test_a_trace_dir_or_output_that_cannot_be_written_is_one_line_and_exit_2(
+    device_profile, capsys, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(device_profile, "_backend", lambda args: "jax")
+    a_file, output = tmp_path / "a_file", tmp_path / "profile.json"
+    a_file.write_text("")
+    argv = ["--image-size", "11", "--batch-size", "1", "--steps", "1", "--output", str(output)]
+    error = refused(capsys, device_profile.main, [*argv, "--trace-dir", str(a_file)])
+    assert f"--trace-dir: {a_file} is a file, not a folder" in error
+    trace = tmp_path / "trace.json"
+    trace.write_text('{"traceEvents": []}')
+    argv = ["--summarise", str(trace), "--output", str(a_file / "summary.json")]
+    assert "is a file, not a folder" in refused(capsys, device_profile.main, argv)
+    assert not output.exists()
