@@ -162,8 +162,10 @@ def plot_images(images, titles: list[str], columns: int = 4, size: float = 2.2) 
 
 def plot_forest(summary: pd.DataFrame, at_best: pd.DataFrame | None = None) -> plt.Figure:
     """Paired difference GC - baseline (final test accuracy) with its 95% CI, one line per
-    configuration, its numbers written on the right; a dashed line at 0. Intervals that
-    exclude 0 are drawn solid (blue: GC higher, red: lower), the others hollow grey."""
+    configuration, its numbers written on the right; a dashed line at 0. Detected
+    differences (the table's `detected`: the interval excludes 0, the sign-flip test
+    agrees, no run diverged) are drawn solid (blue: GC higher, red: lower), the others
+    hollow grey; a configuration with diverged runs says so in its label."""
     datasets = list(dict.fromkeys(summary["dataset"]))
     rows_per_panel = summary.groupby("dataset").size().max() + (0 if at_best is None else 5)
     figure, axes = plt.subplots(
@@ -171,11 +173,13 @@ def plot_forest(summary: pd.DataFrame, at_best: pd.DataFrame | None = None) -> p
     )
     for axis, dataset in zip(axes[0], datasets):
         rows = summary[summary["dataset"] == dataset].reset_index(drop=True)
-        labels = [f"{r.optimizer} lr={r.learning_rate:g}" for r in rows.itertuples()]
+        labels = [f"{r.optimizer} lr={r.learning_rate:g}{_diverged(r)}" for r in rows.itertuples()]
         if at_best is not None:
             best = at_best[at_best["dataset"] == dataset]
             rows = pd.concat([rows, best], ignore_index=True)
-            labels += [f"{r.optimizer}, each arm at its best lr" for r in best.itertuples()]
+            labels += [
+                f"{r.optimizer}, each arm at its best lr{_diverged(r)}" for r in best.itertuples()
+            ]
             axis.axhline(len(best) - 0.5, color="black", linewidth=0.8)
         positions = list(range(len(rows)))[::-1]
         for y, row in zip(positions, rows.itertuples()):
@@ -189,8 +193,13 @@ def plot_forest(summary: pd.DataFrame, at_best: pd.DataFrame | None = None) -> p
     return figure
 
 
+def _diverged(row) -> str:
+    counts = [getattr(row, f"{arm}_diverged", 0) for arm in ("baseline", "gc")]
+    return f" (diverged: {counts[0]} / {counts[1]})" if any(counts) else ""
+
+
 def _forest_line(axis, y: float, row) -> None:
-    excludes_zero = row.ci_low > 0 or row.ci_high < 0
+    excludes_zero = getattr(row, "detected", row.ci_low > 0 or row.ci_high < 0)
     color = ("tab:blue" if row.mean > 0 else "tab:red") if excludes_zero else "tab:gray"
     axis.errorbar(
         row.mean,

@@ -7,7 +7,11 @@ p-value, and how many seeds GC won, tied and lost.
 
 Reading the interval: if it contains 0, the data cannot tell GC from the baseline
 at that confidence. That is "no detectable difference", not "no difference": a
-real effect smaller than the interval's half-width may still exist.
+real effect smaller than the interval's half-width may still exist. A difference
+counts as detected only when the interval excludes 0 and the exact sign-flip test
+agrees at the same level (`PairedSummary.detected`): with few seeds, or seeds that
+all differ by the same amount, the t interval can exclude 0 while the sign-flip
+test cannot (with n seeds its p is never below 2/2**n).
 """
 
 from __future__ import annotations
@@ -54,18 +58,33 @@ class PairedSummary:
     effect_size: float
     confidence: float
 
+    @property
+    def detected(self) -> bool:
+        """Whether the seeds show a difference: the interval excludes 0 and the sign-flip
+        p-value is at most 1 - confidence."""
+        excludes_zero = not self.ci_low <= 0 <= self.ci_high
+        return excludes_zero and self.p_value <= 1 - self.confidence + 1e-12
+
     def describe(self, what: str = "GC - baseline") -> str:
         """One sentence a reader can quote, with the interval and what it means."""
         level = f"{self.confidence:.0%}"
         head = (
             f"{what}: {self.mean:+.4f} ({level} CI {self.ci_low:+.4f} to {self.ci_high:+.4f}, "
-            f"n={self.n} seeds, p={self.p_value:.3g}; GC better in {self.wins}, "
-            f"tied in {self.ties}, worse in {self.losses})"
+            f"n={self.n} seeds, p={self.p_value:.3g}; GC higher in {self.wins}, "
+            f"equal in {self.ties}, lower in {self.losses})"
         )
+        alpha = 1 - self.confidence
         if self.ci_low <= 0 <= self.ci_high:
             return head + ": no detectable difference (the interval contains 0)."
+        if not self.detected:
+            floor = 2 / 2**self.n
+            limit = f"; {self.n} seeds cannot give p below {floor:.3g}" if floor > alpha else ""
+            return head + (
+                f": the interval excludes 0 but the sign-flip test does not agree (p > "
+                f"{alpha:.2g}{limit}), so no difference is detected."
+            )
         direction = "higher" if self.mean > 0 else "lower"
-        return head + f": GC is {direction}, and the interval excludes 0."
+        return head + f": GC is {direction} (the interval excludes 0, p <= {alpha:.2g})."
 
     def as_row(self) -> dict:
         return asdict(self)

@@ -33,7 +33,7 @@ from gc_tutorial.config import ComparisonConfig, config_help, flag
 from gc_tutorial.data import DIGITS, SYNTHETIC, load_dataset
 from gc_tutorial.experiment import EXPECTED_ERRORS, command_line_message, run_comparison
 from gc_tutorial.model import SMALLEST_IMAGE_SIZE
-from gc_tutorial.results import HISTORY_COLUMNS, describe_environment, load_comparison
+from gc_tutorial.results import ARMS, HISTORY_COLUMNS, describe_environment, load_comparison
 from gc_tutorial.stats import SUMMARY_FIELDS, PairedSummary, paired_summary
 from gc_tutorial.storage import lock_file, prepare_output_dir, safe_name, write_atomically
 
@@ -372,10 +372,14 @@ def paired_table(study: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataF
 
 def summarize_study(study: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
     """summary.csv: per dataset x optimizer x learning_rate, `paired_summary` of the final
-    `metric` differences (GC - baseline), with each arm's mean."""
+    `metric` differences (GC - baseline), with each arm's mean, how many of its runs
+    diverged (stopped early: their final value is not comparable) and whether a
+    difference is detected (`PairedSummary.detected`, and no run diverged)."""
+    diverged = diverged_runs(study)
     rows = []
     for keys, cell in paired_table(study, metric).groupby(CELL_KEYS):
         summary = paired_summary(cell["difference"].to_numpy(), STUDY_CONFIDENCE)
+        counts = {f"{arm}_diverged": int(diverged.get((*keys, arm), 0)) for arm in ARMS}
         rows.append(
             {
                 **dict(zip(CELL_KEYS, keys, strict=True)),
@@ -383,9 +387,19 @@ def summarize_study(study: pd.DataFrame, metric: str = "test_accuracy") -> pd.Da
                 "baseline_mean": cell["baseline"].mean(),
                 "gc_mean": cell["gc"].mean(),
                 **{field: getattr(summary, field) for field in SUMMARY_FIELDS},
+                **counts,
+                "detected": summary.detected and not any(counts.values()),
             }
         )
     return pd.DataFrame(rows)
+
+
+def diverged_runs(study: pd.DataFrame) -> pd.Series:
+    """How many runs diverged, per dataset x optimizer x learning_rate x arm."""
+    final = final_epochs(study)
+    return final.groupby([*CELL_KEYS, "arm"])["diverged"].apply(
+        lambda runs: runs.astype(bool).sum()
+    )
 
 
 def best_learning_rates(study: pd.DataFrame) -> pd.DataFrame:
@@ -408,6 +422,7 @@ def compare_at_best_learning_rates(study: pd.DataFrame) -> pd.DataFrame:
     """GC at its own best learning rate vs the baseline at its own, paired by seed."""
     best = best_learning_rates(study).set_index(["dataset", "optimizer", "arm"])["learning_rate"]
     final = final_epochs(study)
+    diverged = diverged_runs(study)
     rows = []
     for (dataset, optimizer), runs in final.groupby(["dataset", "optimizer"]):
         arms = {
@@ -416,17 +431,24 @@ def compare_at_best_learning_rates(study: pd.DataFrame) -> pd.DataFrame:
             ].set_index("seed")["test_accuracy"]
             for arm in ("baseline", "gc")
         }
-        difference = (arms["gc"] - arms["baseline"]).dropna()
+        difference = (arms["gc"] - arms["baseline"]).dropna()  # `n` says if a seed is left out
         summary = paired_summary(difference.to_numpy(), STUDY_CONFIDENCE)
+        paired = difference.index
+        counts = {
+            f"{arm}_diverged": int(diverged.get((dataset, optimizer, rate, arm), 0))
+            for arm, rate in ((arm, best[(dataset, optimizer, arm)]) for arm in ARMS)
+        }
         rows.append(
             {
                 "dataset": dataset,
                 "optimizer": optimizer,
                 "baseline_learning_rate": best[(dataset, optimizer, "baseline")],
                 "gc_learning_rate": best[(dataset, optimizer, "gc")],
-                "baseline_mean": arms["baseline"].mean(),
-                "gc_mean": arms["gc"].mean(),
+                "baseline_mean": arms["baseline"][paired].mean(),
+                "gc_mean": arms["gc"][paired].mean(),
                 **{field: getattr(summary, field) for field in SUMMARY_FIELDS},
+                **counts,
+                "detected": summary.detected and not any(counts.values()),
             }
         )
     return pd.DataFrame(rows)
@@ -503,9 +525,8 @@ def at_best_sentences(at_best: pd.DataFrame) -> list[str]:
     return [
         f"{row['optimizer']} (baseline lr {row['baseline_learning_rate']:g}, GC lr "
         f"{row['gc_learning_rate']:g}): "
-        + PairedSummary(
-            **{field: row[field] for field in SUMMARY_FIELDS}, confidence=STUDY_CONFIDENCE
-        ).describe("difference")
+        + _summary(row).describe("difference")
+        + _diverged_note(row)
         for row in at_best.to_dict(orient="records")
     ]
 
@@ -527,7 +548,9 @@ def study_readme(
     level = f"{STUDY_CONFIDENCE:.0%}"
     for dataset, rows in at_best.groupby("dataset", sort=False):
         cells = summary[summary["dataset"] == dataset]
-        above, below = int((cells["ci_low"] > 0).sum()), int((cells["ci_high"] < 0).sum())
+        diverged = (cells["baseline_diverged"] > 0) | (cells["gc_diverged"] > 0)
+        above = int((cells["detected"] & (cells["mean"] > 0)).sum())
+        below = int((cells["detected"] & (cells["mean"] < 0)).sum())
         lines += [
             f"**{dataset}** ({dataset_label(dataset, record.get(dataset))}). Final test "
             "accuracy, GC - baseline, each arm at its own best learning rate (chosen on the "
@@ -535,9 +558,12 @@ def study_readme(
             "",
             *(f"- {sentence}" for sentence in at_best_sentences(rows)),
             "",
-            f"Over all {len(cells)} optimizer x learning-rate cells at equal learning rates: the "
-            f"interval lies above 0 in {above}, below 0 in {below}, and contains 0 in "
-            f"{len(cells) - above - below}.",
+            f"Over all {len(cells)} optimizer x learning-rate cells at equal learning rates, "
+            f"GC is detectably higher in {above} and lower in {below} (the interval excludes 0 "
+            f"and the sign-flip p <= {1 - STUDY_CONFIDENCE:.2g}); the other "
+            f"{len(cells) - above - below} show no detected difference"
+            + _diverged_cells(cells[diverged])
+            + ".",
             "",
         ]
         for row in reach[reach["dataset"] == dataset].to_dict(orient="records"):
@@ -548,8 +574,10 @@ def study_readme(
                 f"{row['seeds']} seeds reached it), GC {_epochs(row['gc_mean_epochs'])} "
                 f"({row['gc_reached']}/{row['seeds']})"
                 + (
-                    f"; paired GC - baseline {row['mean']:+.2f} epochs "
-                    f"({level} CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f})"
+                    f"; paired over the {int(row['n'])} seeds where both reached it, GC - "
+                    f"baseline {row['mean']:+.2f} epochs ({level} CI {row['ci_low']:+.2f} to "
+                    f"{row['ci_high']:+.2f}, p={row['p_value']:.3g}): "
+                    + ("detected" if _summary(row).detected else "no detected difference")
                     if row["n"] == row["n"]
                     else ""
                 )
@@ -571,7 +599,11 @@ def study_readme(
         "## Files",
         "",
         "- `study.csv`: one row per dataset x optimizer x learning_rate x seed x arm x epoch.",
-        "- `summary.csv`: `paired_summary` of the final test accuracy per cell (GC - baseline).",
+        "- `summary.csv`: `paired_summary` of the final test accuracy per cell (GC - baseline); "
+        "`wins`/`ties`/`losses` count the seeds where GC - baseline is > 0, = 0, < 0 (for "
+        "epochs to target, fewer is better: `losses` are the seeds where GC was faster); "
+        "`*_diverged` count the runs stopped as diverged, whose final values are not "
+        "comparable, so a cell with any is never counted as a detected difference.",
         "- `best_learning_rates.csv`: each arm at its own best learning rate, paired.",
         "- `epochs_to_target.csv`: epochs to the target test accuracy at those learning rates.",
         "- `forest.png`, `learning_rates.png`, `epochs_to_target.png`: the plots; notebook 6 "
@@ -579,6 +611,34 @@ def study_readme(
         "",
     ]
     return "\n".join(lines)
+
+
+def _summary(row: dict) -> PairedSummary:
+    return PairedSummary(
+        **{field: row[field] for field in SUMMARY_FIELDS}, confidence=STUDY_CONFIDENCE
+    )
+
+
+def _diverged_note(row: dict) -> str:
+    counts = {arm: int(row.get(f"{arm}_diverged", 0)) for arm in ARMS}
+    if not any(counts.values()):
+        return ""
+    return (
+        f" Diverged runs (not comparable, so not a detected difference): baseline "
+        f"{counts['baseline']}, GC {counts['gc']}."
+    )
+
+
+def _diverged_cells(cells: pd.DataFrame) -> str:
+    """', leaving out ...' naming the cells where runs diverged, or ''."""
+    if cells.empty:
+        return ""
+    named = [
+        f"{row.optimizer} lr {row.learning_rate:g} (diverged: baseline {row.baseline_diverged}, "
+        f"GC {row.gc_diverged} of {row.n})"
+        for row in cells.itertuples()
+    ]
+    return f", {len(cells)} of them with diverged runs, never counted: {'; '.join(named)}"
 
 
 def _epochs(value: float) -> str:

@@ -112,12 +112,13 @@ result = run_comparison(config, output_dir=settings.output_dir)
 # **How to read the interval.** Both arms of a seed start from the same weights and see the
 # same batches, so each seed gives one difference. The interval is where the mean difference
 # plausibly lies. If it contains 0, these seeds cannot tell GC from the baseline: that is
-# "no detectable difference", not proof that there is none; more seeds narrow it. If it lies
-# entirely above (or below) 0, GC helped (or hurt) at this setting. The p-value comes from a
-# sign-flip permutation test: how often flipping the signs of the differences at random gives a
-# mean at least this far from 0. With n seeds there are only 2^n sign patterns, so p can never be
-# below 2/2^n: 0.25 with the default 3 seeds, 0.5 with quick mode's 2. An interval that excludes
-# 0 with p = 0.25 is a hint, not evidence; notebook 6's many-seed study is the evidence.
+# "no detectable difference", not proof that there is none; more seeds narrow it. The p-value
+# comes from a sign-flip permutation test: how often flipping the signs of the differences at
+# random gives a mean at least this far from 0. A difference is **detected** (GC helped or hurt
+# at this setting) only when the interval lies entirely above (or below) 0 *and* p <= 0.05. With
+# n seeds there are only 2^n sign patterns, so p can never be below 2/2^n: 0.25 with the default
+# 3 seeds, 0.5 with quick mode's 2. So 3 seeds never detect a difference; an interval that
+# excludes 0 there is a hint, and notebook 6's many-seed study is the evidence.
 
 # %%
 print(result.report())

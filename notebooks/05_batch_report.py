@@ -130,7 +130,8 @@ runs
 # Each arm's mean final test accuracy over seeds, then the paired difference GC - baseline:
 # mean, 95% confidence interval (`ci_low`, `ci_high`), sign-flip permutation p-value, and in how
 # many seeds GC won, tied or lost. An interval that contains 0 means these seeds cannot tell
-# the arms apart ("no detectable difference"); one that excludes 0 shows an effect.
+# the arms apart ("no detectable difference"); a difference is detected only when the interval
+# excludes 0 and p <= 0.05 (see notebook 4).
 #
 # Two cautions. With n seeds the exact sign-flip p-value cannot go below 2/2^n (0.25 with 3
 # seeds, 0.5 with quick mode's 2): below 0.05 needs 6 seeds or more. And the default grid

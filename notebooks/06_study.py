@@ -123,8 +123,12 @@ summary.round(4)
 # - A bar that **crosses zero** (hollow grey dot) means the ten seeds cannot tell GC from the
 #   baseline there: "no detectable difference". It does not prove the arms are equal; an effect
 #   smaller than the bar's half-width could still exist.
-# - A bar entirely **right of zero** (blue) means GC ended with higher test accuracy in that
-#   configuration; entirely **left** (red), lower.
+# - A **solid** dot, blue right of zero or red left of it, is a detected difference: the bar
+#   misses zero, the exact sign-flip test agrees (p <= 0.05), and no run of the configuration
+#   diverged. GC ended with higher (blue) or lower (red) test accuracy there.
+# - A bar that misses zero with a hollow dot is not a detection: the sign-flip test does not
+#   agree, or runs diverged (the label says how many, baseline / GC). A diverged run stops early,
+#   so its final accuracy is not comparable with a run that trained for all its epochs.
 # - With twelve configurations per dataset, about one in twenty intervals misses the truth by
 #   chance alone: a single blue or red bar among many grey ones is weak evidence.
 #

@@ -52,7 +52,21 @@ def test_hand_made_case():
 def test_clear_effect_excludes_zero_and_says_so():
     summary = paired_summary([0.10, 0.12, 0.09, 0.11, 0.10, 0.13])
     assert summary.ci_low > 0 and summary.p_value == pytest.approx(2 / 64)
-    assert "interval excludes 0" in summary.describe() and "GC is higher" in summary.describe()
+    assert summary.detected
+    assert "GC is higher (the interval excludes 0, p <= 0.05)" in summary.describe()
+
+
+@pytest.mark.parametrize(
+    "differences, why",
+    [
+        ([1.0, 1.1, 0.9, 1.05], "4 seeds cannot give p below 0.125"),  # t excludes 0, p=0.125
+        ([0.01, 0.01], "2 seeds cannot give p below 0.5"),  # no spread: a zero-width interval
+    ],
+)
+def test_an_interval_excluding_zero_without_the_sign_flip_test_is_not_a_detection(differences, why):
+    summary = paired_summary(differences)
+    assert summary.ci_low > 0 and not summary.detected
+    assert why in summary.describe() and "no difference is detected" in summary.describe()
 
 
 def test_fields_and_degenerate_spread():

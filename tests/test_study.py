@@ -226,7 +226,7 @@ def test_final_epoch_is_the_last_row_even_when_it_is_nan():
 def test_at_best_sentences_quote_each_arms_learning_rate_and_the_interval():
     assert at_best_sentences(compare_at_best_learning_rates(hand_made_study())) == [
         "sgd (baseline lr 0.01, GC lr 0.1): difference: +0.1500 (95% CI -0.4853 to +0.7853, "
-        "n=2 seeds, p=0.5; GC better in 2, tied in 0, worse in 0): no detectable difference "
+        "n=2 seeds, p=0.5; GC higher in 2, equal in 0, lower in 0): no detectable difference "
         "(the interval contains 0)."
     ]
 
@@ -321,4 +321,27 @@ def test_committed_answer_is_the_one_the_tables_give():
         compare_at_best_learning_rates(study),
         check_exact=False,
         rtol=1e-12,
+    )
+
+
+def test_a_cell_with_diverged_runs_is_never_a_detected_difference():
+    """Six seeds where GC is 0.3 ahead at lr 0.01: detected, until one GC run diverged."""
+    study = pd.concat(
+        [hand_made_study().assign(seed=lambda t, k=k: t["seed"] + 2 * k) for k in range(3)],
+        ignore_index=True,
+    )
+    ahead = (study["learning_rate"] == 0.01) & (study["arm"] == "gc")
+    study.loc[ahead, "test_accuracy"] = study.loc[ahead, "test_accuracy"] + 0.3
+    assert summarize_study(study).set_index("learning_rate").loc[0.01, "detected"]
+    study.loc[ahead & (study["seed"] == 5), "diverged"] = True
+    cell = summarize_study(study).set_index("learning_rate").loc[0.01]
+    assert (cell["baseline_diverged"], cell["gc_diverged"], cell["detected"]) == (0, 1, False)
+    readme = study_readme(
+        summarize_study(study),
+        compare_at_best_learning_rates(study),
+        epochs_to_target(study),
+        {},
+    )
+    assert (
+        "with diverged runs, never counted: sgd lr 0.01 (diverged: baseline 0, GC 1 of 6)" in readme
     )
