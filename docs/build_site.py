@@ -335,7 +335,7 @@ def answer(folders: list[Path], source: Path) -> str:
         if (study / "best_learning_rates.csv").is_file():
             table = pd.read_csv(study / "best_learning_rates.csv")
             columns = ["dataset", "optimizer", "baseline_mean", "gc_mean", "mean"]
-            columns += ["ci_low", "ci_high", "n"]
+            columns += ["ci_low", "ci_high", "p_value", "n", "detected"]
             lines += ["", markdown_table(table[columns])]
         return "\n".join(lines) + "\n"
     lines = [
