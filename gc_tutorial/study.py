@@ -28,11 +28,10 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from gc_tutorial.checks import check_int, check_seeds, check_text, fail
+from gc_tutorial.checks import check_seeds, check_text, fail
 from gc_tutorial.config import ComparisonConfig, config_help, flag
 from gc_tutorial.data import DIGITS, SYNTHETIC, load_dataset
 from gc_tutorial.experiment import EXPECTED_ERRORS, command_line_message, run_comparison
-from gc_tutorial.model import SMALLEST_IMAGE_SIZE
 from gc_tutorial.results import ARMS, HISTORY_COLUMNS, describe_environment, load_comparison
 from gc_tutorial.stats import SUMMARY_FIELDS, PairedSummary, paired_summary
 from gc_tutorial.storage import lock_file, prepare_output_dir, safe_name, write_atomically
@@ -120,9 +119,7 @@ def study_settings(dataset: str, overrides: dict) -> dict:
             f"Unknown study setting(s) {unknown}; the study takes {', '.join(STUDY_OVERRIDES)}."
         )
     given = {name: value for name, value in overrides.items() if value is not None}
-    settings = {**STUDY_SETTINGS.get(dataset, STUDY_SETTINGS[DIGITS]), **given}
-    settings["image_size"] = check_int("image_size", settings["image_size"], SMALLEST_IMAGE_SIZE)
-    return settings
+    return {**STUDY_SETTINGS.get(dataset, STUDY_SETTINGS[DIGITS]), **given}
 
 
 def plan_study(
