@@ -2,24 +2,29 @@
 
 Run from the repository root:
 
-    python benchmarks/gc_overhead.py [--sizes 300 64] [--repeats 15]
+    python benchmarks/gc_overhead.py [--sizes 300 64] [--repeats 15] [--steps-per-repeat 1]
     KERAS_BACKEND=torch python benchmarks/gc_overhead.py --sizes 64 --host-cost
 
 For each image size and optimizer (SGD, RMSprop, Adam), a baseline model and a GC model
 (same initial weights) train on one fixed batch of 128. After two warm-up steps each, they
-take turns, one step each per repeat, the order swapped every repeat, so that both see the
-same machine load. Reported: the ratio of the median steps, the median of the per-repeat
-ratios with its distribution-free 95% confidence interval (order statistics; needs at least
-6 repeats), and a verdict against the target of 1.03: "within" when the whole interval is at
-or under it, "over" when the whole interval is above it, "undecided" otherwise. Op
-determinism is on, as in `run_comparison`.
+take turns, one block of `--steps-per-repeat` steps each per repeat (timed as a block: the
+seconds per step of that block), the order swapped every repeat, so that both see the same
+machine load. Blocks of several steps steady the timings of short, noisy steps (a GPU's).
+Reported: the ratio of the median steps, the median of the per-repeat ratios with its
+distribution-free 95% confidence interval (order statistics; needs at least 6 repeats),
+and a verdict against the target of 1.03: "within" when the whole interval is at or under
+it, "over" when the whole interval is above it, "undecided" otherwise. Op determinism is on,
+as in `run_comparison`.
 
 `--host-cost` (PyTorch backend only, where the step runs eagerly): what GC adds to the host's
 work in `optimizer.apply`: microseconds per step (the two optimizers' `apply` on the same
 gradients, timed the same alternating way, the device queue drained before each block of
 calls but not after, so that it is the host's time), torch ops dispatched per step, and on a
 GPU the kernels launched. Where the step is bound by the host (short steps on a GPU), the
-step ratio should come close to 1 + that time / the baseline step.
+step ratio should come close to 1 + that time / the baseline step. It also times GC's own ops
+on those gradients, host time per call: the package's (a mean and a subtraction per weight of
+rank > 1) against one `torch._foreach_sub` call for all the subtractions (the same numbers,
+checked), the usual way to cut eager PyTorch's per-op cost.
 
 Any Keras backend: `KERAS_BACKEND=jax python benchmarks/gc_overhead.py --device "NVIDIA H100"`
 runs without TensorFlow (op determinism is TensorFlow's; the other backends skip it).
@@ -47,7 +52,7 @@ from common import (
     write_results,
 )
 
-from gc_tutorial import make_optimizer
+from gc_tutorial import centralize_gradient, make_optimizer
 from gc_tutorial.model import build_model, loss_for
 
 OPTIMIZERS = {"sgd": 1e-2, "rmsprop": 1e-4, "adam": 1e-4}
@@ -133,12 +138,38 @@ def host_cost(models: dict, repeats: int, calls: int = 50) -> dict:
     seconds = alternating_seconds(applies, repeats, calls, before=drain)
     counts = {gc: dispatched(apply) for gc, apply in applies.items()}
     added = statistics.median(seconds[True]) - statistics.median(seconds[False])
+    centralized = [g for g, v in zip(grads, variables) if len(v.shape) > 1]  # same in both arms
+    gc_ops = gc_ops_cost(centralized, repeats)
     return {
+        **gc_ops,
         "apply_us": statistics.median(seconds[False]) * 1e6,
         "gc_apply_us": statistics.median(seconds[True]) * 1e6,
         "gc_added_host_us": added * 1e6,
         "gc_added_ops": counts[True]["ops"] - counts[False]["ops"],
         "gc_added_kernels": counts[True]["kernels"] - counts[False]["kernels"],
+    }
+
+
+def gc_ops_cost(grads: list, repeats: int, calls: int = 50) -> dict:
+    """Host microseconds per call of GC's ops on `grads` (torch tensors of rank > 1): the
+    package's `centralize_gradient` on each, and one foreach subtraction of all the means."""
+    import torch
+
+    def foreach(grads=grads):
+        means = [g.mean(dim=tuple(range(g.dim() - 1)), keepdim=True).expand_as(g) for g in grads]
+        return torch._foreach_sub(grads, means)
+
+    def package(grads=grads):
+        return [centralize_gradient(g) for g in grads]
+
+    for ours, theirs in zip(package(), foreach(), strict=True):
+        if not torch.equal(ours, theirs):
+            raise AssertionError("the foreach variant of GC gives other numbers than the package")
+    drain = torch.cuda.synchronize if torch.cuda.is_available() else None
+    seconds = alternating_seconds({"package": package, "foreach": foreach}, repeats, calls, drain)
+    return {
+        "gc_ops_us": statistics.median(seconds["package"]) * 1e6,
+        "foreach_gc_ops_us": statistics.median(seconds["foreach"]) * 1e6,
     }
 
 
@@ -182,6 +213,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch-size", type=at_least(1), default=128)
     parser.add_argument("--repeats", type=at_least(1), default=15)
     parser.add_argument(
+        "--steps-per-repeat", type=at_least(1), default=1, help="steps in each timed block"
+    )
+    parser.add_argument(
         "--optimizers", nargs="+", choices=list(OPTIMIZERS), default=list(OPTIMIZERS)
     )
     parser.add_argument("--host-cost", action="store_true", help="PyTorch only: GC's host work")
@@ -207,7 +241,7 @@ def main(argv=None) -> dict:
             models, (images, labels) = arms(size, optimizer, args.batch_size)
             steps = train_steps(models, images, labels)
             alternating_seconds(steps, 2)  # warm-up: tracing, first allocations
-            seconds = alternating_seconds(steps, args.repeats)
+            seconds = alternating_seconds(steps, args.repeats, args.steps_per_repeat)
             row = {"image_size": size, "optimizer": optimizer}
             row |= ratio_summary(seconds[False], seconds[True])
             if args.host_cost:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The GPU checks of issue 15, in one call of the device tool on a lent GPU machine (about 4 min
 # on an H200), writing into $OUT what the README's GPU section needs:
-#   - gc_overhead_torch.json: GC overhead on the PyTorch backend at 300x300 and 64x64, 41
-#     alternating repeats with the 95% interval of the ratio, and GC's added host time, torch
-#     ops and kernels per step (--host-cost);
+#   - gc_overhead_{torch,jax}.json: GC overhead on the PyTorch and JAX backends at 300x300 and
+#     64x64, 41 alternating repeats of 5-step blocks with the 95% interval of the ratio; for
+#     PyTorch also GC's added host time, torch ops and kernels per step, and its ops timed
+#     against a foreach variant (--host-cost);
 #   - device_profile_{torch,jax}.json and their raw traces (gzipped): how busy the GPU is in a
 #     step of the package default at 300x300, kernels per step, time by kind of kernel. The
 #     traces can be summarised again here: python benchmarks/device_profile.py --summarise ...
@@ -21,6 +22,8 @@ cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu_check}
 mkdir -p "$out"
 export PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 XLA_PYTHON_CLIENT_PREALLOCATE=false
+# The lent machines have no TensorFlow, Keras's default backend: importing Keras needs another.
+export KERAS_BACKEND=torch
 failed=()
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -51,14 +54,19 @@ python3 -c "import sys, keras, torch, jax; print(sys.version.split()[0], 'keras'
 'torch', torch.__version__, 'jax', jax.__version__)" | tee -a "$out/gpu.txt" || failed+=(versions)
 
 if [ "${GPU_CHECK_QUICK:-0}" = 1 ]; then
-  sizes=(16) batch=2 repeats=6 profile=(--image-size 32 --batch-size 4 --steps 2)
+  overhead=(--sizes 16 --batch-size 2 --repeats 6 --steps-per-repeat 1)
+  profile=(--image-size 32 --batch-size 4 --steps 2)
 else
-  sizes=(300 64) batch=128 repeats=41 profile=(--image-size 300 --batch-size 128 --steps 5)
+  overhead=(--sizes 300 64 --batch-size 128 --repeats 41 --steps-per-repeat 5)
+  profile=(--image-size 300 --batch-size 128 --steps 5)
 fi
 
-step "GC overhead, PyTorch backend" env KERAS_BACKEND=torch timeout 150 \
-  python3 benchmarks/gc_overhead.py --sizes "${sizes[@]}" --batch-size "$batch" \
-  --repeats "$repeats" --host-cost --device "$device" --output "$out/gc_overhead_torch.json"
+step "GC overhead, PyTorch backend" env KERAS_BACKEND=torch timeout 200 \
+  python3 benchmarks/gc_overhead.py "${overhead[@]}" --host-cost --device "$device" \
+  --output "$out/gc_overhead_torch.json"
+step "GC overhead, JAX backend" env KERAS_BACKEND=jax timeout 200 \
+  python3 benchmarks/gc_overhead.py "${overhead[@]}" --device "$device" \
+  --output "$out/gc_overhead_jax.json"
 
 for backend in torch jax; do
   trace="$scratch/$backend"

@@ -101,13 +101,26 @@ def test_the_overhead_benchmark_reports_an_interval_and_a_verdict(tmp_path):
     output = tmp_path / "gc_overhead.json"
     run_benchmark(
         "gc_overhead.py", "--sizes", "16", "--batch-size", "2", "--repeats", "6",
-        "--optimizers", "sgd", "--output", str(output),
+        "--steps-per-repeat", "2", "--optimizers", "sgd", "--output", str(output),
     )  # fmt: skip
-    (row,) = json.loads(output.read_text())["rows"]
+    results = json.loads(output.read_text())
+    assert results["parameters"]["steps_per_repeat"] == 2
+    (row,) = results["rows"]
     low, high = row["pair_ratio_ci95"]
     assert low <= row["pair_ratio_median"] <= high
     assert row["verdict"] in ("within", "over", "undecided")
     assert len(row["pair_ratios"]) == 6
+
+
+def test_the_torch_foreach_variant_of_gc_must_give_the_package_numbers(benchmarks, monkeypatch):
+    torch = pytest.importorskip("torch")
+    _, gc_overhead = benchmarks
+    grads = [torch.randn(3, 3, 2, 4), torch.randn(5, 3)]
+    costs = gc_overhead.gc_ops_cost(grads, repeats=2, calls=1)
+    assert set(costs) == {"gc_ops_us", "foreach_gc_ops_us"}
+    monkeypatch.setattr(gc_overhead, "centralize_gradient", lambda grad: grad)  # no GC at all
+    with pytest.raises(AssertionError, match="other numbers"):
+        gc_overhead.gc_ops_cost(grads, repeats=2, calls=1)
 
 
 def test_the_host_cost_is_two_torch_ops_per_centralized_weight(tmp_path):
@@ -123,6 +136,7 @@ def test_the_host_cost_is_two_torch_ops_per_centralized_weight(tmp_path):
     assert row["gc_added_kernels"] == 0  # no GPU here
     assert row["gc_added_host_us"] > 0
     assert row["ratio_if_host_bound"] > 1
+    assert row["gc_ops_us"] > 0 and row["foreach_gc_ops_us"] > 0  # both variants timed
 
 
 def test_the_host_cost_needs_the_torch_backend():
@@ -299,13 +313,13 @@ def test_failing_notebooks_write_nothing_and_exit_with_pytests_code(
 
 
 def test_gpu_check_runs_every_step_when_one_fails(tmp_path):
-    """A fake python3 on PATH: the GC overhead step fails, the device profiles still run."""
+    """A fake python3 on PATH: the PyTorch GC overhead step fails, the others still run."""
     calls, scratch, fake = tmp_path / "calls.txt", tmp_path / "tmp", tmp_path / "bin" / "python3"
     fake.parent.mkdir()
     scratch.mkdir()
     fake.write_text(
         f'#!/bin/sh\necho "$KERAS_BACKEND $*" >> "{calls}"\n'
-        'case "$*" in *gc_overhead.py*) exit 1;; esac\n'
+        'case "$KERAS_BACKEND $*" in torch*gc_overhead.py*) exit 1;; esac\n'
     )
     fake.chmod(0o755)
     result = subprocess.run(
@@ -321,5 +335,12 @@ def test_gpu_check_runs_every_step_when_one_fails(tmp_path):
         line.split()[0] for line in calls.read_text().splitlines() if "device_profile" in line
     ]
     assert profiled == ["torch", "jax"]
+    lines = calls.read_text().splitlines()
+    overheads = [line.split()[0] for line in lines if "gc_overhead" in line]
+    assert overheads == ["torch", "jax"]
+    # Keras is imported with a backend the lent machines have (they have no TensorFlow).
+    keras_imports = [line for line in lines if " -c import" in line]
+    assert len(keras_imports) == 2  # the check for Keras, and the versions line
+    assert all(line.startswith("torch -c import") for line in keras_imports)
     assert result.stderr.splitlines()[-2:] == ["failed steps:", "  GC overhead, PyTorch backend"]
     assert not any(scratch.iterdir())  # its trace folders removed
