@@ -375,7 +375,7 @@ def summarize_study(study: pd.DataFrame, metric: str = "test_accuracy") -> pd.Da
     diverged = diverged_runs(study)
     rows = []
     for keys, cell in paired_table(study, metric).groupby(CELL_KEYS):
-        summary = paired_summary(cell["difference"].to_numpy(), STUDY_CONFIDENCE)
+        fields, detected = _paired_fields(cell["difference"].to_numpy())
         counts = {f"{arm}_diverged": int(diverged.get((*keys, arm), 0)) for arm in ARMS}
         rows.append(
             {
@@ -383,12 +383,23 @@ def summarize_study(study: pd.DataFrame, metric: str = "test_accuracy") -> pd.Da
                 "metric": f"final_{metric}",
                 "baseline_mean": cell["baseline"].mean(),
                 "gc_mean": cell["gc"].mean(),
-                **{field: getattr(summary, field) for field in SUMMARY_FIELDS},
+                **fields,
                 **counts,
-                "detected": summary.detected and not any(counts.values()),
+                "detected": detected and not any(counts.values()),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _paired_fields(differences: np.ndarray) -> tuple[dict, bool]:
+    """`paired_summary`'s fields for the finite `differences` (a seed whose final value is
+    NaN in either arm is left out, and `n` counts the seeds kept), and whether a difference
+    is detected. With fewer than 2 seeds kept, every field but `n` is NaN."""
+    finite = differences[np.isfinite(differences)]
+    if len(finite) < 2:
+        return {field: len(finite) if field == "n" else math.nan for field in SUMMARY_FIELDS}, False
+    summary = paired_summary(finite, STUDY_CONFIDENCE)
+    return {field: getattr(summary, field) for field in SUMMARY_FIELDS}, summary.detected
 
 
 def diverged_runs(study: pd.DataFrame) -> pd.Series:
@@ -429,7 +440,7 @@ def compare_at_best_learning_rates(study: pd.DataFrame) -> pd.DataFrame:
             for arm in ("baseline", "gc")
         }
         difference = (arms["gc"] - arms["baseline"]).dropna()  # `n` says if a seed is left out
-        summary = paired_summary(difference.to_numpy(), STUDY_CONFIDENCE)
+        fields, detected = _paired_fields(difference.to_numpy())
         paired = difference.index
         counts = {
             f"{arm}_diverged": int(diverged.get((dataset, optimizer, rate, arm), 0))
@@ -443,9 +454,9 @@ def compare_at_best_learning_rates(study: pd.DataFrame) -> pd.DataFrame:
                 "gc_learning_rate": best[(dataset, optimizer, "gc")],
                 "baseline_mean": arms["baseline"][paired].mean(),
                 "gc_mean": arms["gc"][paired].mean(),
-                **{field: getattr(summary, field) for field in SUMMARY_FIELDS},
+                **fields,
                 **counts,
-                "detected": summary.detected and not any(counts.values()),
+                "detected": detected and not any(counts.values()),
             }
         )
     return pd.DataFrame(rows)
@@ -522,7 +533,11 @@ def at_best_sentences(at_best: pd.DataFrame) -> list[str]:
     return [
         f"{row['optimizer']} (baseline lr {row['baseline_learning_rate']:g}, GC lr "
         f"{row['gc_learning_rate']:g}): "
-        + _summary(row).describe("difference")
+        + (
+            _summary(row).describe("difference")
+            if row["n"] >= 2
+            else f"only {row['n']} seed(s) with a final value in both arms: no paired summary."
+        )
         + _diverged_note(row)
         for row in at_best.to_dict(orient="records")
     ]

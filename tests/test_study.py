@@ -345,3 +345,19 @@ def test_a_cell_with_diverged_runs_is_never_a_detected_difference():
     assert (
         "with diverged runs, never counted: sgd lr 0.01 (diverged: baseline 0, GC 1 of 6)" in readme
     )
+
+
+def test_a_nan_final_value_leaves_its_seed_out_of_the_paired_summary():
+    study = hand_made_study()
+    last = (study["seed"] == 0) & (study["epoch"] == 2) & (study["arm"] == "gc")
+    study.loc[last & (study["learning_rate"] == 0.01), "test_accuracy"] = math.nan
+    cell = summarize_study(study).set_index("learning_rate").loc[0.01]
+    assert cell["n"] == 1 and np.isnan(cell["mean"]) and not cell["detected"]
+    assert summarize_study(study).set_index("learning_rate").loc[0.1, "n"] == 2  # untouched
+    at_best = compare_at_best_learning_rates(study)  # GC's best lr is 0.1: both seeds kept
+    assert at_best.loc[0, "n"] == 2
+    study.loc[last & (study["learning_rate"] == 0.1), "test_accuracy"] = math.nan
+    at_best = compare_at_best_learning_rates(study)
+    assert at_best.loc[0, "n"] == 1 and not at_best.loc[0, "detected"]
+    (sentence,) = at_best_sentences(at_best)
+    assert "only 1 seed(s) with a final value in both arms: no paired summary." in sentence
