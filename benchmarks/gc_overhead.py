@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    python benchmarks/gc_overhead.py [--sizes 300 64] [--repeats 15] [--steps-per-repeat 1]
+    python benchmarks/gc_overhead.py [--sizes 300 64] [--repeats 16] [--steps-per-repeat 1]
     KERAS_BACKEND=torch python benchmarks/gc_overhead.py --sizes 64 --host-cost
 
 For each image size and optimizer (SGD, RMSprop, Adam), a baseline model and a GC model
@@ -10,11 +10,17 @@ For each image size and optimizer (SGD, RMSprop, Adam), a baseline model and a G
 take turns, one block of `--steps-per-repeat` steps each per repeat (timed as a block: the
 seconds per step of that block), the order swapped every repeat, so that both see the same
 machine load. Blocks of several steps steady the timings of short, noisy steps (a GPU's).
-Reported: the ratio of the median steps, the median of the per-repeat ratios with its
-distribution-free 95% confidence interval (order statistics; needs at least 6 repeats),
-and a verdict against the target of 1.03: "within" when the whole interval is at or under
-it, "over" when the whole interval is above it, "undecided" otherwise. Op determinism is on,
-as in `run_comparison`.
+Reported: the ratio of the median steps; the median ratio over balanced pairs of repeats
+(the geometric mean of repeats 2k and 2k+1, one in each order, so that an advantage of
+running first or second cancels) with its distribution-free 95% confidence interval (order
+statistics; needs at least 12 repeats); the median ratio in each order (their gap is that
+advantage); and a verdict against the target of 1.03: "within" when the whole interval is
+at or under it, "over" when the whole interval is above it, "undecided" otherwise. Op
+determinism is on, as in `run_comparison`. `--resummarise RESULT` computes a saved result's
+intervals again from its per-repeat ratios, measuring nothing.
+
+`--jit-compile` compiles both arms' steps (`model.compile(jit_compile=True)`: torch.compile
+on PyTorch, where the default step runs eagerly; XLA on TensorFlow; JAX always compiles).
 
 `--host-cost` (PyTorch backend only, where the step runs eagerly): what GC adds to the host's
 work in `optimizer.apply`: microseconds per step (the two optimizers' `apply` on the same
@@ -33,9 +39,12 @@ runs without TensorFlow (op determinism is TensorFlow's; the other backends skip
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import statistics
 import time
+from pathlib import Path
 
 os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # no start/stop lines from torch's profiler
 
@@ -54,12 +63,17 @@ from common import (
 
 from gc_tutorial import centralize_gradient, make_optimizer
 from gc_tutorial.model import build_model, loss_for
+from gc_tutorial.storage import write_atomically
 
 OPTIMIZERS = {"sgd": 1e-2, "rmsprop": 1e-4, "adam": 1e-4}
 TARGET = 1.03  # the most GC may cost: GC step / plain step
+SMALLEST_INTERVAL_SAMPLE = 6  # values `median_ci` needs for a 95% interval
+RATIO_METHOD = "median and 95% interval over balanced pairs of repeats (one in each order)"
 
 
-def arms(image_size: int, optimizer: str, batch_size: int) -> tuple[dict, tuple]:
+def arms(
+    image_size: int, optimizer: str, batch_size: int, jit_compile: bool | str = "auto"
+) -> tuple[dict, tuple]:
     """({gc: compiled model} for gc in (False, True), same seed; the fixed batch)."""
     rng = np.random.default_rng(0)
     images = keras.ops.convert_to_tensor(
@@ -73,6 +87,7 @@ def arms(image_size: int, optimizer: str, batch_size: int) -> tuple[dict, tuple]
         model.compile(
             optimizer=make_optimizer(optimizer, gc=gc, learning_rate=OPTIMIZERS[optimizer]),
             loss=loss_for(2),
+            jit_compile=jit_compile,
         )
         models[gc] = model
     return models, (images, labels)
@@ -101,11 +116,27 @@ def alternating_seconds(functions: dict, repeats: int, calls: int = 1, before=No
 
 
 def ratio_summary(baseline: list[float], gc: list[float]) -> dict:
-    """Ratio of the medians, median of the paired ratios, its 95% CI and the verdict."""
+    """Ratio of the medians, then `interval_summary` of the per-repeat ratios."""
     pairs = [g / b for g, b in zip(gc, baseline, strict=True)]
-    interval = median_ci(pairs)
+    return {
+        "baseline_step_s": statistics.median(baseline),
+        "gc_step_s": statistics.median(gc),
+        "gc_over_baseline": statistics.median(gc) / statistics.median(baseline),
+        **interval_summary(pairs),
+        "pair_ratios": pairs,
+    }
+
+
+def interval_summary(pairs: list[float]) -> dict:
+    """The GC/plain ratio from the per-repeat ratios `pairs` (repeat 0 runs the plain arm
+    first, and the order swaps every repeat): its median and distribution-free 95% interval
+    over balanced pairs of repeats, the geometric mean of repeats 2k and 2k+1, one in each
+    order, so that any advantage of running first or second cancels; the verdict; and the
+    median ratio in each order (their gap is that advantage)."""
+    balanced = [math.sqrt(pairs[i] * pairs[i + 1]) for i in range(0, len(pairs) - 1, 2)]
+    interval = median_ci(balanced)
     if interval is None:
-        verdict = "too few repeats for an interval"
+        verdict = f"too few repeats for an interval ({2 * SMALLEST_INTERVAL_SAMPLE} needed)"
     elif interval[1] <= TARGET:
         verdict = "within"
     elif interval[0] > TARGET:
@@ -113,14 +144,31 @@ def ratio_summary(baseline: list[float], gc: list[float]) -> dict:
     else:
         verdict = "undecided"
     return {
-        "baseline_step_s": statistics.median(baseline),
-        "gc_step_s": statistics.median(gc),
-        "gc_over_baseline": statistics.median(gc) / statistics.median(baseline),
-        "pair_ratio_median": statistics.median(pairs),
+        "pair_ratio_median": statistics.median(balanced or pairs),
         "pair_ratio_ci95": list(interval) if interval else None,
         "verdict": verdict,
-        "pair_ratios": pairs,
+        "plain_first_median": statistics.median(pairs[0::2]),
+        "gc_first_median": statistics.median(pairs[1::2]) if len(pairs) > 1 else None,
+        "ratio_method": RATIO_METHOD,
     }
+
+
+def resummarise(path: Path) -> dict:
+    """A saved gc_overhead result with its intervals and verdicts computed again from its
+    per-repeat ratios by `interval_summary` (a result saved by an earlier method)."""
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot read {path}: {error}") from None
+    rows = results.get("rows") if isinstance(results, dict) else None
+    if results.get("benchmark") != "gc_overhead" or not rows:
+        raise ValueError(f"{path} is not a gc_overhead result")
+    if not all(isinstance(row.get("pair_ratios"), list) for row in rows):
+        raise ValueError(f"{path} keeps no per-repeat ratios (saved before they were kept)")
+    for row in rows:
+        row.update(interval_summary(row["pair_ratios"]))
+        row["pair_ratios"] = row.pop("pair_ratios")  # last, as when written
+    return results
 
 
 def host_cost(models: dict, repeats: int, calls: int = 50) -> dict:
@@ -211,7 +259,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=buildable_image_size, nargs="+", default=[300, 64])
     parser.add_argument("--batch-size", type=at_least(1), default=128)
-    parser.add_argument("--repeats", type=at_least(1), default=15)
+    parser.add_argument("--repeats", type=at_least(1), default=16)
     parser.add_argument(
         "--steps-per-repeat", type=at_least(1), default=1, help="steps in each timed block"
     )
@@ -219,9 +267,33 @@ def main(argv=None) -> dict:
         "--optimizers", nargs="+", choices=list(OPTIMIZERS), default=list(OPTIMIZERS)
     )
     parser.add_argument("--host-cost", action="store_true", help="PyTorch only: GC's host work")
+    parser.add_argument(
+        "--jit-compile",
+        action="store_true",
+        help="compile the step (jit_compile=True: torch.compile on PyTorch, XLA elsewhere)",
+    )
     parser.add_argument("--device", help="a note on the device, kept with the results")
     parser.add_argument("--output", default=None)
+    parser.add_argument(
+        "--resummarise",
+        metavar="RESULT",
+        help="measure nothing: compute a saved result's intervals again from its per-repeat "
+        "ratios, and write it back (or to --output)",
+    )
     args = parser.parse_args(argv)
+    if args.resummarise:
+        path = Path(args.resummarise)
+        output = check_output(parser, "gc_overhead", args.output or path)
+        try:
+            results = resummarise(path)
+        except ValueError as error:
+            parser.error(f"--resummarise: {error}")
+        print_table(results["rows"], [c for c in results["rows"][0] if c != "pair_ratios"])
+        write_atomically(output, json.dumps(results, indent=2) + "\n")
+        print(f"\nwritten: {output}")
+        return results
+    if args.host_cost and args.jit_compile:
+        parser.error("--host-cost times the eager optimizer.apply: drop it with --jit-compile")
     if args.host_cost and keras.backend.backend() != "torch":
         parser.error(
             "--host-cost needs KERAS_BACKEND=torch (the other backends compile GC into the "
@@ -238,7 +310,9 @@ def main(argv=None) -> dict:
     rows = []
     for size in args.sizes:
         for optimizer in args.optimizers:
-            models, (images, labels) = arms(size, optimizer, args.batch_size)
+            models, (images, labels) = arms(
+                size, optimizer, args.batch_size, True if args.jit_compile else "auto"
+            )
             steps = train_steps(models, images, labels)
             alternating_seconds(steps, 2)  # warm-up: tracing, first allocations
             seconds = alternating_seconds(steps, args.repeats, args.steps_per_repeat)

@@ -2,7 +2,7 @@
 # The GPU checks of issue 15, in one call of the device tool on a lent GPU machine (about 4 min
 # on an H200), writing into $OUT what the README's GPU section needs:
 #   - gc_overhead_{torch,jax}.json: GC overhead on the PyTorch and JAX backends at 300x300 and
-#     64x64, 41 alternating repeats of 5-step blocks with the 95% interval of the ratio; for
+#     64x64, 40 alternating repeats of 5-step blocks with the 95% interval of the ratio; for
 #     PyTorch also GC's added host time, torch ops and kernels per step, and its ops timed
 #     against a foreach variant (--host-cost);
 #   - device_profile_{torch,jax}.json and their raw traces (gzipped): how busy the GPU is in a
@@ -57,7 +57,7 @@ if [ "${GPU_CHECK_QUICK:-0}" = 1 ]; then
   overhead=(--sizes 16 --batch-size 2 --repeats 6 --steps-per-repeat 1)
   profile=(--image-size 32 --batch-size 4 --steps 2)
 else
-  overhead=(--sizes 300 64 --batch-size 128 --repeats 41 --steps-per-repeat 5)
+  overhead=(--sizes 300 64 --batch-size 128 --repeats 40 --steps-per-repeat 5)
   profile=(--image-size 300 --batch-size 128 --steps 5)
 fi
 

@@ -3,6 +3,7 @@
 import importlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -77,15 +78,51 @@ def test_the_median_interval_is_a_pair_of_order_statistics(benchmarks):
 
 def test_the_verdict_needs_the_whole_interval_on_one_side_of_the_target(benchmarks):
     _, gc_overhead = benchmarks
-    baseline = [1.0] * 8
+    baseline = [1.0] * 12
 
-    def verdict(ratios):
-        return gc_overhead.ratio_summary(baseline, ratios)["verdict"]
+    def verdict(ratios):  # each ratio twice: balanced pairs of repeats give the ratio itself
+        return gc_overhead.ratio_summary(baseline, [r for r in ratios for _ in (0, 1)])["verdict"]
 
-    assert verdict([1.00, 1.01, 1.01, 1.02, 1.02, 1.02, 1.03, 1.03]) == "within"
-    assert verdict([1.04, 1.05, 1.05, 1.06, 1.06, 1.07, 1.07, 1.20]) == "over"
-    assert verdict([0.99, 1.00, 1.01, 1.02, 1.04, 1.05, 1.06, 1.07]) == "undecided"
-    assert "too few" in gc_overhead.ratio_summary([1.0] * 5, [1.0] * 5)["verdict"]
+    assert verdict([1.00, 1.01, 1.01, 1.02, 1.03, 1.03]) == "within"
+    assert verdict([1.04, 1.05, 1.05, 1.06, 1.07, 1.20]) == "over"
+    assert verdict([0.99, 1.00, 1.01, 1.04, 1.05, 1.06]) == "undecided"
+    few = gc_overhead.ratio_summary([1.0] * 11, [1.0] * 11)["verdict"]
+    assert few == "too few repeats for an interval (12 needed)"
+
+
+def test_an_advantage_of_running_first_cancels_in_balanced_pairs(benchmarks):
+    """Whichever arm runs second is 5% slower; GC itself costs 2%. Repeat 0 runs plain first."""
+    _, gc_overhead = benchmarks
+    pairs = [1.02 * (1.05 if repeat % 2 == 0 else 1 / 1.05) for repeat in range(13)]
+    summary = gc_overhead.interval_summary(pairs)
+    assert summary["pair_ratio_median"] == pytest.approx(1.02)
+    assert summary["pair_ratio_ci95"] == pytest.approx([1.02, 1.02])
+    assert summary["plain_first_median"] == pytest.approx(1.071)
+    assert summary["gc_first_median"] == pytest.approx(1.02 / 1.05)
+    assert statistics.median(pairs) == pytest.approx(1.071)  # all repeats: the majority order
+
+
+def test_a_saved_result_is_summarised_again_from_its_ratios(benchmarks, tmp_path, capsys):
+    _, gc_overhead = benchmarks
+    ratios = [1.02 * (1.05 if repeat % 2 == 0 else 1 / 1.05) for repeat in range(13)]
+    row = {"image_size": 64, "optimizer": "sgd", "pair_ratio_median": 1.071, "pair_ratios": ratios}
+    saved = tmp_path / "saved.json"
+    saved.write_text(
+        json.dumps({"benchmark": "gc_overhead", "machine": {"cpu": "x"}, "rows": [row]})
+    )
+    output = tmp_path / "again.json"
+    gc_overhead.main(["--resummarise", str(saved), "--output", str(output)])
+    results = json.loads(output.read_text())
+    assert results["machine"] == {"cpu": "x"}  # the machine it ran on, not this one
+    (again,) = results["rows"]
+    assert again["pair_ratio_median"] == pytest.approx(1.02)
+    assert again["pair_ratios"] == ratios and list(again)[-1] == "pair_ratios"
+    del row["pair_ratios"]  # a result saved before the ratios were kept
+    saved.write_text(json.dumps({"benchmark": "gc_overhead", "rows": [row]}))
+    with pytest.raises(SystemExit) as exit_info:
+        gc_overhead.main(["--resummarise", str(saved), "--output", str(output)])
+    assert exit_info.value.code == 2
+    assert "keeps no per-repeat ratios" in capsys.readouterr().err
 
 
 def test_the_arms_take_turns_in_swapped_order(benchmarks):
@@ -100,7 +137,7 @@ def test_the_arms_take_turns_in_swapped_order(benchmarks):
 def test_the_overhead_benchmark_reports_an_interval_and_a_verdict(tmp_path):
     output = tmp_path / "gc_overhead.json"
     run_benchmark(
-        "gc_overhead.py", "--sizes", "16", "--batch-size", "2", "--repeats", "6",
+        "gc_overhead.py", "--sizes", "16", "--batch-size", "2", "--repeats", "12",
         "--steps-per-repeat", "2", "--optimizers", "sgd", "--output", str(output),
     )  # fmt: skip
     results = json.loads(output.read_text())
@@ -109,6 +146,18 @@ def test_the_overhead_benchmark_reports_an_interval_and_a_verdict(tmp_path):
     low, high = row["pair_ratio_ci95"]
     assert low <= row["pair_ratio_median"] <= high
     assert row["verdict"] in ("within", "over", "undecided")
+    assert len(row["pair_ratios"]) == 12
+
+
+def test_the_overhead_benchmark_can_compile_both_steps(tmp_path):
+    output = tmp_path / "gc_overhead.json"
+    run_benchmark(
+        "gc_overhead.py", "--sizes", "16", "--batch-size", "2", "--repeats", "6",
+        "--optimizers", "sgd", "--jit-compile", "--output", str(output),
+    )  # fmt: skip
+    results = json.loads(output.read_text())
+    assert results["parameters"]["jit_compile"] is True
+    (row,) = results["rows"]
     assert len(row["pair_ratios"]) == 6
 
 
@@ -201,6 +250,7 @@ TINY_ARGUMENTS = {
         ("throughput", ["--profile-ops", "--steps", "0"], "argument --steps: must be an integer"),
         ("throughput", ["--image-size", "5"], "argument --image-size: must be an integer >= 11"),
         ("gc_overhead", ["--sizes", "11", "8"], "--sizes: must be an integer >= 11, got 8"),
+        ("gc_overhead", ["--host-cost", "--jit-compile"], "--host-cost times the eager"),
         ("peer_pytorch", ["--steps", "0"], "argument --steps: must be an integer >= 1, got 0"),
         ("precision", ["--epochs", "0"], "argument --epochs: must be an integer >= 1, got 0"),
         ("precision", ["--seeds", "-1", "1"], "argument --seeds: must be an integer >= 0, got -1"),
@@ -369,3 +419,26 @@ def test_the_readme_gpu_overhead_table_is_the_committed_run():
                 + " |"
             )
             assert expected in table.splitlines(), expected
+
+
+def test_the_readme_cpu_overhead_table_is_the_committed_run():
+    results = ROOT / "benchmarks" / "results"
+    lines = (ROOT / "README.md").read_text().splitlines()
+    verdicts = {"within": "met", "undecided": "undecided", "over": "over"}
+    for name, label in (
+        ("gc_overhead", "TensorFlow, 300x300 (31 repeats)"),
+        ("gc_overhead_64", "TensorFlow, 64x64 (41 repeats)"),
+        ("gc_overhead_torch_cpu", "PyTorch, 64x64 (41 repeats)"),
+    ):
+        rows = {
+            r["optimizer"]: r for r in json.loads((results / f"{name}.json").read_text())["rows"]
+        }
+        cells = [
+            "{:.3f}; {:.3f} ({:.3f} to {:.3f}): {}".format(
+                r["gc_over_baseline"], r["pair_ratio_median"], *r["pair_ratio_ci95"],
+                verdicts[r["verdict"]],
+            )
+            for r in (rows[o] for o in ("sgd", "rmsprop", "adam"))
+        ]  # fmt: skip
+        (line,) = [line for line in lines if line.startswith(f"| {label} |")]
+        assert line.endswith(" | " + " | ".join(cells) + " |"), line

@@ -154,6 +154,21 @@ def test_sgd_with_gc_keeps_each_units_weight_mean_fixed(gc):
         assert drift > 1e-3
 
 
+def test_gc_runs_inside_a_compiled_training_step():
+    """jit_compile=True: XLA on TensorFlow, torch.compile on PyTorch (JAX always compiles)."""
+    model = small_cnn()
+    model.compile(
+        optimizer=make_optimizer("sgd", gc=True, learning_rate=0.05, momentum=0.9),
+        loss="mse",
+        jit_compile=True,
+    )
+    before = kernel_unit_means(model)
+    x, y = regression_batch()
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
+    drift = max(np.abs(a - b).max() for a, b in zip(before, kernel_unit_means(model)))
+    assert drift < 1e-5
+
+
 def linear_model(weights):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, use_bias=False)])
     model.set_weights([weights])
