@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -183,9 +184,13 @@ def test_the_host_cost_is_two_torch_ops_per_centralized_weight(tmp_path):
     (row,) = json.loads(output.read_text())["rows"]
     assert row["gc_added_ops"] == 2 * 7  # a mean and a subtraction for 5 conv + 2 dense kernels
     assert row["gc_added_kernels"] == 0  # no GPU here
-    assert row["gc_added_host_us"] > 0
-    assert row["ratio_if_host_bound"] > 1
-    assert row["gc_ops_us"] > 0 and row["foreach_gc_ops_us"] > 0  # both variants timed
+    # Times, not checked against any value (a busy machine can even make the difference
+    # negative): each is reported, and the host-bound ratio follows from the added time.
+    timed = ["apply_us", "gc_apply_us", "gc_added_host_us", "gc_ops_us", "foreach_gc_ops_us"]
+    assert all(math.isfinite(row[name]) for name in timed)
+    assert row["gc_added_host_us"] == pytest.approx(row["gc_apply_us"] - row["apply_us"])
+    expected = 1 + row["gc_added_host_us"] / 1e6 / row["baseline_step_s"]
+    assert row["ratio_if_host_bound"] == pytest.approx(expected)
 
 
 def test_the_host_cost_needs_the_torch_backend():
