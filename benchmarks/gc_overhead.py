@@ -160,9 +160,11 @@ def resummarise(path: Path) -> dict:
         results = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise ValueError(f"cannot read {path}: {error}") from None
-    rows = results.get("rows") if isinstance(results, dict) else None
-    if results.get("benchmark") != "gc_overhead" or not rows:
+    if not isinstance(results, dict) or results.get("benchmark") != "gc_overhead":
         raise ValueError(f"{path} is not a gc_overhead result")
+    rows = results.get("rows")
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{path} is not a gc_overhead result: it has no rows")
     if not all(isinstance(row.get("pair_ratios"), list) for row in rows):
         raise ValueError(f"{path} keeps no per-repeat ratios (saved before they were kept)")
     for row in rows:

@@ -124,6 +124,11 @@ def test_a_saved_result_is_summarised_again_from_its_ratios(benchmarks, tmp_path
         gc_overhead.main(["--resummarise", str(saved), "--output", str(output)])
     assert exit_info.value.code == 2
     assert "keeps no per-repeat ratios" in capsys.readouterr().err
+    for text, error in (("[1, 2]", "is not a gc_overhead result"), ("{", "cannot read")):
+        saved.write_text(text)
+        with pytest.raises(SystemExit):
+            gc_overhead.main(["--resummarise", str(saved), "--output", str(output)])
+        assert error in capsys.readouterr().err
 
 
 def test_the_arms_take_turns_in_swapped_order(benchmarks):
