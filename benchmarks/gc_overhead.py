@@ -39,6 +39,7 @@ runs without TensorFlow (op determinism is TensorFlow's; the other backends skip
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -67,7 +68,6 @@ from gc_tutorial.storage import write_atomically
 
 OPTIMIZERS = {"sgd": 1e-2, "rmsprop": 1e-4, "adam": 1e-4}
 TARGET = 1.03  # the most GC may cost: GC step / plain step
-SMALLEST_INTERVAL_SAMPLE = 6  # values `median_ci` needs for a 95% interval
 RATIO_METHOD = "median and 95% interval over balanced pairs of repeats (one in each order)"
 
 
@@ -136,7 +136,8 @@ def interval_summary(pairs: list[float]) -> dict:
     balanced = [math.sqrt(pairs[i] * pairs[i + 1]) for i in range(0, len(pairs) - 1, 2)]
     interval = median_ci(balanced)
     if interval is None:
-        verdict = f"too few repeats for an interval ({2 * SMALLEST_INTERVAL_SAMPLE} needed)"
+        smallest = next(n for n in itertools.count(1) if median_ci([1.0] * n))
+        verdict = f"too few repeats for an interval ({2 * smallest} needed)"
     elif interval[1] <= TARGET:
         verdict = "within"
     elif interval[0] > TARGET:
