@@ -9,7 +9,7 @@ Run from the repository root:
 `comparison` runs the tutorial's default comparison (300x300, batch 128, RMSprop 1e-4, 10
 epochs, 3 seeds, both arms) on a stand-in for horses_or_humans that works offline: a folder
 of synthetic PNGs with its split sizes (1027 train, 256 test) and image size. The numbers
-are this machine's time and memory for the tutorial's workload, and its accuracies are
+are the running machine's time and memory for the tutorial's workload, and its accuracies are
 synthetic-data results, not horses_or_humans results. The comparison's tables and plots are
 kept in benchmarks/results/comparison_synthetic_300/ (`--output-dir`), its timings in
 benchmarks/results/end_to_end_comparison.json (`--output`).

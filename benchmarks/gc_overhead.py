@@ -156,7 +156,7 @@ def interval_summary(pairs: list[float]) -> dict:
 
 def resummarise(path: Path) -> dict:
     """A saved gc_overhead result with its intervals and verdicts computed again from its
-    per-repeat ratios by `interval_summary` (a result saved by an earlier method)."""
+    per-repeat ratios by `interval_summary` (for a result summarised by another method)."""
     try:
         results = json.loads(path.read_text())
     except (OSError, ValueError) as error:

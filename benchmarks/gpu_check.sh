@@ -1,28 +1,28 @@
 #!/usr/bin/env bash
-# The GPU checks of issue 15, in one call of the device tool on a lent GPU machine (about 4 min
-# on an H200), writing into $OUT what the README's GPU section needs:
-#   - gc_overhead_{torch,jax}.json: GC overhead on the PyTorch and JAX backends at 300x300 and
-#     64x64, 40 alternating repeats of 5-step blocks with the 95% interval of the ratio; for
-#     PyTorch also GC's added host time, torch ops and kernels per step, and its ops timed
-#     against a foreach variant (--host-cost);
+# GC's cost and a step's profile on a GPU, with the JAX and PyTorch backends, in one script
+# (about 4 min on an H200). It writes into $OUT (default /tmp/gpu_check):
+#   - gc_overhead_{torch,jax}.json: GC overhead at 300x300 and 64x64, 40 alternating repeats of
+#     5-step blocks with the 95% interval of the ratio; for PyTorch also GC's added host time,
+#     torch ops and kernels per step, and its ops timed against a foreach variant (--host-cost);
 #   - device_profile_{torch,jax}.json and their raw traces (gzipped): how busy the GPU is in a
-#     step of the package default at 300x300, kernels per step, time by kind of kernel. The
-#     traces can be summarised again here: python benchmarks/device_profile.py --summarise ...
+#     step of the package default at 300x300, kernels per step, time by kind of kernel. A trace
+#     can be summarised again on any machine: python benchmarks/device_profile.py --summarise ...
 #
-# The lent machines have PyTorch and JAX but not Keras: carry its wheels. Before the call, here:
+# The GPU machine needs PyTorch and JAX; Keras is installed from .gpu_wheels/ when missing. Fill
+# that folder beforehand, on a machine with network access:
 #   python -m pip download --only-binary=:all: --python-version 3.12 \
 #       --platform manylinux2014_x86_64 --no-deps keras==3.15.1 namex optree -d .gpu_wheels
-# then call the device tool's run with
-#   command "bash benchmarks/gpu_check.sh", carry [".gpu_wheels"], timeout_s 420.
+# then run `bash benchmarks/gpu_check.sh` from the repository root with .gpu_wheels/ beside it.
 # GPU_CHECK_QUICK=1 runs the same steps at tiny sizes (a CPU can check the script).
-# A step that fails (a crash, a timeout) is recorded and the next one still runs: the slot is
-# scarce. The failed steps are listed at the end, and the script then exits 1.
+# A step that fails (a crash, a timeout) is recorded and the next one still runs, so one call
+# brings back whatever could be measured. The failed steps are listed at the end, and the script
+# then exits 1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu_check}
 mkdir -p "$out"
 export PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 XLA_PYTHON_CLIENT_PREALLOCATE=false
-# The lent machines have no TensorFlow, Keras's default backend: importing Keras needs another.
+# A GPU machine may have no TensorFlow, Keras's default backend: importing Keras needs another.
 export KERAS_BACKEND=torch
 failed=()
 scratch=$(mktemp -d)
@@ -73,7 +73,7 @@ for backend in torch jax; do
   step "device profile, $backend backend" env KERAS_BACKEND=$backend timeout 120 \
     python3 benchmarks/device_profile.py "${profile[@]}" --trace-dir "$trace" \
     --device "$device" --output "$out/device_profile_$backend.json"
-  # Flat and compressed: the device tool brings back files at most two folders down, 16 MiB each.
+  # Flat and compressed: one gzipped file per trace, beside the JSON files in $OUT.
   [ -d "$trace" ] && find "$trace" -type f \( -name '*.xplane.pb' -o -name '*.json' \) -print0 |
     while IFS= read -r -d '' file; do gzip -c "$file" >"$out/${backend}_$(basename "$file").gz"; done
 done

@@ -14,7 +14,7 @@ its weight gradient and its input gradient; a Dense layer 2 * inputs * units for
 first layer's input gradient is never computed (nothing upstream needs it), so it is not
 counted. Biases, activations, pooling, dropout and the optimizer (under 1% here) are left out.
 
-The yardstick is this machine's matrix-multiply peak: the best of several 4096x4096 matmuls,
+The yardstick is the machine's own matrix-multiply peak: the best of several 4096x4096 matmuls,
 measured before and after the training steps in the same run, with its spread; in bfloat16
 too where the processor has bfloat16 units (/proc/cpuinfo flags avx512_bf16 or amx_bf16) or
 the backend runs on a GPU.
@@ -418,7 +418,7 @@ def main(argv=None) -> dict:
             continue
         row["model_gflops"] = gflop / row["step_s"]
         row["share_of_float32_peak"] = row["model_gflops"] / peaks["float32"]["best_gflops"]
-        # The best step against the best matmul: what this machine reaches on a quiet moment.
+        # The best step against the best matmul: what the machine reaches at a quiet moment.
         row["best_step_s"] = min(row["step_times_s"])
         row["best_share_of_float32_peak"] = (
             gflop / row["best_step_s"] / peaks["float32"]["best_gflops"]

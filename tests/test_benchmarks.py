@@ -409,13 +409,13 @@ def test_gpu_check_runs_every_step_when_one_fails(tmp_path):
 
 def test_the_readme_gpu_overhead_table_is_the_committed_run():
     """Each cell of the README's H200 GC-overhead table: the median paired ratio and its 95%
-    interval of gc_overhead_{torch,jax}_interval.json, to 3 decimals, and the step range."""
+    interval of gc_overhead_{torch,jax}.json, to 3 decimals, and the step range."""
     results = ROOT / "benchmarks" / "results" / "gpu_h200"
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index("| backend | image | plain step | SGD | RMSprop | Adam |") :]
     table = table[: table.index("\n\n")]
     for backend, name in (("JAX", "jax"), ("PyTorch", "torch")):
-        rows = json.loads((results / f"gc_overhead_{name}_interval.json").read_text())["rows"]
+        rows = json.loads((results / f"gc_overhead_{name}.json").read_text())["rows"]
         for size in (300, 64):
             cells = [r for r in rows if r["image_size"] == size]
             by_optimizer = {r["optimizer"]: r for r in cells}
