@@ -20,10 +20,11 @@ import json
 import math
 import os
 import shlex
+import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,9 +33,16 @@ from gc_tutorial.checks import check_seeds, check_text, fail
 from gc_tutorial.config import ComparisonConfig, config_help, flag
 from gc_tutorial.data import DIGITS, SYNTHETIC, load_dataset
 from gc_tutorial.experiment import EXPECTED_ERRORS, command_line_message, run_comparison
+from gc_tutorial.grid import ERROR_FILE, SCHEDULER_VARIABLE, Cell, GridPlan, check_workers, run_plan
 from gc_tutorial.results import ARMS, HISTORY_COLUMNS, describe_environment, load_comparison
 from gc_tutorial.stats import SUMMARY_FIELDS, PairedSummary, paired_summary
-from gc_tutorial.storage import lock_file, prepare_output_dir, safe_name, write_atomically
+from gc_tutorial.storage import (
+    FolderInUseError,
+    lock_file,
+    prepare_output_dir,
+    safe_name,
+    write_atomically,
+)
 
 # Three learning rates per optimizer, spanning its usual range.
 STUDY_GRID = {
@@ -74,7 +82,8 @@ STUDY_COLUMNS = [
 CELL_KEYS = ["dataset", "optimizer", "learning_rate"]
 
 
-class StudyPlan(NamedTuple):
+@dataclass(frozen=True)
+class StudyPlan:
     """A checked study: what `run_planned_study` trains, and where it writes."""
 
     dataset: str
@@ -83,6 +92,19 @@ class StudyPlan(NamedTuple):
     settings: dict
     cells: list[tuple[Path, ComparisonConfig]]  # (runs folder, comparison) per grid cell
     output_dir: Path
+
+    def grid(self) -> GridPlan:
+        """The grid runner's plan: one cell per (optimizer, learning rate), all seeds."""
+        cells = tuple(
+            Cell(folder.name, config.get_config(), train_cell, {"config": config})
+            for folder, config in self.cells
+        )
+        return GridPlan(self.cells[0][0].parent, cells)
+
+
+def train_cell(folder: Path, config: ComparisonConfig) -> None:
+    """One study cell: the comparison of `config` over all its seeds, written to `folder`."""
+    run_comparison(config, output_dir=folder, verbose=0)
 
 
 def check_study_grid(optimizers: Sequence[str] | None) -> list[str]:
@@ -101,7 +123,7 @@ def check_study_grid(optimizers: Sequence[str] | None) -> list[str]:
             f"Unknown optimizer(s) {unknown} for the study; its grid has "
             f"{', '.join(STUDY_GRID)}. Received: optimizers={list(optimizers)!r}"
         )
-    return names
+    return list(dict.fromkeys(names))
 
 
 def check_study_seeds(seeds: Sequence[int]) -> list[int]:
@@ -131,8 +153,9 @@ def plan_study(
     seeds: Sequence[int] = STUDY_SEEDS,
     **overrides,
 ) -> StudyPlan:
-    """Check every argument of `run_study`, and that `dataset` loads if a cell is still to
-    train; lay out one runs folder and `ComparisonConfig` per grid cell. Trains nothing."""
+    """Check every argument of `run_study`, that `dataset` loads if a cell is still to
+    train, that both folders can be written, that the complete cells can be read, and that
+    study.csv holds no rows this study would mix with. Trains nothing."""
     names = check_study_grid(optimizers)
     seeds = check_study_seeds(seeds)
     dataset = check_text(
@@ -141,10 +164,59 @@ def plan_study(
     settings = study_settings(dataset, overrides)
     cells = _study_cells(dataset, names, seeds, settings, Path(runs_dir))
     plan = StudyPlan(dataset, names, seeds, settings, cells, Path(output_dir))
-    if any(_finished_cell(folder, config) is None for folder, config in cells):
+    grid = plan.grid()
+    if any(grid.state(cell) != "complete" for cell in grid.cells):
         _check_dataset_loads(plan)
-    prepare_output_dir(plan.output_dir)
+    check_writable_folder(plan.output_dir, "--output-dir")
+    check_writable_folder(grid.runs_dir, "--runs-dir")
+    for cell in grid.cells:
+        if grid.state(cell) == "complete":
+            _load_cell(grid.folder(cell))
+    _check_study_rows(plan)
     return plan
+
+
+def check_writable_folder(folder: Path, name: str) -> Path:
+    """Create `folder` if needed and check that files can be written in it; else a one-line
+    `ValueError` naming the flag."""
+    try:
+        prepare_output_dir(folder)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ValueError(
+            f"`{name}` must be a folder this user can write to. Received: {name[2:]}="
+            f"{str(folder)!r} ({reason})."
+        ) from None
+    return folder
+
+
+def _load_cell(folder: Path):
+    """A complete cell's comparison; one that cannot be read is a `ValueError` naming it."""
+    try:
+        return load_comparison(folder)
+    except Exception as error:  # edited or broken files: whatever load_comparison raises
+        raise ValueError(
+            f"The study cell in {str(folder)!r} (under `--runs-dir`) cannot be read: "
+            f"{type(error).__name__}: {error} Delete that folder to train the cell again."
+        ) from None
+
+
+def _check_study_rows(plan: StudyPlan) -> None:
+    """Refuse a study.csv whose rows of this dataset, for optimizers this study does not
+    run, were made with other settings or seeds (they would be mixed with these)."""
+    earlier = load_study_record(plan.output_dir).get(plan.dataset)
+    if not earlier or set(earlier.get("grid", {})) <= set(plan.optimizers):
+        return
+    if (earlier.get("settings"), earlier.get("seeds")) != (plan.settings, plan.seeds):
+        kept = sorted(set(earlier["grid"]) - set(plan.optimizers))
+        raise ValueError(
+            f"`--output-dir` {str(plan.output_dir)!r} holds a {plan.dataset} study of "
+            f"{', '.join(kept)} with other settings or seeds ({earlier.get('settings')}, "
+            f"seeds {earlier.get('seeds')}); run those optimizers too (--optimizers), "
+            "or choose another --output-dir."
+        )
 
 
 def _study_cells(dataset, optimizers, seeds, settings, runs_dir: Path) -> list:
@@ -187,6 +259,8 @@ def run_study(
     runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR,
     optimizers: Sequence[str] | None = None,
     seeds: Sequence[int] = STUDY_SEEDS,
+    workers: int | None = None,
+    scheduler: str | None = None,
     **overrides,
 ) -> pd.DataFrame:
     """Run (or resume) the study's grid on `dataset`; return the full study table.
@@ -198,10 +272,13 @@ def run_study(
         runs_dir: one folder per grid cell, for resuming.
         optimizers: a subset of `STUDY_GRID` (default: all four).
         seeds: at least 2; every cell runs every seed.
+        workers, scheduler: where the cells run (see `grid.run_plan`): by default on a
+            `LocalCluster` with one worker per core; 0 workers: in this process.
         **overrides: the settings in `STUDY_OVERRIDES` that replace the dataset's.
 
     Every argument is checked by `plan_study` before anything trains.
     """
+    check_workers(workers)
     plan = plan_study(
         dataset,
         output_dir=output_dir,
@@ -210,47 +287,58 @@ def run_study(
         seeds=seeds,
         **overrides,
     )
-    return run_planned_study(plan)
+    return run_planned_study(plan, workers=workers, scheduler=scheduler)
 
 
-def run_planned_study(plan: StudyPlan) -> pd.DataFrame:
+class StudyCellsFailed(RuntimeError):
+    """Some cells of a study raised; the others are complete and kept for the rerun."""
+
+
+def run_planned_study(
+    plan: StudyPlan, *, workers: int | None = None, scheduler: str | None = None
+) -> pd.DataFrame:
     """Train (or resume) the cells of `plan`; write study.csv, study.json and what follows."""
-    dataset, start, cpu_start = plan.dataset, time.perf_counter(), time.process_time()
-    tables, kinds = [], set()
-    for index, (folder, config) in enumerate(plan.cells, start=1):
-        elapsed = time.perf_counter() - start
-        print(
-            f"[study {dataset}] cell {index}/{len(plan.cells)}: {config.optimizer} "
-            f"lr={config.learning_rate:g} ({elapsed / 60:.1f} min so far)",
-            flush=True,
-        )
-        comparison = _finished_cell(folder, config)
-        if comparison is None:
-            comparison = run_comparison(config, output_dir=folder, verbose=0)
-        kinds.add(comparison.dataset["kind"])
-        tables.append(_tidy(comparison.history, dataset, config.optimizer, config.learning_rate))
+    start = time.perf_counter()
+    grid = plan.grid()
+    outcomes = run_plan(grid, workers=workers, scheduler=scheduler)
     minutes = (time.perf_counter() - start) / 60
+    failed = [outcome for outcome in outcomes if outcome.status == "failed"]
+    if failed:
+        names = ", ".join(str(grid.folder(outcome.cell) / ERROR_FILE) for outcome in failed)
+        raise StudyCellsFailed(
+            f"{len(failed)} of {len(outcomes)} study cells failed (see {names}); the others "
+            "are complete: run the same command again to retry only the failed ones."
+        )
+    trained = sum(outcome.seconds for outcome in outcomes) / 60
     print(
-        f"[study {dataset}] {len(plan.cells)} cells x {len(plan.seeds)} seeds in {minutes:.1f} min"
+        f"[study {plan.dataset}] {len(outcomes)} cells x {len(plan.seeds)} seeds in "
+        f"{minutes:.1f} min"
     )
-    cpu_minutes = (time.process_time() - cpu_start) / 60
+    tables, kinds = [], set()
+    for folder, config in plan.cells:
+        comparison = _load_cell(folder)
+        kinds.add(comparison.dataset["kind"])
+        tables.append(
+            _tidy(comparison.history, plan.dataset, config.optimizer, config.learning_rate)
+        )
     rows = pd.concat(tables, ignore_index=True)
     # Studies of other datasets may share output_dir: one at a time reads, merges and writes.
     lock = plan.output_dir / ".study.lock"
     with lock_file(lock, f"study {str(plan.output_dir)!r}", remove=True, wait=True):
-        study = _merge_into_study(plan.output_dir, dataset, rows)
-        _record_run(plan, kinds.pop(), minutes, cpu_minutes)
+        study = _merge_into_study(plan, rows)
+        _record_run(plan, kinds.pop(), minutes, trained, describe_workers(workers, scheduler))
         write_study_outputs(study, plan.output_dir)
     return study
 
 
-def _finished_cell(folder: Path, config: ComparisonConfig):
-    """The cell's earlier comparison if it finished with the same settings, else None."""
-    if not (folder / "results.json").is_file():
-        return None
-    comparison = load_comparison(folder)
-    earlier = ComparisonConfig.from_config(comparison.parameters)
-    return comparison if earlier.identity() == config.identity() else None
+def describe_workers(workers: int | None, scheduler: str | None) -> str:
+    """Where the cells ran, in words, for study.json."""
+    scheduler = scheduler or os.environ.get(SCHEDULER_VARIABLE)
+    if scheduler:
+        return f"Dask scheduler {scheduler}"
+    if workers == 0:
+        return "one process"
+    return f"LocalCluster of {workers or os.cpu_count()} one-thread workers"
 
 
 def _tidy(history: pd.DataFrame, dataset: str, optimizer: str, learning_rate: float):
@@ -258,43 +346,47 @@ def _tidy(history: pd.DataFrame, dataset: str, optimizer: str, learning_rate: fl
     return table[STUDY_COLUMNS]
 
 
-def _merge_into_study(folder: Path, dataset: str, rows: pd.DataFrame) -> pd.DataFrame:
-    """study.csv with this dataset's rows replaced by `rows` (other datasets kept)."""
-    path = prepare_output_dir(folder) / "study.csv"
+def _merge_into_study(plan: StudyPlan, rows: pd.DataFrame) -> pd.DataFrame:
+    """study.csv with this study's rows (dataset x its optimizers) replaced by `rows`; other
+    datasets and, when `_check_study_rows` allowed it, other optimizers are kept."""
+    path = prepare_output_dir(plan.output_dir) / "study.csv"
     if path.is_file():
         earlier = pd.read_csv(path)
-        rows = pd.concat([earlier[earlier["dataset"] != dataset], rows], ignore_index=True)
+        ours = (earlier["dataset"] == plan.dataset) & earlier["optimizer"].isin(plan.optimizers)
+        rows = pd.concat([earlier[~ours], rows], ignore_index=True)
     study = rows.sort_values(["dataset", "optimizer", "learning_rate", "seed", "arm", "epoch"])
     study = study.reset_index(drop=True)
     write_atomically(path, study.to_csv(index=False))
     return study
 
 
-def _record_run(plan: StudyPlan, kind: str, minutes: float, cpu_minutes: float) -> None:
+def _record_run(
+    plan: StudyPlan, kind: str, minutes: float, cell_minutes: float, workers: str
+) -> None:
     """study.json: per dataset, the settings, grid, machine and time of its run.
 
     The times add up over the invocations of the same study (a resumed study counts the
     time its earlier invocations trained), and start again when the settings change."""
     path = plan.output_dir / "study.json"
     record = load_study_record(plan.output_dir)
-    grid = {name: list(STUDY_GRID[name]) for name in plan.optimizers}
     earlier = record.get(plan.dataset, {})
-    if (earlier.get("settings"), earlier.get("seeds"), earlier.get("grid")) == (
-        plan.settings,
-        plan.seeds,
-        grid,
-    ):
-        minutes += earlier.get("wall_time_min", 0.0)
-        cpu_minutes += earlier.get("cpu_time_min", 0.0)
+    grid = {name: list(STUDY_GRID[name]) for name in plan.optimizers}
+    same = (earlier.get("settings"), earlier.get("seeds")) == (plan.settings, plan.seeds)
+    if same:
+        grid = {**earlier.get("grid", {}), **grid}
+        if earlier.get("grid") == grid:
+            minutes += earlier.get("wall_time_min", 0.0)
+            cell_minutes += earlier.get("cell_time_min", 0.0)
     record[plan.dataset] = {
         "kind": kind,
         "settings": plan.settings,
         "seeds": plan.seeds,
-        "grid": grid,
+        "grid": {name: grid[name] for name in STUDY_GRID if name in grid},
         "momentum": STUDY_MOMENTUM,
         "target_accuracy": TARGET_ACCURACY.get(plan.dataset),
         "wall_time_min": round(minutes, 1),
-        "cpu_time_min": round(cpu_minutes, 1),
+        "cell_time_min": round(cell_minutes, 1),
+        "workers": workers,
         "environment": describe_environment(),
         "command": study_command(plan),
     }
@@ -602,7 +694,7 @@ def study_readme(
         lines.append(
             f"- `{run['command']}`: {settings}; {len(run['seeds'])} seeds; grid "
             f"{run['grid']}; SGD momentum 0.9. {run['wall_time_min']} min wall time "
-            f"({run.get('cpu_time_min', 'n/a')} min of CPU time) on "
+            f"({_time_spent(run)}) on "
             f"{environment['processor']} ({environment['cpu_count']} cores, "
             f"{environment['memory_gib']} GiB, TensorFlow {environment['tensorflow']})."
         )
@@ -623,6 +715,13 @@ def study_readme(
         "",
     ]
     return "\n".join(lines)
+
+
+def _time_spent(run: dict) -> str:
+    """How study.json says the time was spent: CPU time (one process), or cell time."""
+    if "cpu_time_min" in run:
+        return f"{run['cpu_time_min']} min of CPU time"
+    return f"{run.get('cell_time_min', 'n/a')} min of cell time, {run.get('workers', 'n/a')}"
 
 
 def _summary(row: dict) -> PairedSummary:
@@ -657,6 +756,30 @@ def _epochs(value: float) -> str:
     return "never" if value != value else f"{value:.1f} epochs"
 
 
+def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
+    """--workers, --sequential and --scheduler: where a grid's cells run (`grid.run_plan`)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="process workers of the LocalCluster the command starts (default: one per core)",
+    )
+    where.add_argument(
+        "--sequential",
+        dest="workers",
+        action="store_const",
+        const=0,
+        help="run the cells one after the other in this process (same as --workers 0)",
+    )
+    where.add_argument(
+        "--scheduler",
+        default=None,
+        help=f"address of a running Dask scheduler, e.g. tcp://host:8786 (default: "
+        f"${SCHEDULER_VARIABLE}, else a LocalCluster)",
+    )
+
+
 def study_parser() -> argparse.ArgumentParser:
     """The command line of `python -m gc_tutorial.study`: one flag per `run_study` argument."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -675,15 +798,36 @@ def study_parser() -> argparse.ArgumentParser:
             help=f"{help_texts[name]} (default: the dataset's)",
             **options,
         )
+    add_grid_arguments(parser)
+    parser.add_argument(
+        "--recompute",
+        action="store_true",
+        help="train nothing: recompute the tables, plots and README of --output-dir from its "
+        "study.csv",
+    )
     return parser
+
+
+def recompute_study(output_dir: str | os.PathLike) -> pd.DataFrame:
+    """Rewrite every derived table, plot and the README of `output_dir` from its study.csv."""
+    path = Path(output_dir) / "study.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"`--output-dir` {str(output_dir)!r} has no study.csv.")
+    study = pd.read_csv(path)
+    write_study_outputs(study, output_dir)
+    return study
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: `python -m gc_tutorial.study --dataset digits`. A bad argument is one
-    line and exit status 2, before anything trains."""
+    line and exit status 2, before anything trains; failed cells give exit status 1."""
     parser = study_parser()
     args = parser.parse_args(argv)
     try:
+        if args.recompute:
+            recompute_study(args.output_dir)
+            return
+        check_workers(args.workers)
         plan = plan_study(
             args.dataset,
             output_dir=args.output_dir,
@@ -692,9 +836,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             seeds=args.seeds,
             **{name: getattr(args, name) for name in STUDY_OVERRIDES},
         )
-    except EXPECTED_ERRORS as error:
+        run_planned_study(plan, workers=args.workers, scheduler=args.scheduler)
+    except (*EXPECTED_ERRORS, FolderInUseError) as error:
         parser.exit(2, f"{parser.prog}: error: {command_line_message(error)}\n")
-    run_planned_study(plan)
+    except StudyCellsFailed as error:
+        parser.exit(1, f"{parser.prog}: {error}\n")
 
 
 if __name__ == "__main__":

@@ -208,7 +208,8 @@ def test_recorded_command_runs_the_same_study_again(tmp_path, monkeypatch):
         words = shlex.split(study_command(plan))
         assert words[:3] == ["python", "-m", "gc_tutorial.study"]
         arguments = vars(study_parser().parse_args(words[3:]))
-        arguments.pop("runs_dir")
+        for name in ("runs_dir", "workers", "scheduler", "recompute"):
+            arguments.pop(name)
         assert plan_study(arguments.pop("dataset"), **arguments) == plan, words
 
 
@@ -266,7 +267,13 @@ def test_a_tiny_real_study_writes_tidy_tables_and_resumes(tmp_path, capsys):
     settings = dict(epochs=1, image_size=12, max_examples=32, batch_size=16)
     out, runs = tmp_path / "out", tmp_path / "runs"
     study = run_study(
-        "digits", optimizers=["adam"], seeds=[0, 1], output_dir=out, runs_dir=runs, **settings
+        "digits",
+        optimizers=["adam"],
+        seeds=[0, 1],
+        output_dir=out,
+        runs_dir=runs,
+        workers=0,
+        **settings,
     )
     assert len(study) == 3 * 2 * 2 * 1  # learning rates x seeds x arms x epochs
     assert set(study["learning_rate"]) == set(STUDY_GRID["adam"])
@@ -277,7 +284,13 @@ def test_a_tiny_real_study_writes_tidy_tables_and_resumes(tmp_path, capsys):
     assert (runs / "digits" / "adam-lr0.001" / "results.json").is_file()
     capsys.readouterr()
     again = run_study(
-        "digits", optimizers=["adam"], seeds=[0, 1], output_dir=out, runs_dir=runs, **settings
+        "digits",
+        optimizers=["adam"],
+        seeds=[0, 1],
+        output_dir=out,
+        runs_dir=runs,
+        workers=0,
+        **settings,
     )
     assert "Run 1/" not in capsys.readouterr().out  # every cell resumed, nothing retrained
     pd.testing.assert_frame_equal(study, again)

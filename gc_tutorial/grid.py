@@ -1,0 +1,307 @@
+"""One grid runner: cells that each fill one folder, run on Dask, resumed by identity.
+
+A grid is a `GridPlan`: a runs folder and its `Cell`s. A cell is a task (a module-level
+function that writes one folder's files) with the resolved settings that identify it.
+`run_plan` runs the cells that are not complete yet:
+
+- in this process (`workers=0`), on a `LocalCluster` it starts and closes (`workers=N`
+  process workers with one thread each; default: one per core), or on an existing cluster
+  (`scheduler="tcp://host:8786"`, or the `DASK_SCHEDULER_ADDRESS` variable);
+- a worker writes a cell into its own temporary folder and returns the files' bytes, so
+  workers need no shared filesystem. This process writes them into a hidden staging
+  folder, the completion marker last, then swaps the staging folder into place: a cell
+  folder is complete (`complete.json`) or failed (`error.txt`), never half-written;
+- a worker killed mid-cell makes Dask run the cell again elsewhere; a cell that raises
+  records its error and the others go on; Ctrl-C leaves complete cells complete;
+- a rerun skips every cell whose `complete.json` holds the same identity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from gc_tutorial.storage import lock_folder, write_atomically
+
+COMPLETE_MARKER = "complete.json"
+ERROR_FILE = "error.txt"
+REPLACED_FOLDER = ".replaced"
+STAGING_FOLDER = ".staging"
+SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid cell: `task(folder, **arguments)` writes its files into a new `folder`.
+
+    `settings` are the resolved settings the cell computes with (JSON values; defaults
+    written out, so passing a default explicitly changes nothing) and `context` what else
+    decides its result (such as the notebook's code); together they are its identity.
+    """
+
+    name: str
+    settings: dict
+    task: Callable[..., None]
+    arguments: dict = field(default_factory=dict)
+    context: dict = field(default_factory=dict)
+
+    @property
+    def identity(self) -> str:
+        """A short hash of `settings` and `context`."""
+        text = json.dumps({"settings": self.settings, **self.context}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def marker(self) -> dict:
+        """What `complete.json` records: the identity, the settings and the context."""
+        return {"identity": self.identity, "settings": self.settings, **self.context}
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    """A runs folder and the cells to fill it with, one folder per cell."""
+
+    runs_dir: Path
+    cells: tuple[Cell, ...]
+
+    def folder(self, cell: Cell) -> Path:
+        return self.runs_dir / cell.name
+
+    def state(self, cell: Cell) -> str:
+        """'new', 'complete' (same identity), 'other settings', or 'incomplete'."""
+        folder, marker = self.folder(cell), read_marker(self.folder(cell))
+        if marker is None:
+            return "incomplete" if folder.exists() else "new"
+        return "complete" if marker.get("identity") == cell.identity else "other settings"
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """What became of one cell: 'done', 'skipped' (complete already) or 'failed'."""
+
+    cell: Cell
+    status: str
+    seconds: float = 0.0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class CellFiles:
+    """A cell's files as a worker returns them: relative path -> bytes, or its error."""
+
+    files: dict[str, bytes]
+    error: str
+    seconds: float
+
+
+def read_marker(folder: Path) -> dict | None:
+    """`complete.json` of `folder`, or None when it is absent or unreadable."""
+    try:
+        marker = json.loads((Path(folder) / COMPLETE_MARKER).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def execute_cell(cell: Cell) -> CellFiles:
+    """Run `cell` in a new temporary folder and return its files (where the cell runs).
+
+    In a Dask worker, TensorFlow gets as many threads as the worker has (set before its
+    first op): process workers with one thread each then share the cores evenly.
+    """
+    threads = _worker_threads()
+    if threads is not None:
+        use_threads(threads)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="gc-cell-") as scratch:
+        folder = Path(scratch) / cell.name
+        try:
+            cell.task(folder, **cell.arguments)
+            error = ""
+        except Exception as raised:  # one failing cell must not stop the others
+            error = "".join(traceback.format_exception(raised))
+        files = {} if error else read_tree(folder)
+    return CellFiles(files, error, time.perf_counter() - start)
+
+
+def _worker_threads() -> int | None:
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None  # not in a Dask worker: this process keeps its settings
+    return getattr(worker.state, "nthreads", None) or worker.nthreads
+
+
+def use_threads(threads: int) -> None:
+    """Size TensorFlow's thread pools (and those of notebook kernels started from here)."""
+    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    if importlib.util.find_spec("tensorflow") is None:
+        return
+    import tensorflow as tf
+
+    with contextlib.suppress(RuntimeError):  # set already, before this process's first op
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def read_tree(folder: Path) -> dict[str, bytes]:
+    """Every regular file under `folder`, by its relative POSIX path."""
+    if not folder.is_dir():
+        return {}
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    }
+
+
+def store_cell(plan: GridPlan, cell: Cell, result: CellFiles) -> None:
+    """Write a cell's files into a staging folder, its marker (or error.txt) last, then swap
+    the staging folder in place of the cell's folder (one of another identity moved aside)."""
+    staging = plan.runs_dir / STAGING_FOLDER / f"{cell.name}-{secrets.token_hex(4)}"
+    staging.mkdir(parents=True)
+    for name, data in result.files.items():
+        path = PurePosixPath(name)
+        if path.is_absolute() or ".." in path.parts or name in (COMPLETE_MARKER, ERROR_FILE):
+            raise ValueError(f"Cell {cell.name} returned a file it may not write: {name!r}.")
+        target = staging.joinpath(*path.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    if result.error:
+        write_atomically(staging / ERROR_FILE, result.error)
+    else:
+        write_atomically(staging / COMPLETE_MARKER, json.dumps(cell.marker(), indent=2) + "\n")
+    folder = plan.folder(cell)
+    if plan.state(cell) == "other settings":
+        aside = plan.runs_dir / REPLACED_FOLDER / f"{cell.name}-{read_marker(folder)['identity']}"
+        aside.parent.mkdir(exist_ok=True)
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(folder, aside)
+        print(f"Moved {folder.name} (other settings) to {aside}.", flush=True)
+    old = staging.with_name(f"{staging.name}.old")
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(staging, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def run_plan(
+    plan: GridPlan,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    lock: bool = True,
+) -> list[CellOutcome]:
+    """Run the cells of `plan` that are not complete; one `CellOutcome` per cell, in order.
+
+    Args:
+        workers: 0 runs the cells one after the other in this process; N starts a
+            `LocalCluster` of N process workers with one thread each (default: one per
+            core), closed at the end.
+        scheduler: the address of a running Dask scheduler (default: the environment
+            variable `DASK_SCHEDULER_ADDRESS`); its workers run the cells.
+        progress: a progress bar over cells, with the count of failed ones.
+        lock: hold the runs folder's lock (refusing a second grid at once); False when
+            the caller holds it already.
+    """
+    check_workers(workers)
+    scheduler = scheduler or os.environ.get(SCHEDULER_VARIABLE) or None
+    with lock_folder(plan.runs_dir) if lock else contextlib.nullcontext():
+        shutil.rmtree(plan.runs_dir / STAGING_FOLDER, ignore_errors=True)  # ours: we hold it
+        outcomes = {
+            cell.name: CellOutcome(cell, "skipped")
+            for cell in plan.cells
+            if plan.state(cell) == "complete"
+        }
+        pending = [cell for cell in plan.cells if cell.name not in outcomes]
+        try:
+            for cell, result in _results(pending, workers, scheduler, progress):
+                store_cell(plan, cell, result)
+                status = "failed" if result.error else "done"
+                outcomes[cell.name] = CellOutcome(cell, status, result.seconds, result.error)
+        finally:
+            shutil.rmtree(plan.runs_dir / STAGING_FOLDER, ignore_errors=True)
+    return [outcomes[cell.name] for cell in plan.cells]
+
+
+def check_workers(workers: int | None) -> None:
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
+        raise ValueError(f"`--workers` must be an int >= 0. Received: workers={workers!r}")
+    if workers is not None and workers < 0:
+        raise ValueError(f"`--workers` must be an int >= 0. Received: workers={workers!r}")
+
+
+def _results(
+    cells: list[Cell], workers: int | None, scheduler: str | None, progress: bool
+) -> Iterator[tuple[Cell, CellFiles]]:
+    """(cell, its files) as each cell finishes, with a progress bar."""
+    from tqdm import tqdm  # plain text: also readable in an executed notebook
+
+    if not cells:
+        return
+    bar = tqdm(total=len(cells), desc="grid cells", unit="cell", disable=not progress)
+    failed = 0
+    with bar:
+        for cell, result in _finished(cells, workers, scheduler, bar):
+            failed += bool(result.error)
+            bar.set_postfix_str(f"last: {cell.name}, failed: {failed}")
+            bar.update()
+            yield cell, result
+
+
+def _finished(cells, workers, scheduler, bar) -> Iterator[tuple[Cell, CellFiles]]:
+    if workers == 0 and not scheduler:
+        for cell in cells:
+            yield cell, execute_cell(cell)
+        return
+    from distributed import as_completed
+
+    with _client(workers, scheduler) as client:
+        if importlib.util.find_spec("bokeh") is not None:
+            bar.write(f"Dask dashboard: {client.dashboard_link}")
+        futures = {
+            client.submit(execute_cell, cell, key=f"cell-{cell.name}-{cell.identity}"): cell
+            for cell in cells
+        }
+        for future in as_completed(futures):
+            cell = futures[future]
+            try:
+                yield cell, future.result()
+            except Exception as error:  # e.g. KilledWorker: the cell killed every worker
+                yield cell, CellFiles({}, f"{type(error).__name__}: {error}\n", 0.0)
+
+
+@contextlib.contextmanager
+def _client(workers: int | None, scheduler: str | None):
+    """A Dask client of `scheduler`, or of a `LocalCluster` started and closed here."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler, timeout="30s") as client:
+            yield client
+        return
+    dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
+    cluster = LocalCluster(
+        n_workers=workers or os.cpu_count() or 1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=dashboard,
+        silence_logs=logging.ERROR,
+    )
+    with cluster, Client(cluster) as client:
+        yield client
