@@ -4,11 +4,15 @@ Run as `bash docs/build.sh [--quick]`. Steps, all under docs/_build/:
 
 1. executed/: each notebook of notebooks/ run with papermill, in reading order, from a work
    folder holding the committed notebooks (notebook 5 runs notebook 4 from there); a note on
-   how it ran (mode, data set, machine, time, source links) goes after its title.
-2. source/: docs/site/ (Sphinx configuration, landing page, styles), the executed notebooks,
-   and pages generated from what is on disk: the results (every docs/<folder>/ with figures
-   or a summary.csv, docs/study/ first when it exists) and the API reference (every public
-   module of gc_tutorial).
+   how it ran (mode, data set, machine, time, source links) goes after its title. The full
+   build runs the notebooks' own defaults on horses_or_humans; where that dataset can neither
+   be read from a prepared copy nor downloaded, it runs them on scikit-learn's digits with
+   settings that learn (`OFFLINE_PARAMETERS`), and every page says so.
+2. source/: docs/site/ (Sphinx configuration, the landing page and the other pages), the
+   executed notebooks, and what is generated from files on disk: the results (every
+   docs/<folder>/ with figures or a summary.csv, docs/study/ first), the benchmark tables
+   (docs/benchmark_tables.py, from benchmarks/results/), the landing page's answer and the
+   API reference (every public module of gc_tutorial).
 3. html/: `sphinx-build` of source/; open html/index.html, online or not.
 """
 
@@ -20,6 +24,7 @@ import os
 import pkgutil
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -34,8 +39,34 @@ DOCS = ROOT / "docs"
 BUILD = DOCS / "_build"
 REPOSITORY = "https://github.com/gc-tutorial/gc-tutorial"
 COLAB = "https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/"
-NOT_RESULTS = {"_build", "site", "_static"}  # folders of docs/ that hold no results
+NOT_RESULTS = {"_build", "site", "_static", "__pycache__"}  # folders of docs/ without results
 STAMP_TAG = "build-stamp"
+TUTORIAL_DATASET = "horses_or_humans"
+TFDS_HOST = ("storage.googleapis.com", 443)  # where tensorflow-datasets downloads from
+# The full build without horses_or_humans: real handwritten digits at settings that learn
+# (those of the study: 24x24, batch 64, no augmentation, 15 epochs; RMSprop at the learning
+# rate the study chose for it), ten seeds for notebook 4. Each notebook gets the names it has.
+OFFLINE_DIGITS = {
+    "dataset": "digits",
+    "image_size": 24,
+    "batch_size": 64,
+    "augment": False,
+    "epochs": 15,
+    "optimizer": "rmsprop",
+    "learning_rate": 1e-3,
+}
+OFFLINE_PARAMETERS = {
+    "04_comparison.ipynb": OFFLINE_DIGITS | {"seeds": list(range(10))},
+    "05_batch_report.ipynb": OFFLINE_DIGITS
+    | {
+        "epochs": 10,
+        "seeds": [0, 1, 2],
+        "launch_grid": True,
+        "runs_dir": "runs/digits-grid",
+        "grid_optimizers": ["sgd", "rmsprop"],
+        "grid_learning_rates": [1e-2, 1e-3],
+    },
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,18 +83,36 @@ def main(argv: list[str] | None = None) -> None:
     from gc_tutorial.experiment import describe_environment
 
     machine = describe_machine(describe_environment())
+    offline = not quick and not tutorial_dataset_available()
+    if offline:
+        log(f"{TUTORIAL_DATASET} is not prepared and cannot be downloaded: full build on digits")
     for folder in ("executed", "source", "html"):
         shutil.rmtree(BUILD / folder, ignore_errors=True)
     notebooks = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
-    executed = [execute(notebook, BUILD / "executed", quick, machine) for notebook in notebooks]
+    executed = [
+        execute(notebook, BUILD / "executed", quick, machine, offline) for notebook in notebooks
+    ]
     source = stage_sources(BUILD / "source", notebooks, executed)
-    write_build_info(source, quick, machine, executed)
+    write_build_info(source, quick, machine, executed, offline)
     log(f"sphinx-build -> {BUILD / 'html'}")
     subprocess.run(
         [sys.executable, "-m", "sphinx", "-b", "html", "-q"] + [str(source), str(BUILD / "html")],
         check=True,
     )
     log(f"done in {time.perf_counter() - started:.0f} s: open {BUILD / 'html' / 'index.html'}")
+
+
+def tutorial_dataset_available() -> bool:
+    """Whether horses_or_humans can be read: prepared by tensorflow-datasets, or downloadable."""
+    import tensorflow_datasets as tfds
+
+    if tfds.builder(TUTORIAL_DATASET).is_prepared():
+        return True
+    try:
+        socket.create_connection(TFDS_HOST, timeout=3).close()
+    except OSError:
+        return False
+    return True
 
 
 def log(message: str) -> None:
@@ -82,8 +131,12 @@ def describe_machine(environment: dict) -> str:
     )
 
 
-def execute(notebook: Path, folder: Path, quick: bool, machine: str) -> Path:
-    """Run `notebook` with papermill into `folder`, then put the stamp after its title."""
+def execute(notebook: Path, folder: Path, quick: bool, machine: str, offline: bool) -> Path:
+    """Run `notebook` with papermill into `folder`, then put the stamp after its title.
+
+    `offline`: the full build without the tutorial's dataset; the notebook's parameters of
+    `OFFLINE_PARAMETERS` are passed, so it runs on digits.
+    """
     import papermill
 
     work = folder / "work"  # results/ and runs/ of the notebooks land here
@@ -96,6 +149,8 @@ def execute(notebook: Path, folder: Path, quick: bool, machine: str) -> Path:
     started = time.perf_counter()
     # The notebooks run in a copy of notebooks/: point the study reader at the real study.
     wanted = {"study_dir": str(ROOT / "docs" / "study")}
+    if offline:
+        wanted |= OFFLINE_PARAMETERS.get(notebook.name, OFFLINE_DIGITS)
     known = papermill.inspect_notebook(str(work / notebook.name))
     papermill.execute_notebook(
         str(work / notebook.name),
@@ -107,10 +162,11 @@ def execute(notebook: Path, folder: Path, quick: bool, machine: str) -> Path:
     seconds = time.perf_counter() - started
     log(f"executed {notebook.name} in {seconds:.0f} s")
     executed = nbformat.read(output, as_version=4)
-    note = stamp(notebook.name, quick, dataset_of(executed), machine, executed_at, seconds)
+    note = stamp(notebook.name, quick, offline, dataset_of(executed), machine, executed_at, seconds)
     executed.cells.insert(1, nbformat.v4.new_markdown_cell(note, metadata={"tags": [STAMP_TAG]}))
     executed.metadata["gc_tutorial_build"] = {
         "quick": quick,
+        "offline": offline,
         "executed_at": executed_at.isoformat(timespec="seconds"),
         "seconds": round(seconds, 1),
     }
@@ -131,6 +187,7 @@ def dataset_of(notebook: nbformat.NotebookNode) -> str | None:
 def stamp(
     name: str,
     quick: bool,
+    offline: bool,
     dataset: str | None,
     machine: str,
     executed_at: datetime,
@@ -143,9 +200,20 @@ def stamp(
             "`gc_tutorial.parameters.QUICK_OVERRIDES` (scikit-learn's digits, 16x16, 3 epochs). "
             "A smoke test of the code: its numbers are not results."
         )
+    elif offline:
+        mode = (
+            f"**full tutorial**, on real handwritten digits: {TUTORIAL_DATASET} could not be "
+            "read or downloaded where this site was built, so the data parameters were set to "
+            "scikit-learn's digits at settings that learn ("
+            + ", ".join(f"{key}={value!r}" for key, value in OFFLINE_DIGITS.items())
+            + f"; notebook 4 over {len(OFFLINE_PARAMETERS['04_comparison.ipynb']['seeds'])} "
+            "seeds)."
+        )
     else:
         mode = "**full tutorial** (the notebook's own defaults)."
-    if dataset is None:
+    if dataset is None and "study" in name:
+        data = "the committed study in `docs/study/` (digits and synthetic data), read, not rerun."
+    elif dataset is None:
         data = "none: this notebook loads no data set."
     elif dataset == "synthetic":
         data = "`synthetic`: discs vs rings generated offline, not real photographs."
@@ -176,15 +244,66 @@ def stage_sources(source: Path, notebooks: list[Path], executed: list[Path]) -> 
     shutil.copytree(DOCS / "site", source, ignore=shutil.ignore_patterns("__pycache__"))
     for folder in ("notebooks", "downloads/source", "downloads/executed", "_generated"):
         (source / folder).mkdir(parents=True, exist_ok=True)
+    drop_missing_pages(source / "index.md", {"results", "api"})
     for notebook, output in zip(notebooks, executed, strict=True):
         shutil.copy2(output, source / "notebooks" / output.name)
         shutil.copy2(output, source / "downloads" / "executed" / output.name)
         shutil.copy2(notebook, source / "downloads" / "source" / notebook.name)
     folders = result_folders()
-    (source / "results.md").write_text(results_page(folders, source))
+    study = DOCS / "study"
+    others = [folder for folder in folders if folder != study]
+    (source / "results.md").write_text(results_page(others, source))
     (source / "_generated" / "answer.md").write_text(answer(folders, source))
+    (source / "_generated" / "study.md").write_text(study_section(study, source))
     (source / "api.md").write_text(api_page())
+    sys.path.insert(0, str(DOCS))
+    try:
+        import benchmark_tables
+    finally:
+        sys.path.remove(str(DOCS))
+    benchmark_tables.write_tables(source / "_generated" / "benchmarks")
     return source
+
+
+def study_section(study: Path, source: Path) -> str:
+    """The study page's generated part: the study's README and its figures."""
+    if not (study / "README.md").is_file():
+        return "No study in this build yet (`docs/study/` does not exist).\n"
+    lines = [readme(study, source, levels=1), ""]
+    figures = source / "figures" / study.name
+    figures.mkdir(parents=True, exist_ok=True)
+    for png in sorted(study.glob("*.png")):
+        shutil.copy2(png, figures / png.name)
+        lines += [
+            f"```{{figure}} figures/{study.name}/{png.name}",
+            f":alt: {png.stem.replace('_', ' ')}",
+            "",
+            f"`{png.name}`",
+            "```",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def drop_missing_pages(index: Path, generated: set[str]) -> None:
+    """Leave out of the landing page's tables of contents a page of docs/site/ that is absent
+    (pages generated here, and the notebooks, are always there)."""
+    lines, kept, in_toctree = index.read_text().splitlines(keepends=True), [], False
+    for line in lines:
+        name = line.strip()
+        if line.startswith("```{toctree}"):
+            in_toctree = True
+        elif in_toctree and name == "```":
+            in_toctree = False
+        elif (
+            in_toctree
+            and re.fullmatch(r"[\w-]+", name)
+            and name not in generated
+            and not (index.parent / f"{name}.md").is_file()
+        ):
+            continue
+        kept.append(line)
+    index.write_text("".join(kept))
 
 
 def result_folders() -> list[Path]:
@@ -204,12 +323,11 @@ def results_page(folders: list[Path], source: Path) -> str:
     lines = [
         "# Results",
         "",
-        "The figures and tables committed in `docs/`, each section from one folder. They are",
-        "copied here as they are; rebuilding the site does not rerun them.",
+        "The comparisons committed in `docs/`, each section from one folder (the study has",
+        "its own page, {doc}`study`). They are shown as committed: building the site does not",
+        "run them.",
         "",
     ]
-    if not any(folder.name == "study" for folder in folders):
-        lines += ["No study in this build yet (`docs/study/` does not exist).", ""]
     for folder in folders:
         figures = source / "figures" / folder.name
         figures.mkdir(parents=True, exist_ok=True)
@@ -237,10 +355,10 @@ def heading(folder: Path) -> str:
     return "The study" if folder.name == "study" else f"`{folder.name}`"
 
 
-def readme(folder: Path, source: Path, first_section_only: bool = False) -> str:
-    """A results folder's README.md, to sit under a level-2 heading of a page at the site's root.
+def readme(folder: Path, source: Path, first_section_only: bool = False, levels: int = 2) -> str:
+    """A results folder's README.md, to sit in a page at the site's root.
 
-    Its headings go two levels down, and the local files it links (figures) are copied to
+    Its headings go `levels` down, and the local files it links (figures) are copied to
     figures/<folder>/ with the links rewritten to match.
     """
     text = (folder / "README.md").read_text()
@@ -259,7 +377,7 @@ def readme(folder: Path, source: Path, first_section_only: bool = False) -> str:
         return f"{match.group(1)}figures/{folder.name}/{match.group(2)})"
 
     text = re.sub(r"(\]\()(?!\w+:|/|#)([^)\s]+)\)", relink, text)
-    return demote_headings(text, levels=2)
+    return demote_headings(text, levels=levels)
 
 
 def demote_headings(markdown: str, levels: int) -> str:
@@ -326,18 +444,26 @@ def fmt(value, digits: int) -> str:
 
 
 def answer(folders: list[Path], source: Path) -> str:
-    """The landing page's answer: the study's when there is one, else what the data on disk say."""
+    """The landing page's answer: the study's in three sentences with its forest plot, or,
+    without a study, what the comparisons on disk show."""
     study = next((folder for folder in folders if folder.name == "study"), None)
-    if study is not None:
-        lines = ["From the study in `docs/study/` (all of it: {doc}`/results`):", ""]
-        if (study / "README.md").is_file():
-            lines += [readme(study, source, first_section_only=True)]
-        if (study / "best_learning_rates.csv").is_file():
-            table = pd.read_csv(study / "best_learning_rates.csv")
-            columns = ["dataset", "optimizer", "baseline_mean", "gc_mean", "mean"]
-            columns += ["ci_low", "ci_high", "p_value", "n", "detected"]
-            lines += ["", markdown_table(table[columns])]
-        return "\n".join(lines) + "\n"
+    if study is not None and (study / "best_learning_rates.csv").is_file():
+        lines = [study_answer(pd.read_csv(study / "best_learning_rates.csv")), ""]
+        if (study / "forest.png").is_file():
+            figures = source / "figures" / "study"
+            figures.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(study / "forest.png", figures / "forest.png")
+            lines += [
+                "```{figure} figures/study/forest.png",
+                ":alt: forest plot: GC - baseline final test accuracy per configuration",
+                "",
+                "GC - baseline, final test accuracy, per dataset, optimizer and learning rate: "
+                "the mean over 10 seeds and its 95% interval. An interval clear of 0 is a "
+                "detected difference.",
+                "```",
+                "",
+            ]
+        return "\n".join(lines + ["All of it, and how it was run: {doc}`study`.", ""])
     lines = [
         "The many-seed study (digits and synthetic data) is not in this build yet "
         "(no `docs/study/`).",
@@ -371,6 +497,52 @@ def answer(folders: list[Path], source: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "sgd": "SGD"}
+
+
+def study_answer(best: pd.DataFrame) -> str:
+    """Three sentences from best_learning_rates.csv: where GC helped on digits (with intervals),
+    where no difference was detected there, and what the synthetic data show."""
+
+    def cell(row) -> str:
+        name = OPTIMIZER_NAMES.get(row.optimizer, row.optimizer)
+        return f"{name} {row['mean']:+.3f} (95% CI {row.ci_low:+.3f} to {row.ci_high:+.3f})"
+
+    def listing(rows) -> str:
+        items = [cell(row) for _, row in rows.iterrows()]
+        return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
+
+    def names(rows) -> str:
+        items = [OPTIMIZER_NAMES.get(name, name) for name in rows.optimizer]
+        return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
+
+    digits, synthetic = (best[best.dataset == name] for name in ("digits", "synthetic"))
+    seeds = int(best.n.max())
+    sentences = []
+    if len(digits):
+        helped, none = digits[digits.detected], digits[~digits.detected]
+        sentences.append(
+            f"On scikit-learn's real handwritten digits (24x24, {seeds} seeds, each arm at its "
+            "own best learning rate), GC raised the final test accuracy with "
+            + (listing(helped) if len(helped) else "no optimizer")
+            + "."
+        )
+        if len(none):
+            sentences.append(
+                f"With {listing(none)} no difference is detected: the interval contains 0."
+            )
+    if len(synthetic):
+        helped, none = synthetic[synthetic.detected], synthetic[~synthetic.detected]
+        sentences.append(
+            "On synthetic discs and rings, where neither arm learns well, GC is detectably "
+            "better only with "
+            + (listing(helped) if len(helped) else "no optimizer")
+            + (f" ({names(none)}: no difference detected)" if len(none) else "")
+            + "; none of this is horses_or_humans, the tutorial's dataset."
+        )
+    return " ".join(sentences)
+
+
 def api_page() -> str:
     """The API reference: every public module of gc_tutorial, from its docstrings."""
     import gc_tutorial
@@ -401,12 +573,22 @@ def api_page() -> str:
     return "\n".join(lines)
 
 
-def write_build_info(source: Path, quick: bool, machine: str, executed: list[Path]) -> None:
+def write_build_info(
+    source: Path, quick: bool, machine: str, executed: list[Path], offline: bool = False
+) -> None:
     """What conf.py and the landing page say about this build."""
     from gc_tutorial import __version__
 
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    mode = "quick mode (GC_TUTORIAL_QUICK=1)" if quick else "full mode"
+    if quick:
+        mode = "quick mode (GC_TUTORIAL_QUICK=1)"
+    elif offline:
+        mode = (
+            f"full mode on scikit-learn's digits ({TUTORIAL_DATASET} could not be read or "
+            "downloaded here)"
+        )
+    else:
+        mode = "full mode"
     info = {
         "version": __version__,
         "quick": quick,

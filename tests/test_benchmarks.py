@@ -407,49 +407,94 @@ def test_gpu_check_runs_every_step_when_one_fails(tmp_path):
     assert not any(scratch.iterdir())  # its trace folders removed
 
 
-def test_the_readme_gpu_overhead_table_is_the_committed_run():
-    """Each cell of the README's H200 GC-overhead table: the median paired ratio and its 95%
-    interval of gc_overhead_{torch,jax}.json, to 3 decimals, and the step range."""
+@pytest.fixture(scope="module")
+def tables():
+    """docs/benchmark_tables.py as a module: the site's tables, generated from the JSON."""
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        yield importlib.import_module("benchmark_tables")
+    finally:
+        sys.path.remove(str(ROOT / "docs"))
+
+
+def table_lines(tables, name: str) -> list[str]:
+    (table,) = [table for table in tables.TABLES if table.name == name]
+    return tables.markdown(table).splitlines()
+
+
+def test_every_benchmark_table_is_generated_from_files_that_exist(tables, tmp_path):
+    written = tables.write_tables(tmp_path)
+    assert [path.stem for path in written] == [table.name for table in tables.TABLES]
+    for table, path in zip(tables.TABLES, written, strict=True):
+        text = path.read_text()
+        assert "```bash\n" in text and "Machine" in text, table.name
+        rows = [line for line in text.splitlines() if line.startswith("| ")]
+        assert len(rows) >= 2, f"{table.name}: no rows"
+        assert all(line.count("|") == len(table.header) + 1 for line in rows), table.name
+        for name in table.files:
+            assert f"benchmarks/results/{name}" in table.command or name in text, name
+    results = ROOT / "benchmarks" / "results"
+    used = {name for table in tables.TABLES for name in table.files}
+    unused = {
+        str(path.relative_to(results))
+        for path in results.rglob("*.json")
+        if not (path.parent / "summary.csv").is_file()  # a comparison's own folder
+    } - used
+    assert not unused, f"results no table shows: {unused}"
+
+
+def test_the_gpu_overhead_table_is_the_committed_run(tables):
+    """Each cell of the H200 GC-overhead table: the median paired ratio and its 95% interval of
+    gc_overhead_{torch,jax}.json, to 3 decimals, its verdict, and the step range."""
+    lines = table_lines(tables, "gc_overhead_gpu")
     results = ROOT / "benchmarks" / "results" / "gpu_h200"
-    readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("| backend | image | plain step | SGD | RMSprop | Adam |") :]
-    table = table[: table.index("\n\n")]
+    verdicts = {"within": "met", "undecided": "undecided", "over": "over"}
     for backend, name in (("JAX", "jax"), ("PyTorch", "torch")):
         rows = json.loads((results / f"gc_overhead_{name}.json").read_text())["rows"]
         for size in (300, 64):
             cells = [r for r in rows if r["image_size"] == size]
             by_optimizer = {r["optimizer"]: r for r in cells}
             ratios = [
-                "{:.3f} ({:.3f}-{:.3f})".format(r["pair_ratio_median"], *r["pair_ratio_ci95"])
+                "{:.3f} ({:.3f}-{:.3f}), {}".format(
+                    r["pair_ratio_median"], *r["pair_ratio_ci95"], verdicts[r["verdict"]]
+                )
                 for r in (by_optimizer[o] for o in ("sgd", "rmsprop", "adam"))
             ]
             steps = [r["baseline_step_s"] * 1e3 for r in cells]
             expected = (
-                f"| {backend} | {size}x{size} | {min(steps):.1f}-{max(steps):.1f} ms | "
+                f"| {backend} | {size}x{size} | {min(steps):.1f} ms - {max(steps):.1f} ms | "
                 + " | ".join(ratios)
                 + " |"
             )
-            assert expected in table.splitlines(), expected
+            assert expected in lines, expected
 
 
-def test_the_readme_cpu_overhead_table_is_the_committed_run():
+def test_the_cpu_overhead_table_is_the_committed_run(tables):
+    lines = table_lines(tables, "gc_overhead_cpu")
     results = ROOT / "benchmarks" / "results"
-    lines = (ROOT / "README.md").read_text().splitlines()
     verdicts = {"within": "met", "undecided": "undecided", "over": "over"}
     for name, label in (
-        ("gc_overhead", "TensorFlow, 300x300 (31 repeats)"),
-        ("gc_overhead_64", "TensorFlow, 64x64 (41 repeats)"),
-        ("gc_overhead_torch_cpu", "PyTorch, 64x64 (41 repeats)"),
+        ("gc_overhead", "| TensorFlow | 300x300 |"),
+        ("gc_overhead_64", "| TensorFlow | 64x64 |"),
+        ("gc_overhead_torch_cpu", "| PyTorch | 64x64 |"),
     ):
         rows = {
             r["optimizer"]: r for r in json.loads((results / f"{name}.json").read_text())["rows"]
         }
         cells = [
-            "{:.3f}; {:.3f} ({:.3f} to {:.3f}): {}".format(
-                r["gc_over_baseline"], r["pair_ratio_median"], *r["pair_ratio_ci95"],
-                verdicts[r["verdict"]],
+            "{:.3f} ({:.3f}-{:.3f}), {}".format(
+                r["pair_ratio_median"], *r["pair_ratio_ci95"], verdicts[r["verdict"]]
             )
             for r in (rows[o] for o in ("sgd", "rmsprop", "adam"))
-        ]  # fmt: skip
-        (line,) = [line for line in lines if line.startswith(f"| {label} |")]
+        ]
+        (line,) = [line for line in lines if line.startswith(label)]
         assert line.endswith(" | " + " | ".join(cells) + " |"), line
+
+
+def test_a_table_names_the_machine_of_its_file(tables):
+    lines = table_lines(tables, "throughput_gpu")
+    machine = json.loads(
+        (ROOT / "benchmarks" / "results" / "gpu_h200" / "throughput_gpu.json").read_text()
+    )["machine"]
+    (line,) = [line for line in lines if line.startswith("Machine: ")]
+    assert machine["device"] in line and machine["python"] in line and machine["keras"] in line

@@ -22,14 +22,12 @@ SCREENSHOTS = ROOT / "docs" / "_build" / "screenshots"
 CHROMIUM = os.environ.get("GC_TUTORIAL_CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 NOTEBOOKS = sorted(path.stem for path in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
-PAGES = [
-    "index.html",
-    "results.html",
-    "api.html",
-    "genindex.html",
-    "py-modindex.html",
-    "search.html",
-] + [f"notebooks/{name}.html" for name in NOTEBOOKS]
+SITE_PAGES = sorted(path.stem for path in (ROOT / "docs" / "site").glob("*.md"))
+PAGES = (
+    [f"{name}.html" for name in SITE_PAGES]
+    + ["results.html", "api.html", "genindex.html", "py-modindex.html", "search.html"]
+    + [f"notebooks/{name}.html" for name in NOTEBOOKS]
+)
 COLAB = "https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/"
 # Log lines that must never reach a reader: TensorFlow/absl start-up, CUDA, warnings.
 LOG_NOISE = re.compile(
@@ -234,3 +232,19 @@ def test_screenshots(opened, name, screenshot):
     page.typeset_math()
     page.page.screenshot(path=SCREENSHOTS / screenshot, full_page=True)
     assert (SCREENSHOTS / screenshot).stat().st_size > 10_000
+
+
+def test_the_readme_quotes_the_committed_study():
+    """Each difference the README quotes for the study is the committed study's, to 3 decimals:
+    GC - baseline final test accuracy at each arm's best learning rate, with its 95% interval."""
+    import pandas as pd
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    best = pd.read_csv(ROOT / "docs" / "study" / "best_learning_rates.csv")
+    for row in best.itertuples():
+        if row.dataset == "synthetic" and not row.detected:
+            continue  # the README names these without figures
+        figure = re.escape(f"{row.mean:+.3f} (") + "(95% CI )?"
+        figure += re.escape(f"{row.ci_low:+.3f} to {row.ci_high:+.3f})")
+        assert re.search(figure, readme), f"{row.dataset} {row.optimizer}: {figure}"
+    assert "10 seeds" in readme
