@@ -1,11 +1,13 @@
 """Batch runs: the comparison notebook over a grid of optimizers x learning rates x seeds.
 
 Each run executes the notebook with papermill into its own folder (the executed
-notebook plus the comparison's tables and plots). A run is identified by all the
-parameters it was given, the notebook's code and quick mode (see `run_identity`); it is
-complete once `complete.json`, written last, says so. A rerun skips complete runs with
-the same identity, reruns incomplete ones, and stops before any training if a run was
-made with other settings (unless `replace=True`, which moves the old run aside and
+notebook plus the comparison's tables and plots), as one cell of `gc_tutorial.grid`: on a
+Dask `LocalCluster` by default, in this process (`workers=0`) or on a running cluster
+(`scheduler=`). A run is identified by its resolved parameters (the notebook's defaults
+written out, so passing a default changes nothing), the notebook's code and quick mode;
+it is complete once `complete.json`, written last, says so. A rerun skips complete runs
+with the same identity, reruns incomplete ones, and stops before any training if a run
+was made with other settings (unless `replace=True`, which moves the old run aside and
 reruns it). A failing run leaves its error in error.txt and the others go on.
 `collect_runs` gathers the complete runs.
 """
@@ -13,23 +15,34 @@ reruns it). A failing run leaves its error in error.txt and the others go on.
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import itertools
 import json
 import os
-import shutil
-import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from gc_tutorial.centralization import check_optimizer_name
 from gc_tutorial.checks import check_number, check_seeds
 from gc_tutorial.config import ComparisonConfig, config_defaults
+from gc_tutorial.data import DIGITS, SYNTHETIC, load_dataset
+from gc_tutorial.grid import (
+    COMPLETE_MARKER,
+    ERROR_FILE,
+    REPLACED_FOLDER,
+    Cell,
+    GridPlan,
+    add_grid_arguments,
+    check_workers,
+    read_marker,
+    run_plan,
+)
+from gc_tutorial.optimizers import check_optimizer_name
 from gc_tutorial.parameters import (
     NOTEBOOK_DEFAULTS,
+    QUICK_OVERRIDES,
     TUTORIAL_DEFAULTS,
     check_parameter,
     quick_mode,
@@ -41,12 +54,9 @@ from gc_tutorial.storage import (
     lock_folder,
     prepare_output_dir,
     safe_name,
-    write_atomically,
 )
 
 EXECUTED_NOTEBOOK = "comparison.ipynb"
-COMPLETE_MARKER = "complete.json"
-REPLACED_FOLDER = ".replaced"
 GRID_KEYS = ("optimizer", "learning_rate", "seeds")
 SET_PER_RUN = (*GRID_KEYS, "output_dir")  # the notebook must have these; -p must not set them
 
@@ -54,21 +64,6 @@ SET_PER_RUN = (*GRID_KEYS, "output_dir")  # the notebook must have these; -p mus
 def run_name(optimizer: str, learning_rate: float, seed: int) -> str:
     """The folder name of one grid run, e.g. 'rmsprop-lr0.0001-seed0'."""
     return safe_name(f"{check_optimizer_name(optimizer)}-lr{learning_rate:g}-seed{int(seed)}")
-
-
-def run_identity(parameters: dict, notebook_code: str, quick: bool) -> str:
-    """A short hash of what a run computes: its parameters (where it writes left out),
-    the hash of the notebook's code (`notebook_fingerprint`) and quick mode.
-
-    The notebook counts by its code cells, its parameters cell included, not by its
-    name, prose, outputs or metadata: once its code changes, the old runs no longer show
-    what it computes, so they count as made with other settings (kept, refused unless
-    replaced); editing its text, or renaming it, reruns nothing. Quick mode counts
-    because it changes every parameter the run was not given.
-    """
-    kept = {key: value for key, value in parameters.items() if key != "output_dir"}
-    identity = {"parameters": kept, "notebook_code": notebook_code, "quick_mode": quick}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def notebook_fingerprint(notebook: Path) -> dict:
@@ -154,7 +149,8 @@ def check_run_configs(shared: dict, grid: list[tuple[str, float, int]]) -> None:
         try:
             defaults.replace(**settings, optimizer=optimizer, learning_rate=rate, seeds=(seed,))
         except ValueError as error:
-            raise ValueError(f"Run {run_name(optimizer, rate, seed)}: {error}") from None
+            message = str(error).replace("--no-augment", "-p augment False")  # batch's flag
+            raise ValueError(f"Run {run_name(optimizer, rate, seed)}: {message}") from None
 
 
 def run_grid(
@@ -167,15 +163,20 @@ def run_grid(
     parameters: dict | None = None,
     kernel_name: str | None = None,
     replace: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> pd.DataFrame:
     """Run `notebook` once per (optimizer, learning rate, seed); return one status row per run.
 
     `parameters` go to every run (e.g. dataset, epochs); the grid's own values and
     `output_dir` are set per run. Everything is checked before the first run starts:
     the grid (`grid_points`), that the notebook has every parameter a run sets, every
-    parameter's name and value, and each run's comparison config.
+    parameter's name and value, each run's comparison config, and that a folder dataset
+    loads. A relative path in `dataset` or `data_dir` is taken from the current folder.
+    `workers` and `scheduler` say where the runs execute (see `grid.run_plan`).
     """
-    papermill = _import_papermill()
+    _import_papermill()
+    check_workers(workers)
     notebook = Path(notebook)
     if not notebook.is_file():
         raise FileNotFoundError(f"Notebook {str(notebook)!r} not found.")
@@ -183,85 +184,122 @@ def run_grid(
         raise ValueError(f"`notebook` must be a .ipynb file. Received: notebook={str(notebook)!r}.")
     grid = grid_points(optimizers, learning_rates, seeds)
     fingerprint = notebook_fingerprint(notebook)
-    shared = check_notebook_parameters(notebook, dict(parameters or {}))
-    check_run_configs(shared, grid)
+    given = resolve_paths(check_notebook_parameters(notebook, dict(parameters or {})))
+    check_run_configs(given, grid)
+    defaults = notebook_defaults(notebook, given)
     context = {"notebook": fingerprint, "quick_mode": quick_mode()}
     with lock_folder(prepare_output_dir(runs_dir)) as runs_dir:
-        plans = [_plan(runs_dir, shared, context, *point) for point in grid]
-        _stop_on_other_settings(plans, replace)
-        return _run_plans(papermill, notebook, runs_dir, plans, kernel_name)
+        plan = GridPlan(
+            runs_dir,
+            tuple(_cell(notebook, given, defaults, context, kernel_name, *p) for p in grid),
+        )
+        _stop_on_other_settings(plan, replace)
+        if replace:
+            _stop_on_mixing(plan)  # replacing is asked for to average: never after training
+        check_datasets(plan)
+        outcomes = run_plan(plan, workers=workers, scheduler=scheduler, lock=False)
+    return pd.DataFrame([_status(plan, outcome) for outcome in outcomes])
 
 
-def _run_plans(papermill, notebook: Path, runs_dir: Path, plans: list[dict], kernel_name):
-    from tqdm import tqdm  # plain text: also readable in an executed notebook or a site
-
-    statuses = []
-    for plan in (progress := tqdm(plans, desc="grid runs", unit="run")):
-        progress.set_postfix_str(plan["run"])
-        row = {key: plan[key] for key in ("run", "optimizer", "learning_rate", "seed")}
-        if plan["state"] == "complete":
-            statuses.append(
-                {**row, "status": "skipped (complete, same parameters)", "seconds": 0.0}
-            )
+def resolve_paths(parameters: dict) -> dict:
+    """`dataset` (when it names a folder) and `data_dir` as absolute paths, taken from the
+    current folder, so that no run reads them from the notebook's folder or a worker's."""
+    resolved = dict(parameters)
+    for name in ("dataset", "data_dir"):
+        value = resolved.get(name)
+        if not isinstance(value, str) or value in (DIGITS, SYNTHETIC):
             continue
-        folder = plan["folder"]
-        _clear_for_rerun(folder, plan, runs_dir)
-        start = time.perf_counter()
+        path = Path(value).expanduser()
+        if name == "data_dir" or value.startswith(("/", ".", "~")) or path.is_dir():
+            resolved[name] = str(path.resolve())
+    return resolved
+
+
+def notebook_defaults(notebook: Path, given: dict) -> dict:
+    """Each parameter a run does not get as the notebook's parameters cell sets it (its
+    value where the text is a literal), and in quick mode the quick value of the tutorial's
+    notebooks: with `given`, the run's resolved settings."""
+    papermill = _import_papermill()
+    defaults = {}
+    for name, parameter in papermill.inspect_notebook(str(notebook)).items():
         try:
-            _execute(papermill, notebook, plan, kernel_name)
-            status = "done"
-        except Exception as error:  # one failing run must not stop the others
-            write_atomically(folder / "error.txt", "".join(traceback.format_exception(error)))
-            status = f"failed: {type(error).__name__} (see {folder / 'error.txt'})"
-        statuses.append({**row, "status": status, "seconds": round(time.perf_counter() - start, 1)})
-    return pd.DataFrame(statuses)
+            defaults[name] = ast.literal_eval(parameter["default"])
+        except (ValueError, SyntaxError):
+            defaults[name] = parameter["default"]
+    if quick_mode() and "resolve_parameters" in notebook.read_text():
+        defaults.update({k: v for k, v in QUICK_OVERRIDES.items() if k in defaults})
+    return {name: value for name, value in defaults.items() if name not in given}
 
 
-def _plan(
-    runs_dir: Path, shared: dict, context: dict, optimizer: str, learning_rate: float, seed: int
-) -> dict:
-    name = run_name(optimizer, learning_rate, seed)
-    folder = runs_dir / name
-    parameters = {
-        **shared,
-        "optimizer": optimizer,
-        "learning_rate": learning_rate,
-        "seeds": [seed],
-        "output_dir": str(folder.resolve()),
+def _cell(notebook, given, defaults, context, kernel_name, optimizer, rate, seed) -> Cell:
+    point = {"optimizer": optimizer, "learning_rate": rate, "seeds": [seed]}
+    settings = {**defaults, **given, **point}
+    settings.pop("output_dir", None)
+    return Cell(
+        run_name(optimizer, rate, seed),
+        jsonable(settings),
+        execute_notebook,
+        {
+            "source": notebook.read_text(),
+            "name": notebook.name,
+            "parameters": {**given, **point},
+            "kernel_name": kernel_name,
+            "cwd": str(notebook.parent.resolve()),
+        },
+        context,
+    )
+
+
+def jsonable(settings: dict) -> dict:
+    """`settings` as JSON gives them back (tuples as lists), so identities compare equal."""
+    return json.loads(json.dumps(settings, default=str))
+
+
+def execute_notebook(
+    folder: Path, source: str, name: str, parameters: dict, kernel_name, cwd: str
+) -> None:
+    """One run (where a worker runs it): the notebook executed with `parameters` and
+    `output_dir=folder`, saved as comparison.ipynb beside what the notebook wrote."""
+    papermill = _import_papermill()
+    folder.mkdir(parents=True)
+    source_path = folder.parent / name
+    source_path.write_text(source)
+    partial = folder / f".partial.{EXECUTED_NOTEBOOK}"  # hidden: output_dir stays empty
+    papermill.execute_notebook(
+        str(source_path),
+        str(partial),
+        parameters={**parameters, "output_dir": str(folder)},
+        kernel_name=kernel_name,
+        cwd=cwd if Path(cwd).is_dir() else str(folder.parent),
+        progress_bar=False,
+    )
+    os.replace(partial, folder / EXECUTED_NOTEBOOK)
+
+
+def _status(plan: GridPlan, outcome) -> dict:
+    cell = outcome.cell
+    settings = cell.settings
+    row = {
+        "run": cell.name,
+        "optimizer": settings["optimizer"],
+        "learning_rate": settings["learning_rate"],
+        "seed": settings["seeds"][0],
     }
-    identity = run_identity(parameters, context["notebook"]["code_sha256"], context["quick_mode"])
-    marker = _read_marker(folder)
-    if marker is None:
-        state = "new" if not folder.exists() else "incomplete"
-    else:
-        state = "complete" if marker.get("identity") == identity else "other settings"
-    return {
-        "run": name,
-        "optimizer": optimizer,
-        "learning_rate": learning_rate,
-        "seed": seed,
-        "folder": folder,
-        "parameters": parameters,
-        "identity": identity,
-        "context": context,
-        "state": state,
-        "marker": marker,
-    }
+    if outcome.status == "skipped":
+        return {**row, "status": "skipped (complete, same parameters)", "seconds": 0.0}
+    status = "done"
+    if outcome.status == "failed":
+        kind = outcome.error.strip().splitlines()[-1].split(":")[0] or "error"
+        status = f"failed: {kind} (see {plan.folder(cell) / ERROR_FILE})"
+    return {**row, "status": status, "seconds": round(outcome.seconds, 1)}
 
 
-def _read_marker(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / COMPLETE_MARKER).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def _stop_on_other_settings(plans: list[dict], replace: bool) -> None:
+def _stop_on_other_settings(plan: GridPlan, replace: bool) -> None:
     """Before any run: name the runs made with other settings, unless replacing them."""
-    others = [plan for plan in plans if plan["state"] == "other settings"]
+    others = [cell for cell in plan.cells if plan.state(cell) == "other settings"]
     if not others or replace:
         return
-    described = [f"{plan['run']} ({'; '.join(_changes(plan))})" for plan in others[:5]]
+    described = [f"{cell.name} ({'; '.join(_changes(plan, cell))})" for cell in others[:5]]
     more = f", and {len(others) - 5} more" if len(others) > 5 else ""
     raise ValueError(
         f"{len(others)} run(s) in this runs folder were made with other settings: "
@@ -272,57 +310,77 @@ def _stop_on_other_settings(plans: list[dict], replace: bool) -> None:
     )
 
 
-def _changes(plan: dict) -> list[str]:
+def _stop_on_mixing(plan: GridPlan) -> None:
+    """Refuse, before any run, a runs folder holding complete runs outside this grid whose
+    shared settings differ: `collect_runs` would refuse to average them with these."""
+    ours = {cell.name for cell in plan.cells}
+    shared = _shared_settings(plan.cells[0].marker())
+    others = [
+        folder.name
+        for folder in sorted(plan.runs_dir.iterdir())
+        if folder.name not in ours
+        and (marker := read_marker(folder)) is not None
+        and _shared_settings(marker) != shared
+    ]
+    if others:
+        raise MixedResultsError(
+            f"The runs folder {str(plan.runs_dir)!r} holds runs made with other shared "
+            f"parameters or notebook code ({', '.join(others[:3])}"
+            f"{', ...' if len(others) > 3 else ''}), which this grid does not rerun: refusing "
+            "to average them together. Use another runs folder (--runs-dir)."
+        )
+
+
+def _shared_settings(marker: dict) -> str:
+    settings = marker.get("settings", marker.get("parameters", {}))
+    shared = {k: v for k, v in settings.items() if k not in SET_PER_RUN}
+    code = (marker.get("notebook") or {}).get("code_sha256")
+    return json.dumps([shared, code, marker.get("quick_mode")], sort_keys=True)
+
+
+def check_datasets(plan: GridPlan) -> None:
+    """Load the listing of every folder dataset the runs use, before the first run."""
+    checked = set()
+    for cell in plan.cells:
+        if plan.state(cell) == "complete":
+            continue
+        settings = cell.settings
+        dataset = settings.get("dataset")
+        if not isinstance(dataset, str) or dataset in checked or not Path(dataset).is_absolute():
+            continue
+        checked.add(dataset)
+        load_dataset(
+            dataset,
+            image_size=settings.get("image_size", 32),
+            batch_size=settings.get("batch_size", 32),
+            augment=False,
+            max_examples=settings.get("max_examples"),
+        )
+
+
+def _changes(plan: GridPlan, cell: Cell) -> list[str]:
     """What differs between a run on disk and the planned one, e.g. 'epochs: 1 -> 2'."""
-    before, after = plan["marker"].get("parameters", {}), plan["parameters"]
+    marker = read_marker(plan.folder(cell)) or {}
+    before, after = marker.get("settings", marker.get("parameters", {})), cell.settings
     changes = [
         f"{key}: {before.get(key)!r} -> {after.get(key)!r}"
         for key in sorted((set(before) | set(after)) - {"output_dir"})
         if before.get(key) != after.get(key)
     ]
-    code_before = _notebook_label(plan["marker"].get("notebook"))
-    code_after = _notebook_label(plan["context"]["notebook"])
+    code_before = _notebook_label(marker.get("notebook"))
+    code_after = _notebook_label(cell.context["notebook"])
     if code_before != code_after:
         changes.append(f"notebook code: {code_before} -> {code_after}")
-    quick_before = plan["marker"].get("quick_mode")
-    if quick_before != plan["context"]["quick_mode"]:
-        changes.append(f"quick mode: {quick_before} -> {plan['context']['quick_mode']}")
-    return changes
+    quick_before = marker.get("quick_mode")
+    if quick_before != cell.context["quick_mode"]:
+        changes.append(f"quick mode: {quick_before} -> {cell.context['quick_mode']}")
+    return changes or ["recorded by another version of gc_tutorial"]
 
 
 def _notebook_label(fingerprint: dict | None) -> str:
     if not fingerprint:
         return "not recorded"
     return f"{fingerprint.get('name')} {fingerprint.get('code_sha256')}"
-
-
-def _clear_for_rerun(folder: Path, plan: dict, runs_dir: Path) -> None:
-    if plan["state"] == "other settings":
-        aside = runs_dir / REPLACED_FOLDER / f"{plan['run']}-{plan['marker'].get('identity')}"
-        aside.parent.mkdir(exist_ok=True)
-        shutil.rmtree(aside, ignore_errors=True)
-        os.replace(folder, aside)
-        print(f"Moved {folder.name} (other parameters) to {aside}; running it again.")
-    elif plan["state"] == "incomplete":
-        shutil.rmtree(folder)  # an interrupted run belongs to nobody: start it afresh
-    folder.mkdir(parents=True)
-
-
-def _execute(papermill, notebook: Path, plan: dict, kernel_name) -> None:
-    """Run the notebook, write the executed copy atomically, then the marker, last."""
-    folder = plan["folder"]
-    partial = folder / f".partial.{EXECUTED_NOTEBOOK}"
-    papermill.execute_notebook(
-        str(notebook),
-        str(partial),
-        parameters=plan["parameters"],
-        kernel_name=kernel_name,
-        cwd=str(notebook.parent),
-        progress_bar=False,
-    )
-    os.replace(partial, folder / EXECUTED_NOTEBOOK)
-    marker = {"identity": plan["identity"], "parameters": plan["parameters"], **plan["context"]}
-    write_atomically(folder / COMPLETE_MARKER, json.dumps(marker, indent=2) + "\n")
 
 
 def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
@@ -336,7 +394,7 @@ def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
     for marker in sorted(Path(runs_dir).glob(f"*/{COMPLETE_MARKER}")):
         comparison = load_comparison(marker.parent)
         parameters = comparison.parameters
-        notebook = (_read_marker(marker.parent) or {}).get("notebook") or {}
+        notebook = (read_marker(marker.parent) or {}).get("notebook") or {}
         shared = {k: v for k, v in parameters.items() if k not in GRID_KEYS}
         shared["notebook_code"] = notebook.get("code_sha256")
         settings.setdefault(json.dumps(shared, sort_keys=True), marker.parent.name)
@@ -434,6 +492,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="rerun runs that were made with other parameters (the old ones are moved aside)",
     )
+    add_grid_arguments(parser)
     args = parser.parse_args(argv)
     try:
         statuses = run_grid(
@@ -444,6 +503,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             seeds=args.seeds,
             parameters={name: parse_value(value) for name, value in args.parameter},
             replace=args.replace,
+            workers=args.workers,
+            scheduler=args.scheduler,
         )
         summary = summarize_grid(collect_runs(args.runs_dir))
     except (ValueError, OSError, ImportError, MixedResultsError, FolderInUseError) as error:

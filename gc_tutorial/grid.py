@@ -18,6 +18,7 @@ function that writes one folder's files) with the resolved settings that identif
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import importlib.util
@@ -237,6 +238,30 @@ def run_plan(
         finally:
             shutil.rmtree(plan.runs_dir / STAGING_FOLDER, ignore_errors=True)
     return [outcomes[cell.name] for cell in plan.cells]
+
+
+def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
+    """--workers, --sequential and --scheduler: where a grid's cells run (`grid.run_plan`)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="process workers of the LocalCluster the command starts (default: one per core)",
+    )
+    where.add_argument(
+        "--sequential",
+        dest="workers",
+        action="store_const",
+        const=0,
+        help="run the cells one after the other in this process (same as --workers 0)",
+    )
+    where.add_argument(
+        "--scheduler",
+        default=None,
+        help=f"address of a running Dask scheduler, e.g. tcp://host:8786 (default: "
+        f"${SCHEDULER_VARIABLE}, else a LocalCluster)",
+    )
 
 
 def check_workers(workers: int | None) -> None:

@@ -33,7 +33,15 @@ from gc_tutorial.checks import check_seeds, check_text, fail
 from gc_tutorial.config import ComparisonConfig, config_help, flag
 from gc_tutorial.data import DIGITS, SYNTHETIC, load_dataset
 from gc_tutorial.experiment import EXPECTED_ERRORS, command_line_message, run_comparison
-from gc_tutorial.grid import ERROR_FILE, SCHEDULER_VARIABLE, Cell, GridPlan, check_workers, run_plan
+from gc_tutorial.grid import (
+    ERROR_FILE,
+    SCHEDULER_VARIABLE,
+    Cell,
+    GridPlan,
+    add_grid_arguments,
+    check_workers,
+    run_plan,
+)
 from gc_tutorial.results import ARMS, HISTORY_COLUMNS, describe_environment, load_comparison
 from gc_tutorial.stats import SUMMARY_FIELDS, PairedSummary, paired_summary
 from gc_tutorial.storage import (
@@ -754,30 +762,6 @@ def _diverged_cells(cells: pd.DataFrame) -> str:
 
 def _epochs(value: float) -> str:
     return "never" if value != value else f"{value:.1f} epochs"
-
-
-def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
-    """--workers, --sequential and --scheduler: where a grid's cells run (`grid.run_plan`)."""
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="process workers of the LocalCluster the command starts (default: one per core)",
-    )
-    where.add_argument(
-        "--sequential",
-        dest="workers",
-        action="store_const",
-        const=0,
-        help="run the cells one after the other in this process (same as --workers 0)",
-    )
-    where.add_argument(
-        "--scheduler",
-        default=None,
-        help=f"address of a running Dask scheduler, e.g. tcp://host:8786 (default: "
-        f"${SCHEDULER_VARIABLE}, else a LocalCluster)",
-    )
 
 
 def study_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,6 @@
 """Batch runs with papermill: identity per run, honest resumes, contained failures."""
 
+import functools
 import json
 from pathlib import Path
 
@@ -7,16 +8,18 @@ import nbformat
 import pandas as pd
 import pytest
 
+from gc_tutorial import batch
 from gc_tutorial.batch import (
     COMPLETE_MARKER,
     collect_runs,
     main,
     parse_value,
-    run_grid,
     run_name,
     summarize_grid,
 )
 from gc_tutorial.results import MixedResultsError
+
+run_grid = functools.partial(batch.run_grid, workers=0)  # in this process: no cluster to start
 
 NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
 TINY_COMPARISON = """\
