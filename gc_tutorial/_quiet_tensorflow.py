@@ -1,4 +1,4 @@
-"""Load TensorFlow without its start-up logs; imported first by `gc_tutorial/__init__.py`.
+"""Load TensorFlow without its start-up logs, for the modules that import it.
 
 TensorFlow's shared libraries log at load time (oneDNN, CUDA drivers, CPU features) and when
 they first look for devices (cuInit), through absl, before TF_CPP_MIN_LOG_LEVEL is read. Only
@@ -11,11 +11,13 @@ import importlib.util
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 
 def load_tensorflow_quietly() -> None:
-    """Import TensorFlow and list its devices with stderr muted, unless logs were asked for."""
+    """Import TensorFlow and list its devices with stderr muted, unless logs were asked for.
+
+    Call it before `import tensorflow`; it does nothing once TensorFlow is loaded.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":
         return
     if importlib.util.find_spec("tensorflow") is None:
@@ -32,6 +34,3 @@ def load_tensorflow_quietly() -> None:
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)
         os.close(devnull)
-
-
-load_tensorflow_quietly()

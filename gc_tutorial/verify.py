@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from gc_tutorial.centralization import OPTIMIZERS
 from gc_tutorial.checks import check_int
+from gc_tutorial.optimizers import OPTIMIZERS
 
 VERDICTS = ("gradient", "update", "none", "other")
 PROBE_BATCH_SIZE = 8
@@ -122,7 +122,7 @@ def verify_gc(optimizer, *, steps: int = 2, tolerance: float = 1e-4) -> GCVerdic
     plain_class, gc_class = OPTIMIZERS[_builtin_base(optimizer).__name__.lower()]
     x, y = _probe_data(steps * (optimizer.gradient_accumulation_steps or 1) * PROBE_BATCH_SIZE)
     initial = _probe_model().get_weights()
-    with _quiet_tensorflow():  # four small models in a row: TF warns about retracing
+    with _tensorflow_logger_muted():  # four small models in a row: TF warns about retracing
         trained = {}
         for key, make in _probe_optimizers(optimizer, plain_class, gc_class).items():
             trained[key] = _train_probe(make(), initial, x, y)
@@ -201,7 +201,7 @@ def _copy(optimizer, config):
 
 
 @contextlib.contextmanager
-def _quiet_tensorflow():
+def _tensorflow_logger_muted():
     logger = logging.getLogger("tensorflow")
     level = logger.level
     logger.setLevel(logging.ERROR)

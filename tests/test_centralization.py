@@ -4,8 +4,13 @@ Runs on whichever backend KERAS_BACKEND selects; CI runs it on TensorFlow, JAX a
 """
 
 import doctest
+import importlib.util
 import inspect
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -13,6 +18,8 @@ import pytest
 from keras import ops
 
 import gc_tutorial.centralization
+import gc_tutorial.optimizers
+import gc_tutorial.update_mode
 from gc_tutorial import (
     GC_OPTIMIZERS,
     GCSGD,
@@ -32,6 +39,7 @@ KERAS_NAMES = [
     "Lamb", "Lion", "Muon", "Nadam", "RMSprop", "SGD", "ScheduleFreeAdamW",
 ]  # fmt: skip
 KERNEL_SHAPES = [(5, 3), (3, 4, 2), (3, 3, 4, 6), (2, 2, 2, 3, 4)]
+ROOT = Path(__file__).parents[1]
 
 
 def unit_means(array):
@@ -81,6 +89,22 @@ def test_conv_only_leaves_dense_kernels_and_centralizes_conv_kernels():
         np.testing.assert_allclose(unit_means(centralized(conv_grad, True)), 0.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("centralize", ["gradient", "update"])
+def test_conv_only_optimizer_centralizes_conv1d_kernels_and_leaves_dense_kernels(centralize):
+    """A Conv1D kernel has rank 3: `conv_only` centralizes it (the paper's code, `dim > 3`, not)."""
+    rng = np.random.default_rng(14)
+    conv1d, dense = (rng.normal(size=shape).astype("float32") for shape in [(3, 4, 2), (5, 3)])
+    grads = [rng.normal(1.0, size=w.shape).astype("float32") for w in (conv1d, dense)]
+    optimizer = GCSGD(learning_rate=1.0, conv_only=True, centralize=centralize)
+    variables = [keras.Variable(conv1d), keras.Variable(dense)]
+    optimizer.apply([ops.convert_to_tensor(g) for g in grads], variables)
+    conv1d_step, dense_step = (
+        w - ops.convert_to_numpy(v) for w, v in zip((conv1d, dense), variables)
+    )
+    np.testing.assert_allclose(conv1d_step, centred(grads[0]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dense_step, grads[1], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("bad", ["yes", 1, None])
 def test_conv_only_must_be_a_bool(bad):
     with pytest.raises(ValueError, match="conv_only"):
@@ -108,8 +132,25 @@ def test_numpy_arrays_are_centralized_into_backend_tensors():
 
 
 def test_docstring_examples_run():
-    results = doctest.testmod(gc_tutorial.centralization, optionflags=doctest.ELLIPSIS)
-    assert results.attempted >= 2 + len(GC_CLASSES) and results.failed == 0
+    attempted = 0
+    for module in (gc_tutorial.centralization, gc_tutorial.update_mode, gc_tutorial.optimizers):
+        results = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert results.failed == 0, module.__name__
+        attempted += results.attempted
+    assert attempted >= 2 + len(GC_CLASSES)
+
+
+def test_importing_the_optimizers_loads_no_tensorflow_on_jax():
+    """`from gc_tutorial import GCAdam` loads Keras and the GC code, not TensorFlow."""
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("JAX is not installed")
+    code = "import sys; from gc_tutorial import GCAdam; print('tensorflow' in sys.modules)"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["False"]
 
 
 def small_cnn(seed=0):

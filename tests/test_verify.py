@@ -88,6 +88,13 @@ def test_verdicts(optimizer, verdict):
     assert not optimizer.built  # a copy trained the probe
 
 
+@pytest.mark.parametrize("centralize", ["gradient", "update"])
+def test_conv_only_optimizers_are_compared_with_conv_only_references(centralize):
+    """The probe's Dense kernel is left alone by `conv_only`: so must the references' be."""
+    result = verify_gc(GCAdam(conv_only=True, centralize=centralize))
+    assert result.verdict == centralize, str(result)
+
+
 def test_sgd_modes_agree_and_the_verdict_says_gradient():
     result = verify_gc(GCSGD(learning_rate=0.05, momentum=0.9, centralize="update"))
     assert result.modes_agree and result.verdict == "gradient"
