@@ -268,7 +268,7 @@ def test_patch_turns_the_original_into_the_new_example(tmp_path):
     """The README's diff is the patch file, and it applies to keras-io's source."""
     patch = PATCH.read_text()
     readme_diff = re.search(r"^```diff\n(.*?)^```$", README.read_text(), flags=re.S | re.M).group(1)
-    assert readme_diff == patch
+    assert readme_diff == patch, "run: python examples/keras_io/update_patch.py"
     target = tmp_path / "examples" / "vision" / "gradient_centralization.py"
     target.parent.mkdir(parents=True)
     shutil.copyfile(ORIGINAL, target)
@@ -278,4 +278,6 @@ def test_patch_turns_the_original_into_the_new_example(tmp_path):
             ["git", "apply", *args, "change.patch"], cwd=tmp_path, capture_output=True, text=True
         )
         assert result.returncode == 0, result.stderr
-    assert target.read_bytes() == EXAMPLE.read_bytes()
+    assert target.read_bytes() == EXAMPLE.read_bytes(), (
+        "run: python examples/keras_io/update_patch.py"
+    )
