@@ -27,6 +27,7 @@ from gc_tutorial.centralization import make_optimizer
 from gc_tutorial.config import ComparisonConfig, add_config_arguments, config_from_arguments, flag
 from gc_tutorial.data import DatasetUnavailableError, load_dataset
 from gc_tutorial.model import build_model, loss_for
+from gc_tutorial.plots import save_comparison_plots
 from gc_tutorial.results import (
     ARMS,
     HISTORY_COLUMNS,
@@ -84,6 +85,7 @@ def run_comparison(
         return _compare(config, None, verbose)
     with reserve_output_dir(output_dir) as (folder, staging):  # refuses a second run at once
         result = _compare(config, staging, verbose)
+        save_comparison_plots(result.history, staging)  # swapped into place with the tables
         result.save_reserved(folder, staging)
     return result
 

@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from gc_tutorial.analysis import best_learning_rates, final_epochs
+from gc_tutorial.results import PLOT_FILES
 from gc_tutorial.storage import write_atomically
 
 ARM_STYLE = {
@@ -90,15 +92,17 @@ def plot_epoch_times(history: pd.DataFrame) -> plt.Figure:
     return figure
 
 
-COMPARISON_PLOTS = {
-    "learning_curves.png": plot_learning_curves,
-    "final_test_accuracy.png": plot_final_accuracy,
-    "epoch_times.png": plot_epoch_times,
-}
+# The file names are the result's (`results.PLOT_FILES`), so a saved folder holds only its own.
+COMPARISON_PLOTS = dict(
+    zip(PLOT_FILES, (plot_learning_curves, plot_final_accuracy, plot_epoch_times), strict=True)
+)
 
 
 def save_comparison_plots(history: pd.DataFrame, folder: str | os.PathLike) -> list[Path]:
-    """Write the three comparison plots as PNG into `folder`; return their paths."""
+    """Write the three comparison plots as PNG into `folder`; return their paths.
+
+    `run_comparison` writes them into the staging folder, before the result is swapped in.
+    """
     paths = []
     for name, plot in COMPARISON_PLOTS.items():
         figure = plot(history)
@@ -224,8 +228,6 @@ def plot_best_learning_rates(study: pd.DataFrame) -> plt.Figure:
     """Per dataset (two rows each) and optimizer (columns): the final train loss, on which
     each arm's learning rate is chosen (star), and the final test accuracy, against the
     learning rate; mean over seeds with a min-max band, left out where a seed ended in NaN."""
-    from gc_tutorial.study import final_epochs
-
     final = final_epochs(study)
     datasets = list(dict.fromkeys(final["dataset"]))
     optimizers = list(dict.fromkeys(final["optimizer"]))
@@ -276,8 +278,6 @@ def _plot_against_learning_rate(axis, runs: pd.DataFrame, metric: str, star: boo
 def plot_epochs_to_target(study: pd.DataFrame, reach: pd.DataFrame) -> plt.Figure:
     """Mean test accuracy per epoch at each arm's best learning rate, with the target line;
     one row per dataset, one column per optimizer."""
-    from gc_tutorial.study import best_learning_rates
-
     best = best_learning_rates(study).set_index(["dataset", "optimizer", "arm"])["learning_rate"]
     datasets = list(dict.fromkeys(reach["dataset"]))
     optimizers = list(dict.fromkeys(reach["optimizer"]))

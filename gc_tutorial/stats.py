@@ -28,6 +28,8 @@ from gc_tutorial.checks import fail
 EXACT_PERMUTATION_MAX_N = 20  # 2**20 sign patterns: exact enumeration is still fast
 MONTE_CARLO_DRAWS = 100_000
 MONTE_CARLO_SEED = 0
+# A std below this fraction of the largest |difference| is rounding, not spread: it is 0.
+RELATIVE_SPREAD_TOLERANCE = 1e-12
 SUMMARY_FIELDS = (
     "n",
     "mean",
@@ -104,6 +106,9 @@ def paired_summary(differences: Sequence[float], confidence: float = 0.95) -> Pa
         n <= 20, seeded Monte Carlo above), `wins`/`ties`/`losses` (seeds where the
         difference is > 0, == 0, < 0) and `effect_size` (mean / std).
 
+    Differences that are all equal have no spread: `std` is 0 (not the 1e-17 of
+    rounding), the interval has width 0, and `effect_size` is +-inf (0 when they are all 0).
+
     Examples:
         >>> s = paired_summary([0.1, 0.2, 0.3])
         >>> round(s.mean, 3), s.wins, s.p_value
@@ -117,6 +122,8 @@ def paired_summary(differences: Sequence[float], confidence: float = 0.95) -> Pa
     n = len(values)
     mean = float(values.mean())
     std = float(values.std(ddof=1))
+    if std <= RELATIVE_SPREAD_TOLERANCE * float(np.abs(values).max()):
+        std = 0.0  # equal differences: what is left of the std is rounding
     half_width = float(scipy_stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
     return PairedSummary(
         n=n,
@@ -155,6 +162,30 @@ def sign_flip_p_value(differences: np.ndarray) -> float:
     return (extreme + 1) / (MONTE_CARLO_DRAWS + 1)
 
 
+def paired_fields(
+    differences: Sequence[float], confidence: float = 0.95, *, drop_nonfinite: bool = True
+) -> tuple[dict, bool]:
+    """`paired_summary`'s fields (`SUMMARY_FIELDS`) as a table row, and whether a difference
+    is detected; every summary table is built on this one function.
+
+    With `drop_nonfinite`, a seed whose difference is NaN or inf is left out and `n`
+    counts the seeds kept; without, any such seed makes every field but `n` NaN. With
+    fewer than 2 seeds, every field but `n` is NaN too, and nothing is detected.
+
+    Examples:
+        >>> fields, detected = paired_fields([0.1, float("nan"), 0.3])
+        >>> fields["n"], round(fields["mean"], 3), detected
+        (2, 0.2, False)
+    """
+    values = np.asarray(differences, dtype=np.float64)
+    if drop_nonfinite:
+        values = values[np.isfinite(values)]
+    if len(values) < 2 or not np.isfinite(values).all():
+        return {field: len(values) if field == "n" else math.nan for field in SUMMARY_FIELDS}, False
+    summary = paired_summary(values, confidence)
+    return {field: getattr(summary, field) for field in SUMMARY_FIELDS}, summary.detected
+
+
 def _all_sign_patterns(n: int, chunk_bits: int = 16):
     """All 2**n patterns of +-1, in chunks of at most 2**chunk_bits rows."""
     bits = np.arange(n)
@@ -180,7 +211,12 @@ def _check_differences(differences) -> np.ndarray:
         values = None
     if values is None:  # outside the except block, so the error comes without its cause
         fail("differences", differences, "a sequence of numbers")
-    if values.ndim != 1 or len(values) < 2:
+    if values.ndim != 1:
+        raise ValueError(
+            "`differences` must be one-dimensional, one difference per seed. Received: "
+            f"differences of shape {values.shape}."
+        )
+    if len(values) < 2:
         raise ValueError(
             "`differences` must hold at least 2 per-seed differences (a confidence "
             f"interval needs 2 seeds or more). Received: differences={differences!r}."

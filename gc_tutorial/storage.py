@@ -1,13 +1,21 @@
-"""Writing results: folders that are folders, files whole or absent, one run per folder."""
+"""Writing results: folders that are folders, files whole or absent, one run per folder.
+
+A results folder is replaced as a whole (`reserve_folder`, `swap_into_place`) only when
+every visible entry in it is one our code writes (`check_only_ours`): anything else is
+refused, named, and never deleted.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
 import secrets
-from collections.abc import Iterator
+import shutil
+import tempfile
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -21,13 +29,45 @@ class FolderInUseError(RuntimeError):
     """Another process holds the lock of a runs folder or of an output folder."""
 
 
-def prepare_output_dir(output_dir: str | os.PathLike) -> Path:
-    """Create `output_dir` if needed; refuse a path that is an existing file."""
-    folder = Path(output_dir)
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"output_dir {str(folder)!r} exists and is not a folder.")
-    folder.mkdir(parents=True, exist_ok=True)
+def prepare_output_dir(output_dir: str | os.PathLike, name: str = "output_dir") -> Path:
+    """Create `output_dir` (`~` expanded) if needed and check that files can be written in it.
+
+    `name` is the argument named in the one-line errors: a path that is a file, or that
+    runs through one, and a folder that cannot be written to.
+    """
+    folder = Path(output_dir).expanduser()
+    check_writable(folder, name, beside=False)
+    folder.mkdir(exist_ok=True)
     return folder
+
+
+def check_writable(folder: Path, name: str = "output_dir", *, beside: bool = True) -> None:
+    """Refuse, in one line naming `name`, a `folder` that is a file or lies under one, and
+    one that cannot be written in; with `beside`, the folder that holds it (where a swap
+    stages and locks) must be writable too. Creates the folders above `folder`."""
+    received = f"Received: {name}={str(folder)!r}"
+    for path in (folder, *folder.parents):
+        if path.is_dir():
+            break
+        if path.exists() or path.is_symlink():
+            where = "is" if path == folder else f"is inside {str(path)!r}, which is"
+            raise NotADirectoryError(
+                f"`{name}` must be a folder: {str(folder)!r} {where} not a folder. {received}"
+            )
+    places = [folder] if folder.is_dir() else []
+    if beside or not places:
+        places.append(folder.parent)
+    try:
+        for place in places:
+            place.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=place):
+                pass
+    except OSError as error:
+        reason = "files cannot be created there" if error.errno == errno.ENOENT else None
+        raise PermissionError(
+            f"Cannot write results in {str(place)!r} ({reason or error.strerror}): `{name}` "
+            f"must be a folder you can write to. {received}"
+        ) from None
 
 
 def write_atomically(path: str | os.PathLike, data: str | bytes) -> None:
@@ -61,7 +101,7 @@ def _create_temporary_file(path: Path) -> tuple[Path, BinaryIO]:
 
 
 @contextlib.contextmanager
-def lock_folder(path: str | os.PathLike) -> Iterator[Path]:
+def lock_folder(path: str | os.PathLike, name: str = "runs_dir") -> Iterator[Path]:
     """Hold `path` (a runs folder, created if needed) for this process until the block ends.
 
     The lock is an `fcntl.flock` on `<path>/.lock`, released when the block ends or the
@@ -69,7 +109,7 @@ def lock_folder(path: str | os.PathLike) -> Iterator[Path]:
     refused at once with `FolderInUseError`, rather than waited for, so two runs never
     write into one folder.
     """
-    folder = prepare_output_dir(path)
+    folder = prepare_output_dir(path, name)
     with lock_file(folder / LOCK_FILE_NAME, f"Runs folder {str(folder)!r}"):
         yield folder
 
@@ -131,6 +171,150 @@ def _lock_holder(lock: TextIO) -> str:
     lock.seek(0)
     pid = lock.read().strip()
     return f"pid {pid}" if pid.isdigit() else "another process"
+
+
+def foreign_entries(folder: str | os.PathLike, our_names: Collection[str]) -> list[str]:
+    """The visible entries of `folder` that our code did not write, sorted: every name not in
+    `our_names`, and any of those names that is a folder (we write files). Hidden entries
+    (a lock, a notebook runner's partial output) are not counted; they are never deleted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        entry.name
+        for entry in folder.iterdir()
+        if not entry.name.startswith(".") and not _is_ours(entry, our_names)
+    )
+
+
+def _is_ours(entry: Path, our_names: Collection[str]) -> bool:
+    return entry.name in our_names and not entry.is_dir()
+
+
+def check_only_ours(
+    folder: str | os.PathLike,
+    our_names: Collection[str],
+    *,
+    name: str = "output_dir",
+    holds: str = "files this project writes",
+    note: str = "",
+) -> None:
+    """Refuse a `folder` that holds anything our code did not write, naming those entries.
+
+    A folder may be replaced as a whole only when every visible entry in it is one of
+    `our_names` (see `foreign_entries`). `name` is the argument named in the message,
+    `holds` says what such a folder holds, `note` is added (e.g. where results wait).
+    """
+    folder = Path(folder)
+    others = foreign_entries(folder, our_names)
+    if others:
+        more = f", and {len(others) - 5} more" if len(others) > 5 else ""
+        raise ValueError(
+            f"`{name}` must be a new or empty folder, or hold only {holds} to replace as a "
+            f"whole (nothing else is ever deleted); it holds {', '.join(others[:5])}{more}."
+            f"{note} Choose another folder, or move those out. Received: {name}={str(folder)!r}"
+        )
+
+
+@contextlib.contextmanager
+def reserve_folder(
+    output_dir: str | os.PathLike,
+    our_names: Collection[str],
+    name: str = "output_dir",
+    holds: str = "files this project writes",
+) -> Iterator[tuple[Path, Path]]:
+    """Hold `output_dir` (`~` expanded, resolved) for one run that will replace it as a whole:
+    yield it and its new, empty staging folder beside it.
+
+    Refused, before any work, when it cannot be written, is the current folder or holds it,
+    holds anything but `our_names` (`check_only_ours`), or another run holds it
+    (`FolderInUseError`, from a lock file beside it). A staging folder left by an
+    interrupted run is discarded; an empty one is removed at the end.
+    """
+    folder = Path(output_dir).expanduser().resolve()
+    check_writable(folder, name)
+    lock_path = folder.parent / f".{folder.name}.lock"
+    with lock_file(lock_path, f"{name} {str(folder)!r}", remove=True):
+        check_replaceable(folder, our_names, name, holds=holds)
+        staging = staging_folder(folder)
+        try:
+            yield folder, staging
+        finally:
+            if staging.is_dir() and not any(staging.iterdir()):
+                staging.rmdir()  # nothing was written: leave no empty staging folder behind
+
+
+def check_replaceable(
+    folder: Path,
+    our_names: Collection[str],
+    name: str = "output_dir",
+    *,
+    holds: str = "files this project writes",
+    note: str = "",
+) -> None:
+    """Refuse a `folder` that `swap_into_place` must not replace: a file, the current folder
+    or one holding it, or a folder holding anything but `our_names`."""
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(
+            f"`{name}` must be a folder: {str(folder)!r} is not a folder. "
+            f"Received: {name}={str(folder)!r}"
+        )
+    if folder == Path.cwd() or folder in Path.cwd().parents:
+        raise ValueError(
+            f"`{name}` must not be the current folder or hold it: saving replaces it as a "
+            f"whole.{note} Received: {name}={str(folder)!r}"
+        )
+    check_only_ours(folder, our_names, name=name, holds=holds, note=note)
+
+
+def staging_folder(folder: Path) -> Path:
+    """A new, empty staging folder beside `folder`, where a run writes until it is complete.
+
+    One left by an interrupted run (its finished parts, kept apart) is discarded, so
+    nothing of it can leak into this run's results.
+    """
+    staging = folder.parent / f".{folder.name}.staging"
+    if staging.exists():
+        print(f"Discarding an interrupted comparison's files in {staging}.", flush=True)
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def swap_into_place(staging: Path, folder: Path, our_names: Collection[str]) -> None:
+    """Replace `folder` by `staging`; only `our_names` of the old folder are deleted.
+
+    The old folder is moved aside (as `.<name>.old`), `staging` moved into place, and every
+    other entry of the old one (hidden ones, anything that appeared since it was checked)
+    moved back. A crash leaves the old or the new folder whole, and the rest in `.old`,
+    which the next swap moves back first.
+    """
+    old = folder.parent / f".{folder.name}.old"
+    if old.exists():  # a swap that was cut short
+        if folder.exists():
+            _move_back(old, folder, our_names)
+        else:
+            os.replace(old, folder)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(staging, folder)
+    if old.exists():
+        _move_back(old, folder, our_names)
+
+
+def _move_back(old: Path, folder: Path, our_names: Collection[str]) -> None:
+    """Move every entry of `old` that is not one of `our_names` into `folder`, then delete
+    `old` if only ours are left; refuse to delete anything else."""
+    for entry in old.iterdir():
+        if not _is_ours(entry, our_names) and not os.path.lexists(folder / entry.name):
+            os.replace(entry, folder / entry.name)
+    left = [entry.name for entry in old.iterdir() if not _is_ours(entry, our_names)]
+    if left:
+        raise FileExistsError(
+            f"{str(old)!r} holds {', '.join(sorted(left))}, which {str(folder)!r} also holds: "
+            "nothing was deleted. Move them where they belong, then remove that folder."
+        )
+    shutil.rmtree(old)
 
 
 def safe_name(text: str) -> str:

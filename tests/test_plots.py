@@ -1,11 +1,14 @@
 """The plots: what they draw, checked on the study's hand-made table."""
 
 import math
+import subprocess
+import sys
 
 import matplotlib
 from test_study import hand_made_study
 
-from gc_tutorial.plots import plot_best_learning_rates
+from gc_tutorial.analysis import epochs_to_target
+from gc_tutorial.plots import plot_best_learning_rates, plot_epochs_to_target
 
 matplotlib.use("Agg")
 
@@ -32,3 +35,17 @@ def test_a_run_that_ends_in_nan_is_not_drawn_with_an_earlier_epochs_loss():
     losses = baseline_final_losses(study)
     assert losses[0.01] == 0.30
     assert math.isnan(losses[0.1])
+
+
+def test_the_epochs_to_target_plot_marks_each_arms_best_learning_rate():
+    study = hand_made_study()
+    figure = plot_epochs_to_target(study, epochs_to_target(study, {"digits": 0.7}))
+    labels = [line.get_label() for line in figure.axes[0].get_lines()]
+    assert labels[:2] == ["baseline lr=0.01, reached at 2.0", "GC lr=0.1, reached at 1.0"]
+
+
+def test_plots_draw_from_tables_without_the_study_or_the_experiment():
+    above = ("gc_tutorial.study", "gc_tutorial.experiment")
+    code = f"import sys, gc_tutorial.plots; print([m for m in {above} if m in sys.modules])"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"

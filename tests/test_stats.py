@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from gc_tutorial.stats import SUMMARY_FIELDS, paired_summary, sign_flip_p_value
+from gc_tutorial.stats import (
+    MONTE_CARLO_DRAWS,
+    MONTE_CARLO_SEED,
+    SUMMARY_FIELDS,
+    paired_fields,
+    paired_summary,
+    sign_flip_p_value,
+)
 
 
 @pytest.mark.parametrize("n", [2, 3, 7, 12])
@@ -86,6 +93,41 @@ def test_monte_carlo_above_twenty_is_seeded_and_close_to_exact_scipy_estimate():
     assert first == pytest.approx(reference, abs=0.01)
 
 
+def test_the_monte_carlo_p_counts_the_observed_pattern():
+    # 24 equal differences: only the all-plus and all-minus patterns are as extreme, so the
+    # draws almost surely hold none; the observed pattern itself still counts: p > 0.
+    extreme = np.full(24, 0.05)
+    assert sign_flip_p_value(extreme) >= 1 / (MONTE_CARLO_DRAWS + 1)
+    differences = np.random.default_rng(5).normal(0.02, 0.05, 30)
+    signs = np.random.default_rng(MONTE_CARLO_SEED).choice([-1.0, 1.0], (MONTE_CARLO_DRAWS, 30))
+    as_extreme = np.abs(signs @ differences) / 30 >= abs(differences.mean()) - 1e-12
+    count = int(as_extreme.sum())
+    assert sign_flip_p_value(differences) == (count + 1) / (MONTE_CARLO_DRAWS + 1)
+
+
+@pytest.mark.parametrize("value, n", [(0.1, 3), (-0.3, 10), (1e-9, 10), (123.4, 7)])
+def test_equal_differences_have_no_spread(value, n):
+    # Their mean is rounded, so numpy's std is 1e-17 or so, not 0: that is no spread.
+    assert np.full(n, value).std(ddof=1) > 0
+    summary = paired_summary([value] * n)
+    assert summary.std == 0 and summary.ci_low == summary.ci_high == summary.mean
+    assert summary.effect_size == math.copysign(math.inf, value)
+    assert summary.wins + summary.losses == n
+
+
+def test_paired_fields_is_the_summary_as_a_row():
+    fields, detected = paired_fields([0.1, 0.12, 0.09, 0.11, 0.10, 0.13])
+    expected = paired_summary([0.1, 0.12, 0.09, 0.11, 0.10, 0.13])
+    assert fields == {field: getattr(expected, field) for field in SUMMARY_FIELDS}
+    assert detected == expected.detected is True
+    kept, _ = paired_fields([0.1, float("nan"), 0.3])
+    assert kept["n"] == 2 and kept["mean"] == pytest.approx(0.2)
+    refused, detected = paired_fields([0.1, float("nan"), 0.3], drop_nonfinite=False)
+    assert refused["n"] == 3 and math.isnan(refused["mean"]) and not detected
+    single, _ = paired_fields([0.1])
+    assert single["n"] == 1 and all(math.isnan(single[f]) for f in SUMMARY_FIELDS[1:])
+
+
 @pytest.mark.parametrize(
     "differences, words",
     [
@@ -94,7 +136,8 @@ def test_monte_carlo_above_twenty_is_seeded_and_close_to_exact_scipy_estimate():
         ([0.1, float("nan")], "finite"),
         ([0.1, float("inf")], "finite"),
         ("0.1 0.2", "sequence of numbers"),
-        ([[0.1, 0.2]], "at least 2"),
+        ([[0.1, 0.2]], r"one-dimensional.*shape \(1, 2\)"),
+        ([[0.1, 0.2], [0.3, 0.4]], r"one-dimensional.*shape \(2, 2\)"),
     ],
 )
 def test_bad_differences_are_refused(differences, words):

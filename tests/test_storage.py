@@ -5,19 +5,27 @@ import re
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from gc_tutorial.storage import (
     FolderInUseError,
+    check_only_ours,
+    foreign_entries,
     lock_file,
     lock_folder,
     prepare_output_dir,
+    reserve_folder,
     safe_name,
+    swap_into_place,
     write_atomically,
 )
+
+OURS = {"table.csv", "results.json"}
 
 
 def test_write_atomically_replaces_the_whole_file(tmp_path):
@@ -47,7 +55,15 @@ def test_output_dir_that_is_a_file_is_refused(tmp_path):
     a_file.write_text("x")
     with pytest.raises(NotADirectoryError, match="taken"):
         prepare_output_dir(a_file)
+    with pytest.raises(NotADirectoryError, match=r"`runs_dir` must be a folder: .*inside .*taken"):
+        prepare_output_dir(a_file / "sub", "runs_dir")
     assert prepare_output_dir(tmp_path / "new" / "folder").is_dir()
+
+
+def test_output_dir_expands_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert prepare_output_dir("~/out") == tmp_path / "out"
+    assert (tmp_path / "out").is_dir()
 
 
 @pytest.mark.parametrize("umask, expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
@@ -144,3 +160,99 @@ def test_lock_file_with_wait_waits_for_the_holder_even_one_that_removes_it(tmp_p
         events.append("holder")
     thread.join(10)
     assert events == ["holder", "waiter"]
+
+
+def make_folder(folder, names):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if name.endswith("/"):
+            (folder / name).mkdir()
+        else:
+            (folder / name).write_text(f"old {name}")
+    return folder
+
+
+def test_only_visible_entries_we_write_are_ours(tmp_path):
+    folder = make_folder(tmp_path / "D", ["table.csv", "results.json", ".hidden", "notes.txt"])
+    assert foreign_entries(folder, OURS) == ["notes.txt"]
+    assert foreign_entries(make_folder(tmp_path / "E", ["table.csv/"]), OURS) == ["table.csv"]
+    assert foreign_entries(tmp_path / "missing", OURS) == []
+    check_only_ours(make_folder(tmp_path / "F", ["results.json", ".lock"]), OURS)
+    with pytest.raises(ValueError, match=r"`runs_dir` must be .* it holds notes.txt\. Choose"):
+        check_only_ours(folder, OURS, name="runs_dir")
+    many = make_folder(tmp_path / "G", [f"user{index}.txt" for index in range(7)])
+    with pytest.raises(ValueError, match=r"user4.txt, and 2 more\."):
+        check_only_ours(many, OURS)
+
+
+def test_reserving_a_folder_with_user_files_refuses_and_deletes_nothing(tmp_path):
+    folder = make_folder(tmp_path / "P", ["results.json", "thesis.tex", "src/"])
+    with pytest.raises(ValueError, match="it holds src, thesis.tex"):
+        with reserve_folder(folder, OURS):
+            pytest.fail("reserved")
+    assert sorted(path.name for path in folder.iterdir()) == ["results.json", "src", "thesis.tex"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["P"]
+
+
+def test_the_swap_replaces_our_entries_and_keeps_every_other(tmp_path):
+    folder = make_folder(tmp_path / "D", ["table.csv", "results.json", ".partial.ipynb"])
+    with reserve_folder(folder, OURS) as (reserved, staging):
+        (staging / "table.csv").write_text("new table")
+        (staging / "results.json").write_text("new results")
+        make_folder(folder, ["late.txt", "late/"])  # appeared after the check
+        swap_into_place(staging, reserved, OURS)
+    names = sorted(path.name for path in folder.iterdir())
+    assert names == [".partial.ipynb", "late", "late.txt", "results.json", "table.csv"]
+    assert (folder / "table.csv").read_text() == "new table"
+    assert (folder / ".partial.ipynb").read_text() == "old .partial.ipynb"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["D"]
+
+
+def test_a_swap_cut_short_is_finished_by_the_next_one_without_deleting(tmp_path):
+    folder = make_folder(tmp_path / "D", ["table.csv"])
+    make_folder(tmp_path / ".D.old", ["table.csv", "notes.txt", ".hidden"])  # left by a crash
+    staging = make_folder(tmp_path / ".D.staging", ["results.json"])
+    swap_into_place(staging, folder, OURS)
+    assert sorted(path.name for path in folder.iterdir()) == [
+        ".hidden",
+        "notes.txt",
+        "results.json",
+    ]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["D"]
+
+
+def test_a_swap_cut_before_the_new_folder_was_in_place_restores_the_old_one(tmp_path):
+    make_folder(tmp_path / ".D.old", ["table.csv", "notes.txt"])  # D itself is gone
+    staging = make_folder(tmp_path / ".D.staging", ["results.json"])
+    swap_into_place(staging, tmp_path / "D", OURS)
+    assert sorted(path.name for path in (tmp_path / "D").iterdir()) == ["notes.txt", "results.json"]
+
+
+def test_a_folder_that_cannot_be_written_is_refused_in_one_line(tmp_path, monkeypatch):
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr("tempfile.TemporaryFile", read_only)
+    with pytest.raises(PermissionError) as error:
+        prepare_output_dir(tmp_path / "D", "runs_dir")
+    message = str(error.value)
+    assert message.startswith(f"Cannot write results in {str(tmp_path)!r} (Read-only file system)")
+    assert "`runs_dir` must be a folder you can write to" in message and "Errno" not in message
+
+
+def test_an_existing_folder_in_a_read_only_parent_is_enough_for_a_runs_folder(
+    tmp_path, monkeypatch
+):
+    folder = make_folder(tmp_path / "runs", [])
+    real_temporary_file = tempfile.TemporaryFile
+
+    def parent_read_only(*args, dir=None, **kwargs):
+        if Path(dir) == tmp_path:
+            raise PermissionError(13, "Permission denied")
+        return real_temporary_file(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr("tempfile.TemporaryFile", parent_read_only)
+    assert prepare_output_dir(folder, "runs_dir") == folder  # only the folder is written
+    with pytest.raises(PermissionError, match=r"Cannot write results in .*Permission denied"):
+        with reserve_folder(folder, OURS):  # a swap stages and locks beside the folder
+            pass
