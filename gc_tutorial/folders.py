@@ -80,7 +80,10 @@ def folder_examples(root: Path, image_size: int, seed: int, max_examples: int | 
 def folder_files(
     root: Path, seed: int
 ) -> tuple[tuple[str, ...], list[tuple[str, int]], list[tuple[str, int]]]:
-    """The class names, and the `(file path, label)`s of the train and the test images."""
+    """The class names, and the `(file path, label)`s of the train and the test images.
+
+    Each real file is listed once: the first path to it, in class order, train before test.
+    """
     splits, skipped, seen = _split_folders(root), _Skipped(), set()
     if splits is not None:
         train, test = splits
@@ -167,7 +170,7 @@ def _class_files(
     files = []
     for label, name in enumerate(class_names):
         skipped_before = Counter(skipped.extensions)
-        images = _class_folder_images(root, folder / name, skipped)
+        images = _unseen(_class_folder_images(root, folder / name, skipped), seen, skipped)
         if must_have_images and not images:
             others = skipped.extensions - skipped_before
             found = f"; found only {_count_per_extension(others)}" if others else ""
@@ -175,13 +178,21 @@ def _class_files(
                 f"Class folder {str(folder / name)!r} has no images "
                 f"(looked for {', '.join(_image_extensions())}{found})."
             )
-        for path in images:
-            real = os.path.realpath(path)
-            skipped.repeated_files += real in seen
-            if real not in seen:
-                seen.add(real)
-                files.append((str(path), label))
+        files += [(str(path), label) for path in images]
     return files
+
+
+def _unseen(paths: list[Path], seen: set[str], skipped: _Skipped) -> list[Path]:
+    """The paths whose real file is not in `seen`, which then holds them; the others are repeats."""
+    unseen = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if real in seen:
+            skipped.repeated_files += 1
+        else:
+            seen.add(real)
+            unseen.append(path)
+    return unseen
 
 
 def _class_folder_images(root: Path, class_folder: Path, skipped: _Skipped) -> list[Path]:
@@ -192,6 +203,11 @@ def _class_folder_images(root: Path, class_folder: Path, skipped: _Skipped) -> l
     """
     images, folders_read = [], set()
     inside = (os.path.realpath(class_folder), os.path.realpath(root))
+    if Path(inside[1]).is_relative_to(inside[0]):
+        raise ValueError(
+            f"Class folder {str(class_folder)!r} leads to {inside[0]!r}, which holds the whole "
+            "dataset; a class folder must hold only the images of its class."
+        )
     for folder, subfolders, names in os.walk(class_folder, followlinks=True):
         if os.path.realpath(folder) in folders_read:  # a link back up the tree: read it once
             subfolders[:] = []
@@ -230,9 +246,10 @@ def _stays_in_class(path: Path, class_folder: str, root: str, skipped: _Skipped)
         return True
     target = Path(os.path.realpath(path))
     into_the_dataset = target.is_relative_to(root) and not target.is_relative_to(class_folder)
-    leaves = into_the_dataset or Path(root).is_relative_to(target)
-    skipped.links_out += leaves
-    return not leaves
+    if into_the_dataset or Path(root).is_relative_to(target):
+        skipped.links_out += 1
+        return False
+    return True
 
 
 def _count_per_extension(counts: Counter) -> str:

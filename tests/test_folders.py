@@ -372,3 +372,10 @@ def test_a_folder_split_puts_each_file_in_one_split_under_its_label(tmp_path, se
     files = assert_each_file_once_with_its_label(loaded, tmp_path)
     assert len(files["train"]) + len(files["test"]) == 15
     assert sorted(label for _, label in files["test"]) == [0, 1, 2]  # one fifth, rounded
+
+
+def test_a_class_folder_that_links_to_the_dataset_itself_is_refused(tmp_path):
+    write_images(tmp_path, {"cats": 2, "dogs": 2}, size=(8, 8))
+    (tmp_path / "zebras").symlink_to(tmp_path)
+    with pytest.raises(ValueError, match="'.*zebras'.*holds the whole dataset"):
+        load_dataset(tmp_path, image_size=8, augment=False)
