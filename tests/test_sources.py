@@ -212,3 +212,26 @@ def test_digits_8px_images_are_the_scikit_learn_pixels():
 def test_available_memory_is_known_on_linux():
     available = sources.available_memory_bytes()
     assert isinstance(available, int) and 0 < available < 2**50
+
+
+@pytest.mark.parametrize("split, size", [("train", 512), ("test", 128)])
+def test_synthetic_splits_hold_their_own_stream_in_order_with_labels(split, size):
+    loaded = load_dataset("synthetic", image_size=12, augment=False, shuffle=False, seed=3)
+    images, labels = sources.synthetic_images(size, 12, 3, split)
+    ((loaded_images, loaded_labels),) = batches(getattr(loaded, split).rebatch(size))
+    np.testing.assert_array_equal(np.round(loaded_images * 255).astype(np.uint8), images)
+    np.testing.assert_array_equal(loaded_labels, labels)
+    assert list(labels[:4]) == [0, 1, 0, 1]  # discs and rings in turn
+
+
+def test_digits_train_split_is_the_scikit_learn_train_indices_with_their_labels():
+    images, labels = sources.digits_images()
+    train_index, test_index = sources.digits_split()
+    assert not set(train_index) & set(test_index)
+    assert len(train_index) + len(test_index) == len(labels)
+    loaded = load_dataset("digits", image_size=8, batch_size=2000, augment=False, shuffle=False)
+    ((train_images, train_labels),) = batches(loaded.train)
+    np.testing.assert_array_equal(train_labels, labels[train_index])
+    np.testing.assert_array_equal(
+        np.round(train_images * 255).astype(np.uint8), images[train_index]
+    )
