@@ -19,7 +19,7 @@ import numpy as np
 from gc_tutorial._quiet_tensorflow import load_tensorflow_quietly
 from gc_tutorial.checks import SEED_LIMIT, check_bool, check_int, check_optional_int, fail
 from gc_tutorial.folders import folder_examples
-from gc_tutorial.sources import (  # noqa: F401  (also importable from here, as before)
+from gc_tutorial.sources import (  # noqa: F401  (the sources' names, importable from here too)
     DIGITS,
     DIGITS_ORIGIN,
     SYNTHETIC,
