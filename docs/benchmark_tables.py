@@ -570,10 +570,28 @@ TABLES = [
 ]
 
 
+def wrap_command(command: str, width: int = 92) -> str:
+    """Long command lines broken before their flags, shell-style, to read without scrolling."""
+    lines = []
+    for line in command.splitlines():
+        while len(line) > width and line.find(" --", 8, width) > 0:
+            cut = line.rindex(" --", 8, width)
+            lines.append(line[:cut] + " \\")
+            line = "    " + line[cut + 1 :]
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def without_empty_columns(header: tuple, rows: list[tuple]) -> tuple[tuple, list[tuple]]:
+    """Columns that no row fills (a value a file does not record) are left out."""
+    keep = [i for i in range(len(header)) if any(str(row[i]) for row in rows)]
+    return tuple(header[i] for i in keep), [tuple(row[i] for i in keep) for row in rows]
+
+
 def markdown(table: Table) -> str:
     """The table's Markdown: title, command, machine (from each file), table, source files."""
     results = [load(name) for name in table.files]
-    lines = [f"**{table.title}**", "", "```bash", table.command, "```", ""]
+    lines = [f"**{table.title}**", "", "```bash", wrap_command(table.command), "```", ""]
     if len(results) == 1:
         lines += [f"Machine: {describe_machine(results[0]['machine'])}.", ""]
     else:
@@ -584,11 +602,9 @@ def markdown(table: Table) -> str:
         ] + [""]
     if table.name.startswith("throughput") and "peaks" in results[0]:
         lines += [peaks_line(results[0]), ""]
-    lines += [
-        "| " + " | ".join(table.header) + " |",
-        "|" + "---|" * len(table.header),
-    ]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in table.rows(results)]
+    header, rows = without_empty_columns(table.header, table.rows(results))
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines + [""])
 
 
