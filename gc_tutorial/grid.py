@@ -317,15 +317,21 @@ def _client(workers: int | None, scheduler: str | None):
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler, timeout="30s") as client:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, ValueError, TypeError) as error:
+            raise ValueError(
+                f"`--scheduler` must be the address of a running Dask scheduler. Received: "
+                f"scheduler={scheduler!r} ({type(error).__name__}: {error})."
+            ) from None
+        with client:
             yield client
         return
-    dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
     cluster = LocalCluster(
         n_workers=workers or os.cpu_count() or 1,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=dashboard,
+        dashboard_address=":0",  # any free port: grids started side by side never clash
         silence_logs=logging.ERROR,
     )
     with cluster, Client(cluster) as client:

@@ -1,0 +1,130 @@
+"""The grid runner: complete or absent cells, contained failures, resumes by identity,
+and the same files from a LocalCluster worker as from this process."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from gc_tutorial.grid import (
+    COMPLETE_MARKER,
+    ERROR_FILE,
+    STAGING_FOLDER,
+    Cell,
+    CellFiles,
+    GridPlan,
+    check_workers,
+    execute_cell,
+    run_plan,
+    store_cell,
+)
+
+CALLS = []
+
+
+def write_square(folder: Path, value: int) -> None:
+    """A cell task: two files, one in a subfolder; 13 fails."""
+    CALLS.append(value)
+    if value == 13:
+        raise ArithmeticError("unlucky value")
+    folder.mkdir(parents=True)
+    (folder / "square.txt").write_text(str(value * value))
+    (folder / "tables").mkdir()
+    (folder / "tables" / "value.json").write_text(json.dumps({"value": value}))
+
+
+def interrupt(folder: Path, value: int) -> None:
+    raise KeyboardInterrupt
+
+
+def cells(*values, task=write_square, **settings) -> tuple[Cell, ...]:
+    return tuple(
+        Cell(f"cell-{value}", {"value": value, **settings}, task, {"value": value})
+        for value in values
+    )
+
+
+def visible(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if not path.name.startswith("."))
+
+
+def test_a_failing_cell_records_its_error_and_the_others_finish(tmp_path):
+    plan = GridPlan(tmp_path / "runs", cells(2, 13, 3))
+    outcomes = run_plan(plan, workers=0, progress=False)
+    assert [outcome.status for outcome in outcomes] == ["done", "failed", "done"]
+    assert (plan.runs_dir / "cell-3" / "square.txt").read_text() == "9"
+    assert (plan.runs_dir / "cell-3" / "tables" / "value.json").is_file()
+    failed = plan.runs_dir / "cell-13"
+    assert "ArithmeticError: unlucky value" in (failed / ERROR_FILE).read_text()
+    assert visible(failed) == [ERROR_FILE]
+    marker = json.loads((plan.runs_dir / "cell-2" / COMPLETE_MARKER).read_text())
+    assert marker == {"identity": plan.cells[0].identity, "settings": {"value": 2}}
+    assert not (plan.runs_dir / STAGING_FOLDER).exists()
+
+
+def test_a_rerun_skips_complete_cells_and_retries_failed_ones(tmp_path):
+    plan = GridPlan(tmp_path / "runs", cells(2, 13))
+    run_plan(plan, workers=0, progress=False)
+    CALLS.clear()
+    outcomes = run_plan(plan, workers=0, progress=False)
+    assert [outcome.status for outcome in outcomes] == ["skipped", "failed"] and CALLS == [13]
+
+
+def test_other_settings_are_a_state_and_replacing_moves_the_old_cell_aside(tmp_path):
+    runs = tmp_path / "runs"
+    run_plan(GridPlan(runs, cells(2, epochs=1)), workers=0, progress=False)
+    plan = GridPlan(runs, cells(2, epochs=2))
+    assert plan.state(plan.cells[0]) == "other settings"
+    run_plan(plan, workers=0, progress=False)
+    assert plan.state(plan.cells[0]) == "complete"
+    assert len(list((runs / ".replaced").iterdir())) == 1
+
+
+def test_ctrl_c_leaves_complete_cells_complete_and_nothing_half_written(tmp_path):
+    plan = GridPlan(tmp_path / "runs", (*cells(2), *cells(5, task=interrupt)))
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(plan, workers=0, progress=False)
+    assert visible(plan.runs_dir) == ["cell-2"]
+    assert plan.state(plan.cells[0]) == "complete"
+    assert not (plan.runs_dir / STAGING_FOLDER).exists()
+
+
+def test_a_cell_may_only_write_inside_its_folder(tmp_path):
+    plan = GridPlan(tmp_path, cells(2))
+    for name in ("../escape.txt", "/etc/passwd", COMPLETE_MARKER):
+        with pytest.raises(ValueError, match="may not write"):
+            store_cell(plan, plan.cells[0], CellFiles({name: b"x"}, "", 0.0))
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "cell-2").exists()
+
+
+def test_identity_is_over_settings_and_context_only():
+    one, same = cells(2, momentum=None)[0], cells(2, momentum=None)[0]
+    assert one.identity == same.identity
+    assert one.identity != cells(2, momentum=0.9)[0].identity
+    assert one.identity != Cell(one.name, one.settings, write_square, {}, {"code": "x"}).identity
+
+
+@pytest.mark.parametrize("workers", [-1, 1.5, True, "2"])
+def test_workers_must_be_a_count(workers):
+    with pytest.raises(ValueError, match="`--workers` must be an int >= 0"):
+        check_workers(workers)
+
+
+def test_a_local_cluster_writes_the_same_files_as_this_process(tmp_path):
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
+    here = GridPlan(tmp_path / "here", cells(2, 13, 3))
+    there = GridPlan(tmp_path / "there", here.cells)
+    run_plan(here, workers=0, progress=False)
+    outcomes = run_plan(there, workers=1, progress=False)
+    assert [outcome.status for outcome in outcomes] == ["done", "failed", "done"]
+    for cell in here.cells[::2]:
+        written = {
+            path.relative_to(there.folder(cell)).as_posix(): path.read_bytes()
+            for path in there.folder(cell).rglob("*")
+            if path.is_file()
+        }
+        assert json.loads(written.pop(COMPLETE_MARKER))["identity"] == cell.identity
+        assert written == execute_cell(cell).files

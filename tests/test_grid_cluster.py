@@ -1,0 +1,115 @@
+"""A study on a real Dask cluster: a scheduler and two workers started as separate processes
+on this machine, one of them killed mid-grid. The cells are rerun on the other worker and the
+study equals, bit for bit, the same cells run one after the other in one process."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+STUDY = [
+    *("--dataset", "digits", "--optimizers", "adam", "--seeds", "0", "1"),
+    *("--epochs", "1", "--image-size", "16", "--max-examples", "128", "--batch-size", "64"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(*command: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, *command],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def cluster():
+    """(scheduler address, client) of a scheduler and two one-thread workers without nannies
+    (a killed worker stays dead)."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    port = address.rsplit(":", 1)[1]
+    processes = [
+        start("-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", port)
+    ]
+    worker = ("-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny")
+    processes += [start(*worker) for _ in range(2)]
+    try:
+        with distributed.Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+            yield address, client
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+def test_a_study_survives_a_killed_worker_and_equals_the_sequential_one(cluster, tmp_path):
+    address, client = cluster
+    study = [sys.executable, "-m", "gc_tutorial.study", *STUDY]
+    out, runs = tmp_path / "cluster", tmp_path / "cluster-runs"
+    running = subprocess.Popen(
+        [*study, "--scheduler", address, "--output-dir", str(out), "--runs-dir", str(runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    killed = None
+    deadline = time.monotonic() + 240
+    while killed is None and running.poll() is None and time.monotonic() < deadline:
+        busy = [worker for worker, keys in client.processing().items() if keys]
+        if busy:
+            time.sleep(3)  # well inside the cell: TensorFlow is loading or training
+            killed = client.run(os.getpid, workers=busy[:1])[busy[0]]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.2)
+    output, _ = running.communicate(timeout=300)
+    assert killed is not None, output
+    assert running.returncode == 0, output
+
+    sequential = tmp_path / "sequential"
+    done = subprocess.run(
+        [*study, "--sequential", "--output-dir", str(sequential)]
+        + ["--runs-dir", str(tmp_path / "sequential-runs")],
+        env={**os.environ, **ONE_THREAD},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    cells = [path for path in (runs / "digits").iterdir() if not path.name.startswith(".")]
+    assert sorted(cell.name for cell in cells) == ["adam-lr0.0001", "adam-lr0.001", "adam-lr0.01"]
+    assert all((cell / "complete.json").is_file() for cell in cells)
+    timing = ["train_time_s"]
+    there = pd.read_csv(out / "study.csv").drop(columns=timing)
+    here = pd.read_csv(sequential / "study.csv").drop(columns=timing)
+    pd.testing.assert_frame_equal(there, here, check_exact=True)
+    assert (out / "summary.csv").read_bytes() == (sequential / "summary.csv").read_bytes()
+
+
+def test_a_scheduler_that_is_not_there_is_a_one_line_error(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "gc_tutorial.study", *STUDY]
+        + ["--scheduler", f"tcp://127.0.0.1:{free_port()}", "--output-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(tmp_path),
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("study.py: error: `--scheduler`")
