@@ -15,9 +15,9 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from gc_tutorial.centralization import CENTRALIZE_MODES, check_optimizer_name
 from gc_tutorial.checks import (
     check_bool,
     check_choice,
@@ -31,7 +31,10 @@ from gc_tutorial.checks import (
     fail,
 )
 from gc_tutorial.model import SMALLEST_IMAGE_SIZE
+from gc_tutorial.optimizers import check_optimizer_name
+from gc_tutorial.update_mode import CENTRALIZE_MODES
 
+DEFAULT_OUTPUT_DIR = "results/comparison"
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
 PRECISIONS = ("float32", "mixed_bfloat16")
 
@@ -158,9 +161,39 @@ def check_setting(name: str, value: object):
     item = {item.name: item for item in dataclasses.fields(ComparisonConfig)}[name]
     if name in ("dataset", "data_dir") and isinstance(value, os.PathLike):
         value = os.fspath(value)
+    if name in ("dataset", "data_dir") and isinstance(value, str) and value.startswith("~"):
+        value = os.path.expanduser(value)
     if name == "optimizer":
-        return check_optimizer_name(value)
+        try:
+            return check_optimizer_name(value)
+        except ValueError as error:  # name the setting, not the function's argument
+            message = str(error).replace("`name`", "`optimizer`")
+            raise ValueError(message.replace("Received: name=", "Received: optimizer=")) from None
     return item.metadata["check"](name, value)
+
+
+def dataset_folder(dataset: str) -> Path | None:
+    """The folder a folder dataset reads (resolved), or None for digits, synthetic and tfds."""
+    if dataset in ("digits", "synthetic"):
+        return None
+    path = Path(dataset).expanduser()
+    return path.resolve() if path.is_dir() else None
+
+
+def check_output_dir(output_dir: str | os.PathLike, dataset: str) -> Path:
+    """The output folder with `~` expanded; refused if it is inside the dataset's folder
+    (its files would be read as a class next time) or holds the dataset's folder."""
+    path = Path(output_dir).expanduser()
+    data = dataset_folder(dataset)
+    if data is not None:
+        resolved = path.resolve()
+        if resolved.is_relative_to(data) or data.is_relative_to(resolved):
+            raise ValueError(
+                f"`output_dir` must be neither inside the dataset folder {str(data)!r} nor "
+                "around it (results there would be read as images on the next run). "
+                f"Received: output_dir={str(output_dir)!r}."
+            )
+    return path
 
 
 def config_defaults() -> dict:

@@ -23,10 +23,17 @@ import keras
 import numpy as np
 import pandas as pd
 
-from gc_tutorial.centralization import make_optimizer
-from gc_tutorial.config import ComparisonConfig, add_config_arguments, config_from_arguments, flag
+from gc_tutorial.config import (
+    DEFAULT_OUTPUT_DIR,
+    ComparisonConfig,
+    add_config_arguments,
+    check_output_dir,
+    config_from_arguments,
+    flag,
+)
 from gc_tutorial.data import DatasetUnavailableError, load_dataset
 from gc_tutorial.model import build_model, loss_for
+from gc_tutorial.optimizers import make_optimizer
 from gc_tutorial.plots import save_comparison_plots
 from gc_tutorial.results import (
     ARMS,
@@ -44,7 +51,6 @@ from gc_tutorial.storage import FolderInUseError, write_atomically
 
 __all__ = ["ComparisonResult", "load_comparison", "run_comparison", "train_arm"]
 
-DEFAULT_OUTPUT_DIR = "results/comparison"
 # A run has diverged when its loss is not finite, or when its training loss exceeds
 # DIVERGENCE_FACTOR times the loss of guessing uniformly (ln of the number of classes).
 DIVERGENCE_FACTOR = 10.0
@@ -83,6 +89,7 @@ def run_comparison(
         config = config.replace(**settings)
     if output_dir is None:
         return _compare(config, None, verbose)
+    output_dir = check_output_dir(output_dir, config.dataset)
     with reserve_output_dir(output_dir) as (folder, staging):  # refuses a second run at once
         result = _compare(config, staging, verbose)
         save_comparison_plots(result.history, staging)  # swapped into place with the tables
@@ -111,10 +118,12 @@ def _compare(config: ComparisonConfig, staging: Path | None, verbose: int) -> Co
 def _train_all_arms(config: ComparisonConfig, staging: Path | None, verbose: int):
     """Both arms for every seed; the history so far is kept in `staging` after each arm."""
     runs = [(seed, arm) for seed in config.seeds for arm in ARMS]
-    rows, info = [], None
+    rows, info, starts = [], None, {}
     for index, (seed, arm) in enumerate(runs, start=1):
         print(f"Run {index}/{len(runs)}: seed {seed}, {arm}", flush=True)
-        info, arm_rows = train_arm(arm, seed, config, verbose=verbose)
+        if seed not in starts:  # the seed's initial weights, built once, copied into every arm
+            starts[seed] = initial_weights(seed, config)
+        info, arm_rows = train_arm(arm, seed, config, verbose=verbose, start=starts[seed])
         rows += arm_rows
         if staging is not None:  # an interrupted comparison keeps its finished arms, apart
             table = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
@@ -130,14 +139,31 @@ def enable_determinism() -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def train_arm(arm: str, seed: int, config: ComparisonConfig, verbose: int = 2):
+def initial_weights(seed: int, config: ComparisonConfig) -> list[np.ndarray]:
+    """The seed's initial weights: the model `build_model(..., seed=seed)` makes for the
+    config's data. Both arms of a seed start from them."""
+    info = _load(config, seed).info
+    with dtype_policy(config.precision):
+        return build_model(info.image_shape, info.num_classes, seed=seed).get_weights()
+
+
+def train_arm(
+    arm: str,
+    seed: int,
+    config: ComparisonConfig,
+    verbose: int = 2,
+    start: list[np.ndarray] | None = None,
+):
     """Train one arm from the seed's initial weights; return the dataset info and per-epoch rows.
 
-    The model is built, compiled and trained under `config.precision` as Keras's dtype
-    policy; the policy in force before is restored afterwards.
+    The model's weights and dropout seeds come from `seed` alone (`build_model`'s
+    explicit seeds), never from Python's global `random`; `start`, if given, replaces
+    the initial weights (`run_comparison` passes the seed's `initial_weights` to both
+    arms). The model is built, compiled and trained under `config.precision` as
+    Keras's dtype policy; the policy in force before is restored afterwards.
     """
     with dtype_policy(config.precision):
-        return _train_arm(arm, seed, config, verbose)
+        return _train_arm(arm, seed, config, verbose, start)
 
 
 @contextlib.contextmanager
@@ -160,9 +186,9 @@ def float32_output(model: keras.Model) -> keras.Model:
     return model
 
 
-def _train_arm(arm: str, seed: int, config: ComparisonConfig, verbose: int):
-    keras.utils.set_random_seed(seed)
-    data = load_dataset(
+def _load(config: ComparisonConfig, seed: int):
+    """The config's data, shuffled and augmented by `seed`."""
+    return load_dataset(
         config.dataset,
         image_size=config.image_size,
         batch_size=config.batch_size,
@@ -172,7 +198,17 @@ def _train_arm(arm: str, seed: int, config: ComparisonConfig, verbose: int):
         max_examples=config.max_examples,
         data_dir=config.data_dir,
     )
-    model = float32_output(build_model(data.info.image_shape, data.info.num_classes))
+
+
+def _train_arm(
+    arm: str, seed: int, config: ComparisonConfig, verbose: int, start: list[np.ndarray] | None
+):
+    keras.utils.set_random_seed(seed)  # TensorFlow's global seed, under which tf.data shuffles
+    data = _load(config, seed)
+    model = build_model(data.info.image_shape, data.info.num_classes, seed=seed)
+    if start is not None:
+        model.set_weights(start)
+    model = float32_output(model)
     model.compile(
         optimizer=make_optimizer(
             config.optimizer,

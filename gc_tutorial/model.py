@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import keras
 from keras import layers
 
@@ -29,31 +31,60 @@ def pooled_convolutions(image_size: int) -> list[bool]:
     return keep
 
 
-def build_model(input_shape=(300, 300, 3), num_classes: int = 2) -> keras.Sequential:
+def build_model(
+    input_shape=(300, 300, 3), num_classes: int = 2, seed: int | None = None
+) -> keras.Sequential:
     """The example's CNN: five Conv2D 3x3 ReLU (16/32/64/64/64) with 2x2 max-pooling,
     Dropout 0.5 after the 2nd and 3rd convolution and before the Dense 512 ReLU.
 
     Two classes get one sigmoid unit (binary cross-entropy); more get a softmax.
     At 300x300x3 with 2 classes it has 1,704,097 parameters, as in the example.
+
+    With a `seed`, every kernel initializer and dropout layer gets an explicit seed
+    drawn from `random.Random(seed)`, so the weights and dropout masks depend on the
+    seed alone, never on Python's global `random` (which other threads may draw
+    from). They are the ones Keras draws by default right after
+    `keras.utils.set_random_seed(seed)`. Without a seed, Keras draws them.
     """
     input_shape = _check_input_shape(input_shape)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         fail("num_classes", num_classes, "an int >= 2")
+    next_seed = _seed_stream(seed)
     stack = [layers.Input(shape=input_shape)]
     for index, (filters, pool) in enumerate(
         zip(CONV_FILTERS, pooled_convolutions(min(input_shape[:2])))
     ):
-        stack.append(layers.Conv2D(filters, (3, 3), activation="relu"))
+        stack.append(layers.Conv2D(filters, (3, 3), activation="relu", **next_seed("kernel")))
         if index in DROPOUT_AFTER_CONV:
-            stack.append(layers.Dropout(0.5))
+            stack.append(layers.Dropout(0.5, **next_seed("dropout")))
         if pool:
             stack.append(layers.MaxPooling2D(2, 2))
-    stack += [layers.Flatten(), layers.Dropout(0.5), layers.Dense(512, activation="relu")]
+    stack += [layers.Flatten(), layers.Dropout(0.5, **next_seed("dropout"))]
+    stack.append(layers.Dense(512, activation="relu", **next_seed("kernel")))
     if num_classes == 2:
-        stack.append(layers.Dense(1, activation="sigmoid"))
+        stack.append(layers.Dense(1, activation="sigmoid", **next_seed("kernel")))
     else:
-        stack.append(layers.Dense(num_classes, activation="softmax"))
+        stack.append(layers.Dense(num_classes, activation="softmax", **next_seed("kernel")))
     return keras.Sequential(stack, name="gc_tutorial_cnn")
+
+
+def _seed_stream(seed: int | None):
+    """Keyword arguments that seed the next layer: its kernel initializer or its dropout.
+
+    The seeds are drawn as Keras's `make_default_seed` draws them from the global
+    `random`, in the order the layers are made, but from a generator of our own.
+    """
+    if seed is None:
+        return lambda kind: {}
+    generator = random.Random(seed)
+
+    def next_seed(kind: str) -> dict:
+        value = generator.randint(1, int(1e9))
+        if kind == "dropout":
+            return {"seed": value}
+        return {"kernel_initializer": keras.initializers.GlorotUniform(seed=value)}
+
+    return next_seed
 
 
 def loss_for(num_classes: int) -> str:

@@ -4,7 +4,11 @@ Kept fast: synthetic data, tiny images, few examples, one or two epochs.
 """
 
 import json
+import random
+import threading
+import time
 
+import keras
 import matplotlib.image
 import numpy as np
 import pandas as pd
@@ -55,8 +59,9 @@ def test_gc_arms_first_update_is_the_baselines_centralized(monkeypatch):
 
     monkeypatch.setattr(experiment, "build_model", recording_build_model)
     compare(optimizer="sgd", learning_rate=0.5, epochs=1, batch_size=16, max_examples=16)
-    (baseline, start), (gc, gc_start) = models
+    (_, start), (baseline, baseline_start), (gc, gc_start) = models  # the seed's, then each arm's
     assert all(np.array_equal(a, b) for a, b in zip(start, gc_start))
+    assert all(np.array_equal(a, b) for a, b in zip(start, baseline_start))
     kernels = 0
     for before, plain, centralized in zip(start, baseline.get_weights(), gc.get_weights()):
         step = plain - before
@@ -73,6 +78,108 @@ def test_same_seed_gives_the_same_table():
     pd.testing.assert_frame_equal(first[METRICS], second[METRICS], check_exact=True)
     different = compare(seeds=[4], learning_rate=1e-3).history
     assert not first["initial_weights"].equals(different["initial_weights"])
+
+
+def test_arms_start_equal_and_train_alike_when_the_global_random_moves(monkeypatch):
+    # In a Dask worker, Python's global `random` moves between seeding and the model's
+    # build; the weights and dropout seeds must not depend on it.
+    undisturbed = compare(seeds=[3], learning_rate=1e-3).history
+    real_load_dataset = experiment.load_dataset
+
+    def load_then_disturb(*args, **kwargs):
+        data = real_load_dataset(*args, **kwargs)
+        random.seed()  # from the operating system: another value every call
+        return data
+
+    monkeypatch.setattr(experiment, "load_dataset", load_then_disturb)
+    stop = threading.Event()
+    drawer = threading.Thread(target=lambda: [random.random() for _ in iter(stop.is_set, True)])
+    drawer.start()
+    try:
+        disturbed = compare(seeds=[3], learning_rate=1e-3).history
+    finally:
+        stop.set()
+        drawer.join()
+    assert disturbed["initial_weights"].nunique() == 1
+    pd.testing.assert_frame_equal(disturbed[METRICS], undisturbed[METRICS], check_exact=True)
+    assert disturbed["initial_weights"].equals(undisturbed["initial_weights"])
+
+
+def test_cells_on_a_dask_local_cluster_pass_and_equal_the_main_process():
+    distributed = pytest.importorskip("dask.distributed")
+    settings = dict(augment=False, image_size=16, epochs=1, batch_size=64, optimizer="adam")
+    settings.update(learning_rate=1e-3, max_examples=256)
+    configs = [ComparisonConfig(dataset="digits", seeds=[seed], **settings) for seed in range(3)]
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        futures = client.map(run_comparison, configs, verbose=0, pure=False)
+        remote = [result.history for result in client.gather(futures)]  # raises if one failed
+    for config, history in zip(configs, remote):
+        local = run_comparison(config, verbose=0).history
+        pd.testing.assert_frame_equal(history[METRICS], local[METRICS], check_exact=True)
+        assert history["initial_weights"].equals(local["initial_weights"])
+
+
+def recording_optimizers(monkeypatch) -> list:
+    """The optimizers `run_comparison` compiles, in order: baseline, GC, for each seed."""
+    made = []
+    real_make_optimizer = experiment.make_optimizer
+
+    def make_and_record(*args, **kwargs):
+        made.append(real_make_optimizer(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(experiment, "make_optimizer", make_and_record)
+    return made
+
+
+@pytest.mark.parametrize(
+    "setting, expected",
+    [({"centralize": "update"}, ("update", False)), ({"conv_only": True}, ("gradient", True))],
+)
+def test_the_gc_arm_trains_with_the_configs_gc_settings(monkeypatch, setting, expected):
+    made = recording_optimizers(monkeypatch)
+    # Adam: with plain SGD, centralizing the update is centralizing the gradient.
+    default = compare(optimizer="adam", learning_rate=1e-2, epochs=1).history
+    changed = compare(optimizer="adam", learning_rate=1e-2, epochs=1, **setting).history
+    baseline, gc = made[2:]
+    assert (gc.get_config()["centralize"], gc.get_config()["conv_only"]) == expected
+    assert "centralize" not in baseline.get_config()  # the plain Keras optimizer
+    pd.testing.assert_frame_equal(
+        arm(default, "baseline")[METRICS], arm(changed, "baseline")[METRICS]
+    )
+    assert not arm(default, "gc")[METRICS].equals(arm(changed, "gc")[METRICS])
+
+
+def test_momentum_reaches_both_arms_optimizers(monkeypatch):
+    made = recording_optimizers(monkeypatch)
+    compare(optimizer="sgd", momentum=0.9, learning_rate=0.01, epochs=1)
+    assert [optimizer.get_config()["momentum"] for optimizer in made] == [0.9, 0.9]
+
+
+def test_the_epoch_timer_counts_evaluation_apart_from_training():
+    class Slow(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            time.sleep(0.05)
+
+        def on_test_batch_end(self, batch, logs=None):
+            time.sleep(0.3)
+
+    model = keras.Sequential([keras.layers.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.zeros((8, 2)), np.zeros((8, 1))
+    timer = experiment.EpochTimer()
+    model.fit(
+        x, y, batch_size=4, epochs=2, validation_data=(x, y), callbacks=[timer, Slow()], verbose=0
+    )
+    assert len(timer.train_times) == len(timer.eval_times) == 2
+    for train_time, eval_time in zip(timer.train_times[1:], timer.eval_times[1:]):
+        assert 0.1 <= train_time < 0.6  # two training batches of 0.05 s (and the steps)
+        assert eval_time >= 0.6  # two test batches of 0.3 s
 
 
 def test_two_seed_comparison_writes_readable_tables_and_plots(tmp_path):
@@ -141,11 +248,11 @@ def crash_after_first_arm(monkeypatch):
     finished = []
     real_train_arm = experiment.train_arm
 
-    def train_then_crash(arm, seed, config, verbose):
+    def train_then_crash(arm, seed, config, verbose, **options):
         if finished:
             raise KeyboardInterrupt
         finished.append(arm)
-        return real_train_arm(arm, seed, config, verbose)
+        return real_train_arm(arm, seed, config, verbose, **options)
 
     monkeypatch.setattr(experiment, "train_arm", train_then_crash)
 
@@ -230,10 +337,10 @@ def test_files_that_appear_during_training_are_kept(monkeypatch, tmp_path):
     folder = tmp_path / "D"
     real_train_arm = experiment.train_arm
 
-    def train_while_someone_writes(arm, seed, config, verbose):
+    def train_while_someone_writes(arm, seed, config, verbose, **options):
         folder.mkdir(exist_ok=True)
         (folder / "precious.txt").write_text("keep me")
-        return real_train_arm(arm, seed, config, verbose)
+        return real_train_arm(arm, seed, config, verbose, **options)
 
     monkeypatch.setattr(experiment, "train_arm", train_while_someone_writes)
     with pytest.raises(ValueError, match="precious.txt. The finished results wait in"):
@@ -361,9 +468,9 @@ def test_the_command_line_is_generated_from_the_config(capsys):
 
 
 def test_an_offline_dataset_is_one_line_naming_the_flags(monkeypatch, tmp_path, capsys):
-    from gc_tutorial import data
+    from gc_tutorial import sources
 
-    monkeypatch.setattr(data, "network_reachable", lambda *args, **kwargs: False)
+    monkeypatch.setattr(sources, "network_reachable", lambda *args, **kwargs: False)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
         experiment.main(["--data-dir", str(tmp_path / "tfds"), "--output-dir", "out"])
