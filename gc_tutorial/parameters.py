@@ -1,24 +1,23 @@
 """Notebook parameters: checked like the config, with a papermill hint, and quick mode.
 
-Each notebook calls `resolve_parameters(...)` right after its parameters cell. It
-refuses a parameter name papermill injected that the notebook does not have
-(papermill itself only warns), checks every value with the same checks as
-`ComparisonConfig`, and in quick mode applies `QUICK_OVERRIDES` to the parameters
-the caller did not pass.
+Each notebook declares its parameters once, with type annotations, in its cell tagged
+`parameters`, and calls `resolve_parameters(globals())` right after it. That reads the
+annotated names and their values, refuses a name papermill injected that the notebook
+does not have (papermill itself only warns), checks every value with the same checks
+as `ComparisonConfig`, and in quick mode replaces `QUICK_OVERRIDES` for the parameters
+still at their defaults.
 """
 
 from __future__ import annotations
 
-import ast
 import difflib
 import os
-from collections.abc import Collection
-from types import SimpleNamespace
+from collections.abc import Collection, Mapping
+from types import ModuleType, SimpleNamespace
 
-from gc_tutorial.centralization import check_optimizer_name
 from gc_tutorial.checks import SEED_LIMIT, check_bool, check_int, check_number, check_text, fail
-from gc_tutorial.config import ComparisonConfig, check_setting, config_defaults
-from gc_tutorial.experiment import DEFAULT_OUTPUT_DIR
+from gc_tutorial.config import DEFAULT_OUTPUT_DIR, ComparisonConfig, check_setting, config_defaults
+from gc_tutorial.optimizers import check_optimizer_name
 
 QUICK_MODE_VARIABLE = "GC_TUTORIAL_QUICK"
 
@@ -77,23 +76,32 @@ class NotebookParameters(SimpleNamespace):
         return ComparisonConfig(**{k: v for k, v in vars(self).items() if k in known})
 
 
-def resolve_parameters(*, passed: Collection[str] | None = None, **values) -> NotebookParameters:
+def resolve_parameters(
+    namespace: Mapping | None = None, /, *, passed: Collection[str] | None = None, **values
+) -> NotebookParameters:
     """Check a notebook's parameters, apply quick mode, print a banner, return them.
 
     Args:
-        passed: the names the caller set explicitly; by default those in papermill's
-            injected-parameters cell, if the notebook runs under papermill.
-        **values: every parameter of the notebook's parameters cell.
+        namespace: a notebook's `globals()` after its parameters cell: the parameters are
+            the names that cell declares with a type annotation (`epochs: int = 10`). A
+            name papermill injected without a matching declaration is refused.
+        passed: the names the caller set explicitly; by default those whose value differs
+            from its default (papermill's values), so a default passed again is a default.
+        **values: the parameters, by name, instead of a namespace.
 
     Raises `ValueError` naming the parameter, the value given and what is allowed,
     with a papermill example, before any work starts.
     """
-    passed = set(papermill_passed_names() if passed is None else passed)
+    if namespace is not None:
+        values = declared_parameters(namespace)
     refuse_unknown_names(
         set(values) - set(TUTORIAL_DEFAULTS), TUTORIAL_DEFAULTS, "Unknown parameter"
     )
-    refuse_unknown_names(passed - set(values), values, "This notebook has no parameter")
+    if passed is not None:
+        refuse_unknown_names(set(passed) - set(values), values, "This notebook has no parameter")
     checked = {name: check_parameter(name, value) for name, value in values.items()}
+    if passed is None:
+        passed = {name for name, value in checked.items() if value != TUTORIAL_DEFAULTS[name]}
     quick = quick_mode()
     overridden = {}
     if quick:
@@ -103,6 +111,31 @@ def resolve_parameters(*, passed: Collection[str] | None = None, **values) -> No
     settings = NotebookParameters(**checked, quick=quick, overridden=overridden)
     print(describe(settings))
     return settings
+
+
+# Names an IPython kernel defines before any cell runs; every other public name that is
+# neither a module nor callable was set by a parameters cell (or papermill's).
+KERNEL_NAMES = frozenset({"In", "Out"})
+
+
+def declared_parameters(namespace: Mapping) -> dict:
+    """The parameters a notebook's cell declared (annotated names), with their values.
+
+    A public, non-callable name that is not declared (papermill's `-p epoch 5` on a
+    notebook whose parameter is `epochs`) is refused with the closest declared name.
+    """
+    declared = {name: namespace[name] for name in namespace.get("__annotations__", {})}
+    injected = {
+        name
+        for name, value in namespace.items()
+        if not name.startswith("_")
+        and name not in KERNEL_NAMES
+        and name not in declared
+        and not isinstance(value, ModuleType)
+        and not callable(value)
+    }
+    refuse_unknown_names(injected, declared, "This notebook has no parameter")
+    return declared
 
 
 def check_parameter(name: str, value: object):
@@ -121,27 +154,6 @@ def papermill_example(name: str) -> str:
     if isinstance(default, list):
         return f"-y '{name}: {default}'"
     return f"-p {name} {default}"
-
-
-def papermill_passed_names() -> set[str]:
-    """The names in papermill's injected-parameters cell ('# Parameters'), if any ran."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return set()
-    shell = get_ipython()
-    if shell is None:
-        return set()
-    for source in reversed(shell.user_ns.get("In", [])):
-        if source.startswith("# Parameters\n"):
-            return {
-                target.id
-                for node in ast.parse(source).body
-                if isinstance(node, ast.Assign)
-                for target in node.targets
-                if isinstance(target, ast.Name)
-            }
-    return set()
 
 
 def refuse_unknown_names(unknown: set[str], known: Collection[str], what: str) -> None:

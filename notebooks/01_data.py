@@ -38,12 +38,7 @@
 # Numbers on either are **not horses_or_humans results.**
 
 # %%
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # on Colab, install this tutorial's package; elsewhere, nothing
-    package = "git+https://github.com/gc-tutorial/gc-tutorial"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
+# !python -c "import google.colab" 2>/dev/null && pip install -q "gc-tutorial @ git+https://github.com/gc-tutorial/gc-tutorial"
 
 # %% [markdown]
 # ## Parameters
@@ -63,15 +58,7 @@ seed: int = 0  # shuffling and augmentation seed (for "synthetic", also the imag
 # %%
 from gc_tutorial.parameters import resolve_parameters
 
-settings = resolve_parameters(
-    dataset=dataset,
-    data_dir=data_dir,
-    image_size=image_size,
-    batch_size=batch_size,
-    augment=augment,
-    max_examples=max_examples,
-    seed=seed,
-)
+settings = resolve_parameters(globals())
 
 # %% [markdown]
 # ## Load
@@ -137,19 +124,10 @@ plt.show()
 
 # %%
 train_images, train_labels = next(iter(train_ds))
-print(
-    f"batch: images {tuple(train_images.shape)} {train_images.dtype.name}, labels {tuple(train_labels.shape)} {train_labels.dtype.name}"
-)
-print(
-    f"pixel range: [{float(tf.reduce_min(train_images)):.3f}, {float(tf.reduce_max(train_images)):.3f}]"
-)
-print(
-    "class balance in this batch:",
-    {
-        name: int(tf.reduce_sum(tf.cast(train_labels == i, tf.int32)))
-        for i, name in enumerate(info.class_names)
-    },
-)
+images, labels = train_images.numpy(), train_labels.numpy()
+print(f"batch: images {images.shape} {images.dtype}, labels {labels.shape} {labels.dtype}")
+print(f"pixel range: [{images.min():.3f}, {images.max():.3f}]")
+print("class balance:", {name: int((labels == i).sum()) for i, name in enumerate(info.class_names)})
 shown = min(8, len(train_images))
 plot_images(train_images[:shown], [info.class_names[int(label)] for label in train_labels[:shown]])
 plt.show()

@@ -26,12 +26,7 @@
 # for the two classes. `gc_tutorial.model.build_model` builds it; the notebooks never redefine it.
 
 # %%
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # on Colab, install this tutorial's package; elsewhere, nothing
-    package = "git+https://github.com/gc-tutorial/gc-tutorial"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
+# !python -c "import google.colab" 2>/dev/null && pip install -q "gc-tutorial @ git+https://github.com/gc-tutorial/gc-tutorial"
 
 # %% [markdown]
 # ## Parameters
@@ -43,7 +38,7 @@ image_size: int = 300
 # %%
 from gc_tutorial.parameters import resolve_parameters
 
-settings = resolve_parameters(image_size=image_size)
+settings = resolve_parameters(globals())
 
 # %% [markdown]
 # ## Build it and read its summary
@@ -80,10 +75,8 @@ for weight in model.trainable_weights:
 from gc_tutorial.model import pooled_convolutions
 
 for size in (300, 96, 64, 32, 11):
-    small = build_model(input_shape=(size, size, 3))
-    print(
-        f"{size:>3}x{size:<3} poolings kept: {pooled_convolutions(size)}  parameters: {small.count_params():,}"
-    )
+    parameters = build_model(input_shape=(size, size, 3)).count_params()
+    print(f"{size:>3} px  poolings kept: {pooled_convolutions(size)}  parameters: {parameters:,}")
 try:
     build_model(input_shape=(10, 10, 3))
 except ValueError as error:

@@ -39,12 +39,7 @@
 # folder. Quick mode keeps its runs apart, in `runs/quick-grid`.
 
 # %%
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # on Colab, install this tutorial's package; elsewhere, nothing
-    package = "git+https://github.com/gc-tutorial/gc-tutorial"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
+# !python -c "import google.colab" 2>/dev/null && pip install -q "gc-tutorial @ git+https://github.com/gc-tutorial/gc-tutorial"
 
 # %% [markdown]
 # ## Parameters
@@ -70,20 +65,7 @@ augment: bool = True  # flip/rotate/zoom the training images (not for digits)
 # %%
 from gc_tutorial.parameters import resolve_parameters
 
-settings = resolve_parameters(
-    runs_dir=runs_dir,
-    launch_grid=launch_grid,
-    grid_optimizers=grid_optimizers,
-    grid_learning_rates=grid_learning_rates,
-    seeds=seeds,
-    dataset=dataset,
-    data_dir=data_dir,
-    image_size=image_size,
-    batch_size=batch_size,
-    epochs=epochs,
-    max_examples=max_examples,
-    augment=augment,
-)
+settings = resolve_parameters(globals())
 
 # %% [markdown]
 # ## Run the grid (when asked)
@@ -128,15 +110,9 @@ runs
 # %% [markdown]
 # ## GC - baseline for each optimizer and learning rate
 # Each arm's mean final test accuracy over seeds, then the paired difference GC - baseline:
-# mean, 95% confidence interval (`ci_low`, `ci_high`), sign-flip permutation p-value, and in how
-# many seeds GC won, tied or lost. An interval that contains 0 means these seeds cannot tell
-# the arms apart ("no detectable difference"); a difference is detected only when the interval
-# excludes 0 and p <= 0.05 (see notebook 4).
-#
-# Two cautions. With n seeds the exact sign-flip p-value cannot go below 2/2^n (0.25 with 3
-# seeds, 0.5 with quick mode's 2): below 0.05 needs 6 seeds or more. And the default grid
-# compares 6 cells (3 optimizers x 2 learning rates) at once: even if GC changed nothing, one
-# 95% interval in twenty excludes 0 by chance, so a single such cell is weak evidence.
+# mean, 95% interval (`ci_low`, `ci_high`), sign-flip p-value and GC's wins, ties and losses.
+# They read as in [notebook 4](04_comparison.ipynb) (*how to read the statistics*); the default
+# grid compares 6 settings at once, so a single detection among them is weak evidence.
 
 # %%
 summarize_grid(runs)

@@ -47,12 +47,7 @@
 # This notebook trains nothing: it recomputes every table from `study.csv` and draws the plots.
 
 # %%
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # on Colab, install this tutorial's package; elsewhere, nothing
-    package = "git+https://github.com/gc-tutorial/gc-tutorial"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
+# !python -c "import google.colab" 2>/dev/null && pip install -q "gc-tutorial @ git+https://github.com/gc-tutorial/gc-tutorial"
 
 # %% [markdown]
 # ## Parameters
@@ -64,7 +59,7 @@ study_dir: str = "../docs/study"  # study.csv and study.json written by gc_tutor
 # %%
 from gc_tutorial.parameters import resolve_parameters
 
-settings = resolve_parameters(study_dir=study_dir)
+settings = resolve_parameters(globals())
 
 # %% [markdown]
 # ## What was run, where, and how long it took
@@ -116,23 +111,14 @@ summary = summarize_study(study)
 summary.round(4)
 
 # %% [markdown]
-# ## How to read a forest plot
-# Each line is one configuration: the dot is the mean paired difference GC - baseline, the bar
-# its 95% confidence interval, the dashed line zero.
-#
-# - A bar that **crosses zero** (hollow grey dot) means the ten seeds cannot tell GC from the
-#   baseline there: "no detectable difference". It does not prove the arms are equal; an effect
-#   smaller than the bar's half-width could still exist.
-# - A **solid** dot, blue right of zero or red left of it, is a detected difference: the bar
-#   misses zero, the exact sign-flip test agrees (p <= 0.05), and no run of the configuration
-#   diverged. GC ended with higher (blue) or lower (red) test accuracy there.
-# - A bar that misses zero with a hollow dot is not a detection: the sign-flip test does not
-#   agree, or runs diverged (the label says how many, baseline / GC). A diverged run stops early,
-#   so its final accuracy is not comparable with a run that trained for all its epochs.
-# - With twelve configurations per dataset, about one in twenty intervals misses the truth by
-#   chance alone: a single blue or red bar among many grey ones is weak evidence.
-#
-# The last lines compare each arm at **its own** best learning rate (next section).
+# ## The forest plot
+# One line per configuration: the dot is the mean paired difference GC - baseline, the bar its
+# 95% interval, the dashed line zero. The statistics read as in
+# [notebook 4](04_comparison.ipynb) (*how to read the statistics*). A hollow grey dot is no
+# detectable difference; a solid dot is a detected one, blue where GC ended with higher test
+# accuracy, red where lower; a hollow dot on a bar that misses zero is not a detection (the
+# sign-flip test disagrees, or runs diverged: the label counts them, baseline / GC). The last
+# lines compare each arm at **its own** best learning rate (next section).
 
 # %%
 import matplotlib.pyplot as plt

@@ -5,10 +5,10 @@ Executing them is `pytest --nbmake notebooks/` (quick mode, see conftest.py).
 
 import ast
 import json
+import os
 import re
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import jupytext
@@ -20,6 +20,8 @@ from gc_tutorial.parameters import QUICK_OVERRIDES, TUTORIAL_DEFAULTS
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 COLAB = "https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/"
+PACKAGE = "gc-tutorial @ git+https://github.com/gc-tutorial/gc-tutorial"
+INSTALL = f'!python -c "import google.colab" 2>/dev/null && pip install -q "{PACKAGE}"'
 
 
 def test_the_five_tutorial_notebooks_are_there():
@@ -49,30 +51,51 @@ def test_one_parameters_cell_with_tutorial_defaults_all_checked(notebook):
         assert ast.literal_eval(spec["default"]) == TUTORIAL_DEFAULTS[name], name
     checking_cell = next(c for c in cells[tagged[0] + 1 :] if c["cell_type"] == "code")
     source = "".join(checking_cell["source"])
-    assert "resolve_parameters(" in source
-    for name in parameters:
-        assert f"{name}={name}" in source, f"{name} is not checked by resolve_parameters"
+    assert "settings = resolve_parameters(globals())" in source  # each name written once
+    for cell in cells[tagged[0] + 1 :]:
+        code = "".join(cell["source"]) if cell["cell_type"] == "code" else ""
+        for name in parameters:  # nothing after the parameters cell sets a knob
+            assert not re.search(rf"^{name}\s*(:[^=]*)?=[^=]", code, re.M), (notebook.name, name)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
-def test_colab_badge_and_install_cell(notebook, monkeypatch):
+def test_a_notebook_reads_in_a_few_screens(notebook):
+    lines = notebook.with_suffix(".py").read_text().splitlines()
+    assert len(lines) <= 180, f"{notebook.name}: {len(lines)} lines"
+
+
+@pytest.mark.parametrize("name", ["05_batch_report", "06_study"])
+def test_the_statistics_are_explained_once_in_notebook_4(name):
+    text = (ROOT / "notebooks" / f"{name}.py").read_text()
+    assert "](04_comparison.ipynb)" in text
+    assert "2/2^n" not in text and "How to read" not in text
+    assert "2/2^n" in (ROOT / "notebooks" / "04_comparison.py").read_text()
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_badge_and_one_line_install_cell(notebook):
     cells = json.loads(notebook.read_text())["cells"]
     title = "".join(cells[0]["source"])
     assert f"[Open in Colab]({COLAB + notebook.name})" in title
     assert not re.search(r"!\[[^\]]*\]\(https?:", title), "a remote image breaks offline: link it"
     assert COLAB + notebook.name in (ROOT / "README.md").read_text()
-    install = "".join(cells[1]["source"])
-    assert len(install.splitlines()) <= 6, "the Colab install cell is boilerplate: keep it short"
-    calls = []
-    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
-    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    exec(install, {})
-    assert calls == [], "outside Colab the install cell must do nothing"
-    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    exec(install, {})
-    [(command,), options] = calls[0]
-    assert command[:4] == [sys.executable, "-m", "pip", "install"] and options == {"check": True}
-    assert command[-1] == "git+https://github.com/gc-tutorial/gc-tutorial"
+    assert "".join(cells[1]["source"]) == INSTALL
+
+
+def test_the_install_line_installs_on_colab_only(tmp_path):
+    fake_colab = tmp_path / "site" / "google"
+    fake_colab.mkdir(parents=True)
+    (fake_colab / "colab.py").write_text("")
+    command = INSTALL[1:].replace("pip install -q", "echo pip install -q")
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+
+    def run(pythonpath: str):
+        env = {**os.environ, "PATH": path, "PYTHONPATH": pythonpath}
+        return subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env)
+
+    elsewhere, on_colab = run(""), run(str(tmp_path / "site"))
+    assert (elsewhere.stdout, elsewhere.stderr) == ("", "")
+    assert on_colab.stdout == f"pip install -q {PACKAGE}\n"
 
 
 @pytest.mark.parametrize(

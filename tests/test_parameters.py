@@ -139,3 +139,43 @@ def test_settings_that_conflict_are_refused_by_their_config(full_mode, values, w
 def test_digits_without_augmentation_resolve(full_mode):
     settings = resolve_parameters(passed=(), dataset="digits", augment=False)
     assert settings.config().dataset == "digits"
+
+
+def notebook_namespace(declared: dict, injected: dict | None = None) -> dict:
+    """What a notebook's globals() hold after its parameters cell (and papermill's)."""
+    namespace = {"__annotations__": {name: type(value) for name, value in declared.items()}}
+    namespace.update(declared, In=[], Out={}, get_ipython=print, _exit_code=1)
+    namespace.update(injected or {})
+    return namespace
+
+
+def test_a_notebook_namespace_gives_its_declared_parameters(full_mode):
+    namespace = notebook_namespace({"epochs": 10, "seeds": [0, 1, 2]}, {"epochs": 4})
+    settings = resolve_parameters(namespace)
+    assert (settings.epochs, settings.seeds) == (4, [0, 1, 2])
+    assert set(vars(settings)) == {"epochs", "seeds", "quick", "overridden"}
+
+
+def test_a_name_papermill_injected_that_the_notebook_lacks_is_refused(full_mode):
+    namespace = notebook_namespace({"epochs": 10}, {"epoch": 4})
+    with pytest.raises(ValueError, match=r"no parameter `epoch` \(did you mean `epochs`\?\)"):
+        resolve_parameters(namespace)
+
+
+def test_quick_mode_replaces_only_what_is_still_at_its_default(quick):
+    namespace = notebook_namespace({"dataset": "horses_or_humans", "epochs": 10, "image_size": 300})
+    namespace["image_size"] = 24  # papermill -p image_size 24
+    settings = resolve_parameters(namespace)
+    assert (settings.dataset, settings.epochs, settings.image_size) == ("digits", 3, 24)
+    assert set(settings.overridden) == {"dataset", "epochs"}
+
+
+def test_parameters_read_the_config_not_the_experiment():
+    import ast
+    from pathlib import Path
+
+    import gc_tutorial.parameters as parameters
+
+    tree = ast.parse(Path(parameters.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "gc_tutorial.experiment" not in imported
