@@ -19,24 +19,15 @@
 #
 # [Open in Colab](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/03_gradient_centralization.ipynb)
 #
-# Part 3 of the tutorial: what GC does, the package's code that does it, a numeric check, why
-# the Keras example's version never runs in Keras 3, and GC's two modes: centralizing the
-# gradient or the update.
+# Part 3 of the tutorial: write a GC optimizer yourself, check that GC runs, compare it with
+# the package's, then see the constraint GC puts on training and its two modes.
 
 # %%
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # on Colab, install this tutorial's package; elsewhere, nothing
-    package = "git+https://github.com/gc-tutorial/gc-tutorial"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
+# !python -c "import google.colab" 2>/dev/null && pip install -q "gc-tutorial @ git+https://github.com/gc-tutorial/gc-tutorial"
 
 # %% [markdown]
 # ## Parameters
-# The demonstrations below train a tiny probe model (a Conv2D and a Dense layer) for
-# `demo_steps` steps: RMSprop and AdamW at `demo_learning_rate`, large enough for differences to
-# show in a few steps, SGD at `sgd_learning_rate`, AdamW with `weight_decay`. `seed` draws the
-# random gradient of the numeric check.
+# The demonstrations train a tiny probe model (a Conv2D and a Dense layer) for `demo_steps`.
 
 # %% tags=["parameters"]
 seed: int = 0  # the numeric check's random gradient
@@ -55,199 +46,166 @@ settings = resolve_parameters(
     weight_decay=weight_decay,
     demo_steps=demo_steps,
 )
+lr, steps = settings.demo_learning_rate, settings.demo_steps
 
 # %% [markdown]
 # ## The idea
 # Yong et al. (2020, [arXiv:2004.01461](https://arxiv.org/abs/2004.01461)) centralize the
-# gradient of each weight vector. For a weight $W$ of rank > 1 whose last axis indexes the
-# output units (Keras: Dense `(in, out)`, Conv2D `(kh, kw, in, out)`), with $M$ the number of
-# entries feeding one output unit $j$:
+# gradient of each weight of rank > 1. Keras keeps a kernel's output units on its last axis
+# (Dense `(in, out)`, Conv2D `(kh, kw, in, out)`); with $M$ the entries feeding output unit $j$:
 #
 # $$\Phi_{GC}(\nabla_{W} \mathcal{L})_{:,j} = \nabla_{W_{:,j}} \mathcal{L} - \frac{1}{M} \sum_{i=1}^{M} \nabla_{W_{i,j}} \mathcal{L}$$
 #
 # Each output unit's gradient then has zero mean. It is a projection: linear, and applying it
-# twice changes nothing. With plain SGD it keeps the mean of every unit's weights where it
-# started, which the paper reads as a constraint on the weight space that regularizes training.
+# twice changes nothing.
 #
-# ## The code
-# This is the package's real implementation, shown with `inspect.getsource`:
-
-# %%
-import inspect
-
-from gc_tutorial import GradientCentralization, centralize_gradient
-
-print(inspect.getsource(centralize_gradient))
-
-# %% [markdown]
-# The optimizers get it through a mixin. Keras 3 optimizers on every backend (TensorFlow, JAX,
-# PyTorch) apply gradients through `Optimizer.apply(grads, variables)`, so that is where the
-# mixin centralizes them:
-
-# %%
-print(inspect.getsource(GradientCentralization.apply))
-print(inspect.getsource(GradientCentralization._prepare_gradient))
-
-# %% [markdown]
-# Every built-in Keras optimizer has a GC twin: the Keras optimizer with this mixin in front,
-# built by one factory. A twin takes the same arguments, plus `conv_only` and `centralize`
-# (see "Two modes" below).
-
-# %%
-from gc_tutorial import OPTIMIZERS, GCRMSprop
-
-print(", ".join(gc_class.__name__ for _, gc_class in OPTIMIZERS.values()))
-print(inspect.signature(GCRMSprop))
-
-# %% [markdown]
-# ## A numeric check: zero mean per output unit
-# A random Conv2D-shaped gradient with a different mean for each of its 8 output units,
-# before and after centralization:
+# ## Write it yourself
+# Keras 3 optimizers apply gradients in `apply(grads, trainable_variables=None)`, on every
+# backend. A GC optimizer overrides it: centralize each gradient of rank > 1 with `keras.ops`,
+# then let RMSprop do the rest.
 
 # %%
 import keras
-import matplotlib.pyplot as plt
-import numpy as np
 
-rng = np.random.default_rng(settings.seed)
-gradient = rng.normal(loc=np.linspace(-2, 2, 8), size=(3, 3, 4, 8)).astype("float32")
-centralized = keras.ops.convert_to_numpy(centralize_gradient(keras.ops.convert_to_tensor(gradient)))
-means_before = gradient.mean(axis=(0, 1, 2))
-means_after = centralized.mean(axis=(0, 1, 2))
-print("largest |mean| per output unit, before:", np.abs(means_before).max())
-print("largest |mean| per output unit, after: ", np.abs(means_after).max())
 
-figure, axis = plt.subplots(figsize=(6, 3))
-units = np.arange(8)
-axis.bar(units - 0.2, means_before, width=0.4, label="before GC", color="tab:gray")
-axis.bar(units + 0.2, means_after, width=0.4, label="after GC", color="tab:blue")
-axis.set_xlabel("output unit")
-axis.set_ylabel("mean of its gradient")
-axis.legend()
-plt.show()
+class GCRMSprop(keras.optimizers.RMSprop):
+    """RMSprop with Gradient Centralization."""
+
+    def apply(self, grads, trainable_variables=None):
+        centralized = []
+        for grad in grads:
+            if len(grad.shape) > 1:  # a kernel: its output units are on the last axis
+                axes = tuple(range(len(grad.shape) - 1))
+                grad = grad - keras.ops.mean(grad, axis=axes, keepdims=True)
+            centralized.append(grad)
+        return super().apply(centralized, trainable_variables)
+
 
 # %% [markdown]
-# ## Why overriding `get_gradients()` does nothing in Keras 3
-# The Keras example puts GC in an override of `get_gradients()`, a method of the Keras 2
-# optimizers. Keras 3 optimizers never call it. Here is an optimizer whose `get_gradients()`
-# counts its calls (and would fail loudly if it were reached), trained next to plain RMSprop
-# and to this package's `GCRMSprop`, all from the same weights on the same batch (the probe
-# model of `verify_gc`, below):
-
-
-# %%
-from gc_tutorial.verify import train_probe_model
-
-
-class GetGradientsOverride(keras.optimizers.RMSprop):
-    """RMSprop with the Keras 2 hook overridden, as the example does."""
-
-    calls = 0
-
-    def get_gradients(self, loss, params):
-        GetGradientsOverride.calls += 1
-        raise RuntimeError("get_gradients() was called")
-
-
-lr, steps = settings.demo_learning_rate, settings.demo_steps
-plain = train_probe_model(keras.optimizers.RMSprop(learning_rate=lr), steps=steps)
-override = train_probe_model(GetGradientsOverride(learning_rate=lr), steps=steps)
-with_gc = train_probe_model(GCRMSprop(learning_rate=lr), steps=steps)
-
-print("get_gradients() calls:", GetGradientsOverride.calls)
-print(
-    "override == plain RMSprop, weight for weight:",
-    all(np.array_equal(a, b) for a, b in zip(override, plain)),
-)
-print("GCRMSprop == plain RMSprop:", all(np.array_equal(a, b) for a, b in zip(with_gc, plain)))
-
-# %% [markdown]
-# The override is never called and its weights are exactly plain RMSprop's: the example's "GC"
-# run was plain RMSprop. (Its override also passes `keep_dims` to `keras.ops.mean`, which takes
-# `keepdims`, so it would fail if it ever ran.) `GCRMSprop` does change the training.
-#
 # ## Did GC run? `verify_gc`
-# Any Keras optimizer can be checked this way, without reading its code: `verify_gc` trains the
-# same probe model for two steps through `fit()` with (a copy of) the optimizer, with the plain
-# Keras optimizer it builds on, and with that optimizer's GC twin in each mode, and says which
-# one it trains like: "gradient", "update", "none" or "other".
+# `verify_gc` trains a probe model for two steps with (a copy of) the optimizer, with the plain
+# Keras optimizer it builds on and with that optimizer's GC twin, and says which one it trains
+# like: "gradient" (GC on the gradient), "update" (GC on the update, below), "none" or "other".
 
 # %%
 from gc_tutorial import verify_gc
 
-for optimizer in (GetGradientsOverride(learning_rate=lr), GCRMSprop(learning_rate=lr)):
-    print(verify_gc(optimizer))
+print(verify_gc(GCRMSprop(learning_rate=lr)))
 
 # %% [markdown]
-# Each line names the verdict and the numbers behind it: how far the optimizer's training is
-# from each reference, relative to the size of the plain optimizer's steps.
-#
-# ## The constraint, seen in training
-# With plain SGD, GC keeps the mean of each output unit's weights exactly where it started.
-# `unit_mean_drift` trains the probe model with an optimizer and follows, step by step, how far
-# any output unit's weight mean has moved from its start; here SGD, with and without GC:
+# The Keras example puts GC in an override of `get_gradients()`, a method of the Keras 2
+# optimizers. Keras 3 never calls it, so its "GC" run was plain RMSprop (and its `keep_dims`
+# argument would fail if it ever ran):
+
 
 # %%
-from gc_tutorial import make_optimizer
+class KerasExampleRMSprop(keras.optimizers.RMSprop):
+    def get_gradients(self, loss, params):
+        raise RuntimeError("get_gradients() was called")
+
+
+print(verify_gc(KerasExampleRMSprop(learning_rate=lr)))
+
+# %% [markdown]
+# ## The package's GC: the same idea
+# `gc_tutorial.GCRMSprop` trains the probe model weight for weight like the class above (on
+# PyTorch up to float rounding: there Keras's RMSprop updates all weights in one fused step):
+
+# %%
+import numpy as np
+
+import gc_tutorial
+from gc_tutorial.verify import train_probe_model
+
+yours = train_probe_model(GCRMSprop(learning_rate=lr), steps=steps)
+package = train_probe_model(gc_tutorial.GCRMSprop(learning_rate=lr), steps=steps)
+plain = train_probe_model(keras.optimizers.RMSprop(learning_rate=lr), steps=steps)
+for name, other in (("gc_tutorial.GCRMSprop", package), ("plain RMSprop", plain)):
+    difference = max(np.abs(a - b).max() for a, b in zip(yours, other))
+    print(f"largest weight difference from {name}: {difference:.2g}")
+
+# %% [markdown]
+# Its code is the same override, written once as a mixin that goes in front of any Keras
+# optimizer (`class GCSGD(GradientCentralization, keras.optimizers.SGD)`), with two additions:
+# `conv_only` centralizes convolution kernels only, and a missing gradient stays missing.
+# `centralize_gradient` is the subtraction above.
+
+# %%
+import inspect
+
+print(inspect.getsource(gc_tutorial.GradientCentralization))
+
+# %% [markdown]
+# A random Conv2D-shaped gradient whose 8 output units have different means, before and after
+# `centralize_gradient`:
+
+# %%
+from gc_tutorial import centralize_gradient
+
+rng = np.random.default_rng(settings.seed)
+gradient = rng.normal(loc=np.linspace(-2, 2, 8), size=(3, 3, 4, 8)).astype("float32")
+centralized = keras.ops.convert_to_numpy(centralize_gradient(gradient))
+print("unit means before:", gradient.mean(axis=(0, 1, 2)).round(2))
+print("largest |unit mean| after:", np.abs(centralized.mean(axis=(0, 1, 2))).max())
+
+# %% [markdown]
+# ## The constraint, and GC's two modes
+# With SGD the step is the gradient times a number, so GC keeps the mean of each output unit's
+# weights where it started. Adaptive optimizers (RMSprop, Adam, ...) divide each entry of the
+# gradient by its own running scale, and weight decay adds a multiple of the weights: their
+# step is no longer centralized and the unit means drift, only more slowly than without GC.
+# The authors' code therefore has a switch, `gc_loc`: centralize the gradient, or the quantity
+# that updates the weight (suggested for adaptive optimizers). Here it is
+# `centralize="gradient"` (the default) or `centralize="update"`, in `gc_tutorial.update_mode`:
+# the change a step makes to each weight of rank > 1, weight decay included, is centralized.
+
+# %%
+print(inspect.getsource(gc_tutorial.UpdateCentralization._backend_update_step))
+
+# %% [markdown]
+# `unit_mean_drift` trains the probe model and follows, step by step, how far any output unit's
+# weight mean has moved: SGD, and AdamW with weight decay, without GC and with it:
+
+# %%
+import matplotlib.pyplot as plt
+
 from gc_tutorial.verify import unit_mean_drift
 
-figure, axis = plt.subplots(figsize=(6, 3))
-for gc, label, color in ((False, "SGD", "tab:gray"), (True, "SGD + GC", "tab:blue")):
-    sgd = make_optimizer("sgd", gc=gc, learning_rate=settings.sgd_learning_rate)
-    axis.plot(unit_mean_drift(sgd, steps=steps), label=label, color=color)
-axis.set_xlabel("training step")
-axis.set_ylabel("max |change of a unit's weight mean|")
-axis.legend()
-plt.show()
-
-
-# %% [markdown]
-# ## Two modes: centralize the gradient or the update
-# With SGD, the step is the gradient times a number, so a centralized gradient gives a
-# centralized step and the unit means stay put. Adaptive optimizers (RMSprop, Adam, ...)
-# divide each entry of the gradient by its own running scale, and weight decay adds a multiple
-# of the weights: the step that reaches the weights is no longer centralized, and the unit
-# means drift, only more slowly than without GC.
-#
-# The authors' PyTorch optimizers therefore have a switch, `gc_loc`: centralize the gradient
-# (`gc_loc=True`) or the "generalized gradient", the quantity directly used to update the
-# weight (`gc_loc=False`; `Adam_GC2` in their first code). Their README for these optimizers
-# suggests `gc_loc=False` for adaptive learning rate algorithms. Here the switch is
-# `centralize="gradient"` (the default, the paper's GC) or `centralize="update"`: the change a
-# step makes to each weight of rank > 1, weight decay included, is centralized, so each output
-# unit's weight mean stays exactly where it was, for any optimizer. For SGD the two agree.
-#
-# The mixin remembers the weights when a step starts and, right after the optimizer's update
-# (before any moving average of the weights), sets each weight to
-# `start + centralize_gradient(new - start)`:
-
-# %%
-print(inspect.getsource(GradientCentralization._backend_apply_gradients))
-print(inspect.getsource(GradientCentralization._backend_update_step))
-
-# %% [markdown]
-# AdamW with weight decay, plain, with GC on the gradient and with GC on the update, trained
-# from the same weights on the same batch:
-
-
-# %%
-from gc_tutorial import GCAdamW
-
 adamw = dict(learning_rate=lr, weight_decay=settings.weight_decay)
-figure, axis = plt.subplots(figsize=(6, 3))
-drift = unit_mean_drift(keras.optimizers.AdamW(**adamw), steps=steps)
-axis.plot(drift, label="AdamW", color="tab:gray")
-for centralize, color in (("gradient", "tab:blue"), ("update", "tab:orange")):
-    drift = unit_mean_drift(GCAdamW(**adamw, centralize=centralize), steps=steps)
-    axis.plot(drift, label=f'GCAdamW, centralize="{centralize}"', color=color)
-axis.set_xlabel("training step")
-axis.set_ylabel("max |change of a unit's weight mean|")
-axis.legend()
+panels = {
+    "SGD": {
+        "SGD": keras.optimizers.SGD(settings.sgd_learning_rate),
+        "GCSGD": gc_tutorial.GCSGD(settings.sgd_learning_rate),
+    },
+    "AdamW with weight decay": {
+        "AdamW": keras.optimizers.AdamW(**adamw),
+        'GCAdamW, centralize="gradient"': gc_tutorial.GCAdamW(**adamw),
+        'GCAdamW, centralize="update"': gc_tutorial.GCAdamW(**adamw, centralize="update"),
+    },
+}
+figure, axes = plt.subplots(1, 2, figsize=(10, 3))
+for axis, (title, optimizers) in zip(axes, panels.items()):
+    for name, optimizer in optimizers.items():
+        axis.plot(unit_mean_drift(optimizer, steps=steps), label=name)
+    axis.set(title=title, xlabel="training step")
+    axis.legend()
+axes[0].set(ylabel="max |change of a unit's weight mean|")
 plt.show()
-print(verify_gc(GCAdamW(**adamw, centralize="update")))
+print(verify_gc(gc_tutorial.GCAdamW(**adamw, centralize="update")))
 
 # %% [markdown]
-# With `centralize="update"` the line stays at zero (up to float rounding); GC on the gradient
-# only slows the drift down. Which one trains better is an empirical question for each task:
-# notebook 4 compares training with and without GC, and `make_optimizer(..., centralize=...)`
-# selects the mode there too.
+# With SGD, GC holds the unit means; with AdamW only `centralize="update"` does (up to float
+# rounding). Which trains better is an empirical question: notebook 4 compares training with
+# and without GC.
+#
+# ## Every Keras optimizer, with GC
+# `gc_tutorial.optimizers` gives each built-in Keras optimizer a GC twin with both modes, the
+# mixin in front of the Keras class: it takes every argument of that class plus `conv_only`
+# and `centralize`. `make_optimizer` builds one by name.
+
+# %%
+from gc_tutorial import GC_OPTIMIZERS, make_optimizer
+
+print(", ".join(gc_class.__name__ for gc_class in GC_OPTIMIZERS))
+lion = make_optimizer("lion", gc=True, learning_rate=1e-4, centralize="update")
+print(type(lion).__name__, lion.centralize, isinstance(lion, keras.optimizers.Lion))
