@@ -105,7 +105,7 @@ study.head()
 # p-value, and how many seeds GC won, tied and lost.
 
 # %%
-from gc_tutorial.study import compare_at_best_learning_rates, epochs_to_target, summarize_study
+from gc_tutorial.analysis import compare_at_best_learning_rates, epochs_to_target, summarize_study
 
 summary = summarize_study(study)
 summary.round(4)

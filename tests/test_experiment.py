@@ -458,6 +458,24 @@ def test_command_line_errors_are_one_line_with_flags(capsys):
     assert len(error.strip().splitlines()) == 1
 
 
+def test_command_line_names_the_optimizer_and_output_dir_flags(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(experiment, "train_arm", pytest.fail)
+    monkeypatch.setattr(experiment, "initial_weights", pytest.fail)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "cats").mkdir(parents=True)
+    for arguments, message in [
+        (["--optimizer", "nosuch"], "`--optimizer` must be one of"),
+        (["--dataset", "data", "--output-dir", "data/results"], "`--output-dir` must be neither"),
+        (["--dataset", "data/cats", "--output-dir", "data"], "`--output-dir` must be neither"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            experiment.main(arguments)
+        error = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2 and message in error, error
+        assert len(error.splitlines()) == 1 and "`name`" not in error
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["data"]
+
+
 def test_the_command_line_is_generated_from_the_config(capsys):
     with pytest.raises(SystemExit):
         experiment.main(["--help"])

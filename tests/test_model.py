@@ -1,6 +1,9 @@
 """The example's CNN: architecture, parameter count, small inputs, bad input."""
 
+import random
+
 import keras
+import numpy as np
 import pytest
 
 from gc_tutorial.model import SMALLEST_IMAGE_SIZE, build_model, loss_for, pooled_convolutions
@@ -69,3 +72,19 @@ def test_more_classes_get_a_softmax():
 def test_bad_input_is_a_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_model(**{"input_shape": (32, 32, 3), **kwargs})
+
+
+def test_a_seeded_model_ignores_the_global_random_and_matches_keras_defaults():
+    keras.utils.set_random_seed(5)
+    by_keras = build_model((16, 16, 3), num_classes=10)  # Keras draws its seeds from `random`
+    random.seed()  # another value, as another thread would leave it
+    seeded = build_model((16, 16, 3), num_classes=10, seed=5)
+    for expected, weight in zip(by_keras.get_weights(), seeded.get_weights(), strict=True):
+        np.testing.assert_array_equal(weight, expected)
+    dropout_seeds = [
+        layer.seed for layer in seeded.layers if isinstance(layer, keras.layers.Dropout)
+    ]
+    assert len(dropout_seeds) == 3 and all(isinstance(seed, int) for seed in dropout_seeds)
+    assert build_model((16, 16, 3), num_classes=10, seed=6).get_weights()[0].tolist() != (
+        seeded.get_weights()[0].tolist()
+    )
