@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gc_tutorial.analysis import summarize_grid  # importers may take it from here
 from gc_tutorial.checks import check_number, check_seeds
 from gc_tutorial.config import ComparisonConfig, config_defaults
 from gc_tutorial.data import DIGITS, SYNTHETIC, load_dataset
@@ -424,30 +425,6 @@ def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
             "or notebook code "
             f"(e.g. runs {sorted(settings.values())}): refusing to average them together."
         )
-    return pd.DataFrame(rows)
-
-
-def summarize_grid(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per optimizer x learning rate: each arm's mean and the paired test over seeds."""
-    from gc_tutorial.stats import SUMMARY_FIELDS, paired_summary
-
-    if runs.empty:
-        return runs
-    rows = []
-    for (optimizer, rate), cell in runs.groupby(["optimizer", "learning_rate"]):
-        wide = cell.pivot(index="seed", columns="arm", values="final_test_accuracy")
-        row = {
-            "optimizer": optimizer,
-            "learning_rate": rate,
-            "seeds": len(wide),
-            "baseline_mean": wide["baseline"].mean(),
-            "gc_mean": wide["gc"].mean(),
-        }
-        differences = (wide["gc"] - wide["baseline"]).dropna().to_numpy()
-        if len(differences) >= 2:
-            summary = paired_summary(differences)
-            row.update({field: getattr(summary, field) for field in SUMMARY_FIELDS})
-        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -14,23 +14,23 @@ import pytest
 from PIL import Image
 
 from gc_tutorial import study as study_module
-from gc_tutorial.stats import SUMMARY_FIELDS, paired_summary
-from gc_tutorial.study import (
-    STUDY_GRID,
-    at_best_sentences,
+from gc_tutorial.analysis import (
     best_learning_rates,
     compare_at_best_learning_rates,
     epochs_to_target,
     final_epochs,
+    summarize_study,
+)
+from gc_tutorial.stats import SUMMARY_FIELDS, paired_summary
+from gc_tutorial.study import (
+    STUDY_GRID,
     main,
     plan_study,
     run_study,
     study_command,
     study_parser,
-    study_readme,
-    study_runs_table,
-    summarize_study,
 )
+from gc_tutorial.study_report import at_best_sentences, study_readme, study_runs_table
 
 ROOT = Path(__file__).parents[1]
 COMMITTED = ROOT / "docs" / "study"
@@ -374,3 +374,97 @@ def test_a_nan_final_value_leaves_its_seed_out_of_the_paired_summary():
     assert at_best.loc[0, "n"] == 1 and not at_best.loc[0, "detected"]
     (sentence,) = at_best_sentences(at_best)
     assert "only 1 seed(s) with a final value in both arms: no paired summary." in sentence
+
+
+def test_recompute_reproduces_the_committed_study_files_exactly(tmp_path):
+    for name in ("study.csv", "study.json"):
+        (tmp_path / name).write_bytes((COMMITTED / name).read_bytes())
+    main(["--recompute", "--output-dir", str(tmp_path)])
+    for name in ("summary.csv", "best_learning_rates.csv", "epochs_to_target.csv", "README.md"):
+        assert (tmp_path / name).read_bytes() == (COMMITTED / name).read_bytes(), name
+
+
+def one_line_error(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    error = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(error) == 1, error
+    return error[0]
+
+
+TINY = ["--optimizers", "adam", "--seeds", "0", "1", "--epochs", "1", "--image-size", "12"]
+
+
+@pytest.mark.parametrize("content", ["[]", "{broken"])
+def test_a_complete_cell_that_cannot_be_read_stops_the_study_before_training(
+    content, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(study_module, "run_comparison", lambda *a, **k: pytest.fail("trained"))
+    runs = tmp_path / "runs"
+    plan = plan_study(
+        "digits",
+        optimizers=["adam"],
+        epochs=1,
+        image_size=12,
+        runs_dir=runs,
+        output_dir=tmp_path / "out",
+        seeds=[0, 1],
+    )
+    grid = plan.grid()
+    cell = grid.cells[0]
+    folder = grid.folder(cell)
+    folder.mkdir(parents=True)
+    (folder / "complete.json").write_text(json.dumps(cell.marker()))
+    (folder / "results.json").write_text(content)
+    argv = [*TINY, "--runs-dir", str(runs), "--output-dir", str(tmp_path / "out")]
+    error = one_line_error(argv, capsys)
+    assert str(folder) in error and "cannot be read" in error
+
+
+@pytest.mark.parametrize("flag_name", ["--output-dir", "--runs-dir"])
+def test_a_folder_flag_that_is_a_file_is_refused_before_training(
+    flag_name, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(study_module, "run_comparison", lambda *a, **k: pytest.fail("trained"))
+    folders = {"--output-dir": tmp_path / "out", "--runs-dir": tmp_path / "runs"}
+    folders[flag_name] = tmp_path / "a file"
+    folders[flag_name].write_text("")
+    argv = [*TINY, *(str(word) for pair in folders.items() for word in pair)]
+    assert f"`{flag_name}`" in one_line_error(argv, capsys)
+
+
+def test_a_study_output_dir_holding_other_files_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(study_module, "run_comparison", lambda *a, **k: pytest.fail("trained"))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "thesis.tex").write_text("mine")
+    argv = [*TINY, "--runs-dir", str(tmp_path / "runs"), "--output-dir", str(tmp_path / "out")]
+    assert "thesis.tex" in one_line_error(argv, capsys)
+    assert (tmp_path / "out" / "thesis.tex").read_text() == "mine"
+
+
+def test_two_studies_cannot_share_a_runs_folder(tmp_path, monkeypatch, capsys):
+    from gc_tutorial.storage import lock_folder
+
+    monkeypatch.setattr(study_module, "run_comparison", lambda *a, **k: pytest.fail("trained"))
+    argv = [*TINY, "--runs-dir", str(tmp_path / "runs"), "--output-dir", str(tmp_path / "out")]
+    with lock_folder(tmp_path / "runs" / "digits"):
+        assert "in use" in one_line_error([*argv, "--sequential"], capsys)
+
+
+def test_a_study_of_other_optimizers_keeps_or_refuses_the_earlier_rows(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    plan = plan_study(
+        "digits",
+        optimizers=["sgd"],
+        seeds=[0, 1],
+        epochs=1,
+        output_dir=out,
+        runs_dir=tmp_path / "runs",
+    )
+    record = {"settings": plan.settings, "seeds": plan.seeds, "grid": {"sgd": [0.1]}}
+    (out / "study.json").write_text(json.dumps({"digits": record}))
+    same = {"seeds": [0, 1], "epochs": 1, "output_dir": out, "runs_dir": tmp_path / "runs"}
+    assert plan_study("digits", optimizers=["rmsprop"], **same).optimizers == ["rmsprop"]
+    with pytest.raises(ValueError, match="holds a digits study of sgd with other settings"):
+        plan_study("digits", optimizers=["rmsprop"], **{**same, "epochs": 2})

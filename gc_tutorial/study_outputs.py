@@ -1,0 +1,102 @@
+"""A study's files: study.csv merged, study.json recorded, the derived tables, plots and README.
+
+Studies of several datasets (and optimizers) may share one folder: each writes its own rows
+of study.csv and its own entry of study.json; every derived file is recomputed from the
+whole study.csv, so `recompute_study` rebuilds them all from it (nothing is trained).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from gc_tutorial.analysis import compare_at_best_learning_rates, epochs_to_target, summarize_study
+from gc_tutorial.plots import (
+    plot_best_learning_rates,
+    plot_epochs_to_target,
+    plot_forest,
+    save_figure,
+)
+from gc_tutorial.storage import prepare_output_dir, write_atomically
+from gc_tutorial.study_report import study_readme
+
+STUDY_FILES = frozenset(
+    (
+        *("study.csv", "study.json", "summary.csv", "best_learning_rates.csv"),
+        *("epochs_to_target.csv", "forest.png", "learning_rates.png", "epochs_to_target.png"),
+        "README.md",
+    )
+)  # all a study writes into its output folder
+
+
+def merge_into_study(
+    output_dir: Path, dataset: str, optimizers: list[str], rows: pd.DataFrame
+) -> pd.DataFrame:
+    """study.csv with the rows of `dataset` x `optimizers` replaced by `rows`; other datasets
+    and other optimizers are kept (the study refuses, before training, to keep rows made with
+    other settings)."""
+    path = prepare_output_dir(output_dir) / "study.csv"
+    if path.is_file():
+        earlier = pd.read_csv(path)
+        ours = (earlier["dataset"] == dataset) & earlier["optimizer"].isin(optimizers)
+        rows = pd.concat([earlier[~ours], rows], ignore_index=True)
+    study = rows.sort_values(["dataset", "optimizer", "learning_rate", "seed", "arm", "epoch"])
+    study = study.reset_index(drop=True)
+    write_atomically(path, study.to_csv(index=False))
+    return study
+
+
+def record_study_run(output_dir: Path, dataset: str, run: dict) -> None:
+    """study.json: per dataset, the settings, grid, machine and time of its run.
+
+    With the same settings and seeds, the grid adds the earlier run's optimizers; the times
+    add up over the invocations of the same study (a resumed study counts the time its
+    earlier invocations trained), and start again when the settings or the grid change."""
+    record = load_study_record(output_dir)
+    earlier = record.get(dataset, {})
+    run = dict(run)
+    if (earlier.get("settings"), earlier.get("seeds")) == (run["settings"], run["seeds"]):
+        grid = {**earlier.get("grid", {}), **run["grid"]}
+        if earlier.get("grid") == grid:
+            run["wall_time_min"] += earlier.get("wall_time_min", 0.0)
+            run["cell_time_min"] += earlier.get("cell_time_min", 0.0)
+        run["grid"] = grid
+    run["wall_time_min"] = round(run["wall_time_min"], 1)
+    run["cell_time_min"] = round(run["cell_time_min"], 1)
+    record[dataset] = run
+    write_atomically(Path(output_dir) / "study.json", json.dumps(record, indent=2) + "\n")
+
+
+def load_study_record(folder: str | os.PathLike) -> dict:
+    """study.json of `folder` (per dataset: how its study was run), or {} if there is none."""
+    path = Path(folder) / "study.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_study_outputs(study: pd.DataFrame, output_dir: str | os.PathLike) -> None:
+    """summary.csv, best_learning_rates.csv, epochs_to_target.csv, the plots and README.md."""
+    folder = prepare_output_dir(output_dir)
+    summary = summarize_study(study)
+    at_best = compare_at_best_learning_rates(study)
+    reach = epochs_to_target(study)
+    write_atomically(folder / "summary.csv", summary.to_csv(index=False))
+    write_atomically(folder / "best_learning_rates.csv", at_best.to_csv(index=False))
+    write_atomically(folder / "epochs_to_target.csv", reach.to_csv(index=False))
+    save_figure(plot_forest(summary, at_best), folder / "forest.png")
+    save_figure(plot_best_learning_rates(study), folder / "learning_rates.png")
+    save_figure(plot_epochs_to_target(study, reach), folder / "epochs_to_target.png")
+    record = load_study_record(folder)
+    write_atomically(folder / "README.md", study_readme(summary, at_best, reach, record))
+
+
+def recompute_study(output_dir: str | os.PathLike) -> pd.DataFrame:
+    """Rewrite every derived table, plot and the README of `output_dir` from its study.csv."""
+    path = Path(output_dir) / "study.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"`--output-dir` {str(output_dir)!r} has no study.csv.")
+    study = pd.read_csv(path)
+    write_study_outputs(study, output_dir)
+    return study
