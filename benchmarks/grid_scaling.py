@@ -1,0 +1,157 @@
+"""How a grid scales: the same cells in one process and on a LocalCluster of 1 and 2 workers.
+
+The grid: digits, 2 optimizers x 2 learning rates x 4 seeds (one cell per seed, both arms),
+15 epochs at 24 px, no augmentation, run by `gc_tutorial.grid.run_plan`. Each way gets a
+fresh runs folder; cells per minute count the whole run, cluster start-up included. The
+runs are checked to give the same final metrics (bit for bit where the thread counts
+match). Then `steps_per_execution`: the study's model trained for a few epochs with 1 and 32
+steps per call, timed, and its final weights compared.
+
+    python benchmarks/grid_scaling.py            # writes benchmarks/results/grid_scaling.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import check_output, load_average, print_table, write_results
+
+from gc_tutorial.config import ComparisonConfig
+from gc_tutorial.grid import Cell, GridPlan, run_plan
+from gc_tutorial.study import train_cell
+
+GRID = {"optimizers": ("sgd", "adam"), "learning_rates": (1e-3, 1e-2), "seeds": (0, 1, 2, 3)}
+SETTINGS = {"dataset": "digits", "image_size": 24, "epochs": 15, "batch_size": 64}
+WAYS = {"sequential (this process)": 0, "LocalCluster, 1 worker": 1, "LocalCluster, 2 workers": 2}
+METRICS = ["train_loss", "test_loss", "test_accuracy"]
+
+
+def grid_cells(epochs: int, seeds: int) -> tuple[Cell, ...]:
+    cells = []
+    for optimizer in GRID["optimizers"]:
+        for rate in GRID["learning_rates"]:
+            for seed in GRID["seeds"][:seeds]:
+                config = ComparisonConfig(
+                    **{**SETTINGS, "epochs": epochs},
+                    augment=False,
+                    optimizer=optimizer,
+                    learning_rate=rate,
+                    momentum=0.9 if optimizer == "sgd" else None,
+                    seeds=(seed,),
+                )
+                name = f"{optimizer}-lr{rate:g}-seed{seed}"
+                cells.append(Cell(name, config.get_config(), train_cell, {"config": config}))
+    return tuple(cells)
+
+
+def run_way(cells: tuple[Cell, ...], workers: int, folder: Path) -> tuple[float, dict]:
+    """Seconds for the whole grid and each cell's final metrics."""
+    import pandas as pd
+
+    plan = GridPlan(folder, cells)
+    start = time.perf_counter()
+    outcomes = run_plan(plan, workers=workers, progress=False)
+    seconds = time.perf_counter() - start
+    failed = [outcome.cell.name for outcome in outcomes if outcome.status != "done"]
+    if failed:
+        raise RuntimeError(f"cells failed: {failed}")
+    finals = {}
+    for cell in cells:
+        history = pd.read_csv(plan.folder(cell) / "history.csv")
+        last = history.sort_values("epoch").groupby("arm").tail(1).sort_values("arm")
+        finals[cell.name] = last[METRICS].to_numpy().tolist()
+    return seconds, finals
+
+
+def largest_difference(one: dict, other: dict) -> float:
+    return max(
+        abs(a - b)
+        for name in one
+        for row_a, row_b in zip(one[name], other[name], strict=True)
+        for a, b in zip(row_a, row_b, strict=True)
+    )
+
+
+def steps_per_execution_probe(epochs: int) -> list[dict]:
+    """The study's model on digits at 24 px, SGD: epoch time and final weights with 1 and 32
+    steps per execution (same seed, same batches)."""
+    import keras
+    import numpy as np
+
+    from gc_tutorial.data import load_dataset
+    from gc_tutorial.model import build_model
+    from gc_tutorial.optimizers import make_optimizer
+
+    rows, weights = [], {}
+    for steps in (1, 32):
+        keras.utils.set_random_seed(0)
+        data = load_dataset("digits", image_size=24, batch_size=64, augment=False, seed=0)
+        model = build_model(data.info.image_shape, data.info.num_classes, seed=0)
+        model.compile(
+            optimizer=make_optimizer("sgd", gc=True, learning_rate=1e-2),
+            loss="sparse_categorical_crossentropy",
+            steps_per_execution=steps,
+        )
+        model.fit(data.train, epochs=1, verbose=0)  # tracing and warm-up
+        start = time.perf_counter()
+        model.fit(data.train, epochs=epochs, verbose=0)
+        seconds = (time.perf_counter() - start) / epochs
+        weights[steps] = [np.asarray(w) for w in model.get_weights()]
+        rows.append({"steps_per_execution": steps, "epoch_s": round(seconds, 4)})
+    same = all(np.array_equal(a, b) for a, b in zip(weights[1], weights[32], strict=True))
+    for row in rows:
+        row["weights_identical_to_1"] = same
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
+    parser.add_argument("--seeds", type=int, default=len(GRID["seeds"]), choices=(1, 2, 3, 4))
+    parser.add_argument("--output", default=None, help="the JSON file to write")
+    args = parser.parse_args()
+    path = check_output(parser, "grid_scaling", args.output)
+    cells = grid_cells(args.epochs, args.seeds)
+    rows, finals = [], {}
+    with tempfile.TemporaryDirectory(prefix="grid-scaling-") as scratch:
+        for way, workers in WAYS.items():
+            load = load_average()
+            seconds, finals[way] = run_way(cells, workers, Path(scratch) / str(workers))
+            rows.append(
+                {
+                    "way": way,
+                    "workers": workers,
+                    "seconds": round(seconds, 1),
+                    "cells_per_minute": round(60 * len(cells) / seconds, 2),
+                    "load_average_before": load,
+                }
+            )
+    base = rows[0]["seconds"]
+    for row in rows:
+        row["speed_up"] = round(base / row["seconds"], 2)
+    sequential, one, two = finals.values()
+    agreement = {
+        "max_abs_difference_1_vs_2_workers": largest_difference(one, two),
+        "max_abs_difference_sequential_vs_2_workers": largest_difference(sequential, two),
+    }
+    print_table(rows, ["way", "seconds", "cells_per_minute", "speed_up"])
+    print(agreement)
+    probe = steps_per_execution_probe(epochs=min(5, args.epochs))
+    print_table(probe, ["steps_per_execution", "epoch_s", "weights_identical_to_1"])
+    payload = {
+        "command": shlex.join(["python", "benchmarks/grid_scaling.py", *sys.argv[1:]]),
+        "grid": {**GRID, **SETTINGS, "epochs": args.epochs, "cells": len(cells)},
+        "rows": rows,
+        "agreement": agreement,
+        "steps_per_execution": probe,
+    }
+    write_results("grid_scaling", payload, path)
+
+
+if __name__ == "__main__":
+    main()
