@@ -17,7 +17,7 @@ from types import ModuleType, SimpleNamespace
 
 from gc_tutorial.checks import SEED_LIMIT, check_bool, check_int, check_number, check_text, fail
 from gc_tutorial.config import DEFAULT_OUTPUT_DIR, ComparisonConfig, check_setting, config_defaults
-from gc_tutorial.optimizers import check_optimizer_name
+from gc_tutorial.optimizers import OPTIMIZERS
 
 QUICK_MODE_VARIABLE = "GC_TUTORIAL_QUICK"
 
@@ -184,7 +184,12 @@ def describe(settings: NotebookParameters) -> str:
 def _optimizer_list(name, value):
     if not isinstance(value, list) or not value:
         fail(name, value, "a non-empty list of optimizer names")
-    return [check_optimizer_name(item) for item in value]
+    names = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or item.lower() not in OPTIMIZERS:
+            fail(f"{name}[{index}]", item, f"a known optimizer name: {', '.join(OPTIMIZERS)}")
+        names.append(item.lower())
+    return names
 
 
 def _learning_rate_list(name, value):

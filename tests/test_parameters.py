@@ -44,6 +44,7 @@ def quick(monkeypatch):
         ("max_examples", 0, "`max_examples`"),
         ("dataset", "", "`dataset` must be a non-empty string"),
         ("grid_learning_rates", [0.1, "x"], "`grid_learning_rates`"),
+        ("grid_optimizers", ["sgd", "x"], "`grid_optimizers\\[1\\]` must be a known optimizer"),
         ("seed", 2**32, "`seed` must be an int >= 0 and < 4294967296"),
     ],
 )
