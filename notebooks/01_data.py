@@ -64,9 +64,9 @@ settings = resolve_parameters(globals())
 # ## Load
 # `load_dataset` builds one `tf.data` chain per split: decode, resize, cache (as uint8, a
 # quarter of float32's memory), shuffle with the seed, batch, augment (the training split only,
-# still uint8), rescale to [0, 1], prefetch. The same seed gives the same batches, which the comparison in
-# part 4 relies on. Offline, an unprepared tensorflow-datasets dataset fails within seconds with
-# a message naming the alternatives.
+# still uint8), rescale to [0, 1], prefetch. The same seed gives the same batches, which the
+# comparison in part 4 relies on. Offline, an unprepared tensorflow-datasets dataset fails
+# within seconds with a message naming the alternatives.
 
 # %%
 from gc_tutorial.data import load_dataset
