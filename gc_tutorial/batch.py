@@ -15,8 +15,6 @@ reruns it). A failing run leaves its error in error.txt and the others go on.
 from __future__ import annotations
 
 import argparse
-import ast
-import hashlib
 import itertools
 import json
 import os
@@ -40,14 +38,21 @@ from gc_tutorial.grid import (
     read_marker,
     run_plan,
 )
+from gc_tutorial.notebook_runs import (
+    GRID_KEYS,
+    SET_PER_RUN,
+    check_notebook_parameters,
+    execute_notebook,
+    import_papermill,
+    jsonable,
+    notebook_defaults,
+    notebook_fingerprint,
+    parse_value,
+)
 from gc_tutorial.optimizers import check_optimizer_name
 from gc_tutorial.parameters import (
     NOTEBOOK_DEFAULTS,
-    QUICK_OVERRIDES,
-    TUTORIAL_DEFAULTS,
-    check_parameter,
     quick_mode,
-    refuse_unknown_names,
 )
 from gc_tutorial.results import MixedResultsError, load_comparison
 from gc_tutorial.storage import (
@@ -57,62 +62,10 @@ from gc_tutorial.storage import (
     safe_name,
 )
 
-EXECUTED_NOTEBOOK = "comparison.ipynb"
-GRID_KEYS = ("optimizer", "learning_rate", "seeds")
-SET_PER_RUN = (*GRID_KEYS, "output_dir")  # the notebook must have these; -p must not set them
-
 
 def run_name(optimizer: str, learning_rate: float, seed: int) -> str:
     """The folder name of one grid run, e.g. 'rmsprop-lr0.0001-seed0'."""
     return safe_name(f"{check_optimizer_name(optimizer)}-lr{learning_rate:g}-seed{int(seed)}")
-
-
-def notebook_fingerprint(notebook: Path) -> dict:
-    """The notebook's file name and a short hash of its code cells' sources."""
-    import nbformat  # installed with papermill
-
-    try:
-        cells = nbformat.read(notebook, as_version=4).cells
-    except Exception as error:  # not JSON, not a notebook: the user gave the wrong file
-        raise ValueError(
-            f"`notebook` must be a Jupyter notebook that nbformat can read. "
-            f"Received: notebook={str(notebook)!r} ({type(error).__name__})."
-        ) from None
-    code = [cell.source for cell in cells if cell.cell_type == "code"]
-    digest = hashlib.sha256(json.dumps(code).encode()).hexdigest()[:16]
-    return {"name": notebook.name, "code_sha256": digest}
-
-
-def _import_papermill():
-    try:
-        import papermill
-    except ImportError:
-        raise ImportError(
-            "Batch runs execute notebooks with papermill: pip install 'gc-tutorial[batch]'."
-        ) from None
-    return papermill
-
-
-def check_notebook_parameters(notebook: str | os.PathLike, parameters: dict) -> dict:
-    """Refuse a notebook without the parameters each run sets, names the notebook does not
-    have (with the closest real one), names the grid sets, and bad values."""
-    papermill = _import_papermill()
-    known = papermill.inspect_notebook(str(notebook))
-    missing = [name for name in SET_PER_RUN if name not in known]
-    if missing:
-        raise ValueError(
-            f"`notebook` must have the parameters {', '.join(SET_PER_RUN)}, which each run "
-            f"sets. Received: notebook={str(notebook)!r}, without {', '.join(missing)}."
-        )
-    refuse_unknown_names(set(parameters) - set(known), known, "The notebook has no parameter")
-    clash = set(parameters) & set(SET_PER_RUN)
-    if clash:
-        raise ValueError(f"{sorted(clash)} are set by the grid; do not pass them as parameters.")
-    # Names the package does not know belong to a notebook of your own, which checks them.
-    return {
-        name: check_parameter(name, value) if name in TUTORIAL_DEFAULTS else value
-        for name, value in parameters.items()
-    }
 
 
 def grid_points(
@@ -176,7 +129,7 @@ def run_grid(
     loads. A relative path in `dataset` or `data_dir` is taken from the current folder.
     `workers` and `scheduler` say where the runs execute (see `grid.run_plan`).
     """
-    _import_papermill()
+    import_papermill()
     check_workers(workers)
     notebook = Path(notebook)
     if not notebook.is_file():
@@ -216,22 +169,6 @@ def resolve_paths(parameters: dict) -> dict:
     return resolved
 
 
-def notebook_defaults(notebook: Path, given: dict) -> dict:
-    """Each parameter a run does not get as the notebook's parameters cell sets it (its
-    value where the text is a literal), and in quick mode the quick value of the tutorial's
-    notebooks: with `given`, the run's resolved settings."""
-    papermill = _import_papermill()
-    defaults = {}
-    for name, parameter in papermill.inspect_notebook(str(notebook)).items():
-        try:
-            defaults[name] = ast.literal_eval(parameter["default"])
-        except (ValueError, SyntaxError):
-            defaults[name] = parameter["default"]
-    if quick_mode() and "resolve_parameters" in notebook.read_text():
-        defaults.update({k: v for k, v in QUICK_OVERRIDES.items() if k in defaults})
-    return {name: value for name, value in defaults.items() if name not in given}
-
-
 def _cell(notebook, given, defaults, context, kernel_name, optimizer, rate, seed) -> Cell:
     point = {"optimizer": optimizer, "learning_rate": rate, "seeds": [seed]}
     settings = {**defaults, **given, **point}
@@ -249,32 +186,6 @@ def _cell(notebook, given, defaults, context, kernel_name, optimizer, rate, seed
         },
         context,
     )
-
-
-def jsonable(settings: dict) -> dict:
-    """`settings` as JSON gives them back (tuples as lists), so identities compare equal."""
-    return json.loads(json.dumps(settings, default=str))
-
-
-def execute_notebook(
-    folder: Path, source: str, name: str, parameters: dict, kernel_name, cwd: str
-) -> None:
-    """One run (where a worker runs it): the notebook executed with `parameters` and
-    `output_dir=folder`, saved as comparison.ipynb beside what the notebook wrote."""
-    papermill = _import_papermill()
-    folder.mkdir(parents=True)
-    source_path = folder.parent / name
-    source_path.write_text(source)
-    partial = folder / f".partial.{EXECUTED_NOTEBOOK}"  # hidden: output_dir stays empty
-    papermill.execute_notebook(
-        str(source_path),
-        str(partial),
-        parameters={**parameters, "output_dir": str(folder)},
-        kernel_name=kernel_name,
-        cwd=cwd if Path(cwd).is_dir() else str(folder.parent),
-        progress_bar=False,
-    )
-    os.replace(partial, folder / EXECUTED_NOTEBOOK)
 
 
 def _status(plan: GridPlan, outcome) -> dict:
@@ -426,20 +337,6 @@ def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
             f"(e.g. runs {sorted(settings.values())}): refusing to average them together."
         )
     return pd.DataFrame(rows)
-
-
-def parse_value(text: str):
-    """A -p value as papermill's own -p parses it (`papermill.cli._resolve_type`): exactly
-    "True", "False" and "None", then whatever int() and then float() accept, else the
-    string itself ("1e-1" is 0.1; "yes", "true" and "[0, 1]" stay strings)."""
-    if text in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[text]
-    for number in (int, float):
-        try:
-            return number(text)
-        except ValueError:
-            pass
-    return text
 
 
 def main(argv: Sequence[str] | None = None) -> None:

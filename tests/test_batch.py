@@ -275,3 +275,71 @@ def test_two_batches_cannot_share_a_runs_folder(tiny_notebook, tmp_path):
     with lock_folder(tmp_path / "runs"), pytest.raises(FolderInUseError, match="in use"):
         run_grid(tiny_notebook, tmp_path / "runs", **grid)
     assert not (tmp_path / "runs" / run_name("sgd", 1e-3, 0)).exists()
+
+
+def test_a_relative_dataset_is_taken_from_the_current_folder(tmp_path, monkeypatch):
+    from gc_tutorial.batch import resolve_paths
+
+    (tmp_path / "mydata").mkdir()
+    (tmp_path / "notebooks" / "mydata").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    resolved = resolve_paths({"dataset": "mydata", "data_dir": "tfds", "epochs": 1})
+    assert resolved == {
+        "dataset": str(tmp_path / "mydata"),
+        "data_dir": str(tmp_path / "tfds"),
+        "epochs": 1,
+    }
+    assert resolve_paths({"dataset": "digits"}) == {"dataset": "digits"}
+    assert resolve_paths({"dataset": "mnist"}) == {"dataset": "mnist"}  # a tfds name
+
+
+def test_a_missing_folder_dataset_stops_the_grid_before_any_run(tmp_path, monkeypatch):
+    notebook = NOTEBOOKS / "04_comparison.ipynb"
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises((FileNotFoundError, ValueError), match="missing"):
+        run_grid(
+            notebook,
+            tmp_path / "runs",
+            optimizers=["sgd"],
+            learning_rates=[0.1],
+            seeds=[0],
+            parameters={"dataset": "./missing", "augment": False},
+        )
+    assert not [path for path in (tmp_path / "runs").iterdir() if not path.name.startswith(".")]
+
+
+def test_augmenting_digits_names_the_batch_parameter(tiny_notebook):
+    from gc_tutorial.batch import check_run_configs
+
+    with pytest.raises(ValueError) as error:
+        check_run_configs({"dataset": "digits", "augment": True}, [("sgd", 0.1, 0)])
+    assert "-p augment False" in str(error.value) and "--no-augment" not in str(error.value)
+
+
+def test_replacing_part_of_a_grid_refuses_up_front_what_it_could_not_average(
+    tiny_notebook, tmp_path
+):
+    runs_dir = tmp_path / "runs"
+    other = runs_dir / run_name("sgd", 0.1, 5)
+    other.mkdir(parents=True)
+    marker = {"identity": "0" * 16, "settings": {"epochs": 2, "optimizer": "sgd"}}
+    (other / COMPLETE_MARKER).write_text(json.dumps(marker))
+    with pytest.raises(MixedResultsError, match="sgd-lr0.1-seed5"):
+        run_grid(
+            tiny_notebook,
+            runs_dir,
+            optimizers=["sgd"],
+            learning_rates=[0.1],
+            seeds=[0],
+            replace=True,
+        )
+    assert not (runs_dir / run_name("sgd", 0.1, 0)).exists()
+
+
+def test_passing_a_default_explicitly_reruns_nothing(tiny_notebook, tmp_path):
+    grid = {"optimizers": ["sgd"], "learning_rates": [1e-3], "seeds": [0]}
+    run_grid(tiny_notebook, tmp_path / "runs", **grid)
+    statuses = run_grid(
+        tiny_notebook, tmp_path / "runs", parameters={"momentum": None, "epochs": 1}, **grid
+    )
+    assert list(statuses["status"]) == ["skipped (complete, same parameters)"]
