@@ -264,6 +264,32 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class CellsFailed(RuntimeError):
+    """Some cells of a grid raised; the others are complete and kept for the rerun."""
+
+
+def check_outcomes(plan: GridPlan, outcomes: list[CellOutcome]) -> list[CellOutcome]:
+    """`outcomes`, if no cell failed; else `CellsFailed` naming each failed cell's error.txt."""
+    failed = [outcome for outcome in outcomes if outcome.status == "failed"]
+    if failed:
+        names = ", ".join(str(plan.folder(outcome.cell) / ERROR_FILE) for outcome in failed)
+        raise CellsFailed(
+            f"{len(failed)} of {len(outcomes)} cells failed (see {names}); the others are "
+            "complete: run the same command again to retry only the failed ones."
+        )
+    return outcomes
+
+
+def describe_where(workers: int | None, scheduler: str | None) -> str:
+    """Where `run_plan` runs the cells with these arguments, in words."""
+    scheduler = scheduler or os.environ.get(SCHEDULER_VARIABLE)
+    if scheduler:
+        return f"Dask scheduler {scheduler}"
+    if workers == 0:
+        return "one process"
+    return f"LocalCluster of {workers or os.cpu_count()} one-thread workers"
+
+
 def check_workers(workers: int | None) -> None:
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
         raise ValueError(f"`--workers` must be an int >= 0. Received: workers={workers!r}")

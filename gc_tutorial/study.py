@@ -33,12 +33,13 @@ from gc_tutorial.config import ComparisonConfig, config_help, flag
 from gc_tutorial.data import DIGITS, load_dataset
 from gc_tutorial.experiment import EXPECTED_ERRORS, command_line_message, run_comparison
 from gc_tutorial.grid import (
-    ERROR_FILE,
-    SCHEDULER_VARIABLE,
     Cell,
+    CellsFailed,
     GridPlan,
     add_grid_arguments,
+    check_outcomes,
     check_workers,
+    describe_where,
     run_plan,
 )
 from gc_tutorial.results import HISTORY_COLUMNS, describe_environment, load_comparison
@@ -171,8 +172,9 @@ def plan_study(
     cells = _study_cells(dataset, names, seeds, settings, Path(runs_dir))
     plan = StudyPlan(dataset, names, seeds, settings, cells, Path(output_dir))
     grid = plan.grid()
-    if any(grid.state(cell) != "complete" for cell in grid.cells):
-        _check_dataset_loads(plan)
+    if any(grid.state(cell) != "complete" for cell in grid.cells):  # fail before training
+        loading = ("image_size", "batch_size", "max_examples")
+        load_dataset(dataset, augment=False, **{k: settings.get(k) for k in loading})
     prepare_output_dir(plan.output_dir, "--output-dir")
     check_only_ours(plan.output_dir, STUDY_FILES, name="--output-dir", holds="a study's files")
     prepare_output_dir(grid.runs_dir, "--runs-dir")
@@ -231,18 +233,6 @@ def _study_cells(dataset, optimizers, seeds, settings, runs_dir: Path) -> list:
     ]
 
 
-def _check_dataset_loads(plan: StudyPlan) -> None:
-    """Load the dataset once, so that a bad source fails before the first cell trains."""
-    settings = plan.settings
-    load_dataset(
-        plan.dataset,
-        image_size=settings["image_size"],
-        batch_size=settings["batch_size"],
-        augment=False,
-        max_examples=settings.get("max_examples"),
-    )
-
-
 def run_study(
     dataset: str = DIGITS,
     *,
@@ -281,25 +271,14 @@ def run_study(
     return run_planned_study(plan, workers=workers, scheduler=scheduler)
 
 
-class StudyCellsFailed(RuntimeError):
-    """Some cells of a study raised; the others are complete and kept for the rerun."""
-
-
 def run_planned_study(
     plan: StudyPlan, *, workers: int | None = None, scheduler: str | None = None
 ) -> pd.DataFrame:
     """Train (or resume) the cells of `plan`; write study.csv, study.json and what follows."""
     start = time.perf_counter()
     grid = plan.grid()
-    outcomes = run_plan(grid, workers=workers, scheduler=scheduler)
+    outcomes = check_outcomes(grid, run_plan(grid, workers=workers, scheduler=scheduler))
     minutes = (time.perf_counter() - start) / 60
-    failed = [outcome for outcome in outcomes if outcome.status == "failed"]
-    if failed:
-        names = ", ".join(str(grid.folder(outcome.cell) / ERROR_FILE) for outcome in failed)
-        raise StudyCellsFailed(
-            f"{len(failed)} of {len(outcomes)} study cells failed (see {names}); the others "
-            "are complete: run the same command again to retry only the failed ones."
-        )
     cell_minutes = sum(outcome.seconds for outcome in outcomes) / 60
     print(
         f"[study {plan.dataset}] {len(outcomes)} cells x {len(plan.seeds)} seeds in "
@@ -326,23 +305,13 @@ def run_planned_study(
             "target_accuracy": TARGET_ACCURACY.get(plan.dataset),
             "wall_time_min": minutes,
             "cell_time_min": cell_minutes,
-            "workers": describe_workers(workers, scheduler),
+            "workers": describe_where(workers, scheduler),
             "environment": describe_environment(),
             "command": study_command(plan),
         }
         record_study_run(plan.output_dir, plan.dataset, run)
         write_study_outputs(study, plan.output_dir)
     return study
-
-
-def describe_workers(workers: int | None, scheduler: str | None) -> str:
-    """Where the cells ran, in words, for study.json."""
-    scheduler = scheduler or os.environ.get(SCHEDULER_VARIABLE)
-    if scheduler:
-        return f"Dask scheduler {scheduler}"
-    if workers == 0:
-        return "one process"
-    return f"LocalCluster of {workers or os.cpu_count()} one-thread workers"
 
 
 def _tidy(history: pd.DataFrame, dataset: str, optimizer: str, learning_rate: float):
@@ -420,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_planned_study(plan, workers=args.workers, scheduler=args.scheduler)
     except (*EXPECTED_ERRORS, FolderInUseError) as error:
         parser.exit(2, f"{parser.prog}: error: {command_line_message(error)}\n")
-    except StudyCellsFailed as error:
+    except CellsFailed as error:
         parser.exit(1, f"{parser.prog}: {error}\n")
 
 
