@@ -39,6 +39,7 @@ from gc_tutorial.grid import (
     run_plan,
 )
 from gc_tutorial.notebook_runs import (
+    EXECUTED_NOTEBOOK,
     GRID_KEYS,
     SET_PER_RUN,
     check_notebook_parameters,
@@ -54,7 +55,7 @@ from gc_tutorial.parameters import (
     NOTEBOOK_DEFAULTS,
     quick_mode,
 )
-from gc_tutorial.results import MixedResultsError, load_comparison
+from gc_tutorial.results import COMPARISON_FILES, MixedResultsError, load_comparison
 from gc_tutorial.storage import (
     FolderInUseError,
     lock_folder,
@@ -146,6 +147,7 @@ def run_grid(
         plan = GridPlan(
             runs_dir,
             tuple(_cell(notebook, given, defaults, context, kernel_name, *p) for p in grid),
+            COMPARISON_FILES | {EXECUTED_NOTEBOOK},
         )
         _stop_on_other_settings(plan, replace)
         if replace:

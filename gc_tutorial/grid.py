@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from gc_tutorial.storage import lock_folder, write_atomically
+from gc_tutorial.storage import check_only_ours, lock_folder, write_atomically
 
 COMPLETE_MARKER = "complete.json"
 ERROR_FILE = "error.txt"
@@ -75,6 +75,7 @@ class GridPlan:
 
     runs_dir: Path
     cells: tuple[Cell, ...]
+    our_names: frozenset[str] = frozenset()  # what a cell writes: an incomplete cell may hold
 
     def folder(self, cell: Cell) -> Path:
         return self.runs_dir / cell.name
@@ -230,6 +231,10 @@ def run_plan(
             if plan.state(cell) == "complete"
         }
         pending = [cell for cell in plan.cells if cell.name not in outcomes]
+        for cell in pending:  # an incomplete folder is replaced: only if all in it is ours
+            if plan.state(cell) == "incomplete":
+                names = {*plan.our_names, COMPLETE_MARKER, ERROR_FILE}
+                check_only_ours(plan.folder(cell), names, name="runs_dir", holds="a cell's files")
         try:
             for cell, result in _results(pending, workers, scheduler, progress):
                 store_cell(plan, cell, result)

@@ -12,6 +12,7 @@ import ast
 import hashlib
 import json
 import os
+import subprocess
 from pathlib import Path
 
 from gc_tutorial.parameters import (
@@ -113,8 +114,22 @@ def execute_notebook(
         kernel_name=kernel_name,
         cwd=cwd if Path(cwd).is_dir() else str(folder.parent),
         progress_bar=False,
+        kernel_manager_class=quiet_kernel_manager(),
     )
     os.replace(partial, folder / EXECUTED_NOTEBOOK)
+
+
+def quiet_kernel_manager() -> type:
+    """A kernel manager class whose kernels' own stderr (start-up logs, TensorFlow's C++
+    lines) is discarded: a run's outputs and errors reach its executed notebook, never the
+    page or terminal that started the grid."""
+    from jupyter_client.manager import AsyncKernelManager  # installed with papermill
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_pre_start_kernel(self, **kw):
+            return await super()._async_pre_start_kernel(**{"stderr": subprocess.DEVNULL, **kw})
+
+    return QuietKernelManager
 
 
 def parse_value(text: str):

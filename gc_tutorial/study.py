@@ -1,16 +1,12 @@
 """The GC study: paired comparisons over optimizers x learning rates x many seeds.
 
-One command runs the grid for one dataset and writes tidy tables and plots:
+    python -m gc_tutorial.study --dataset digits     # or synthetic, or a folder
 
-    python -m gc_tutorial.study --dataset digits
-    python -m gc_tutorial.study --dataset synthetic
-
-Each grid cell (optimizer x learning rate) is one `run_comparison` over all the
-seeds, run by `gc_tutorial.grid` (a LocalCluster by default, `--workers`, `--sequential`,
-`--scheduler`) into its own folder under `--runs-dir`; a rerun skips cells that finished
-with the same settings, so an interrupted study resumes. Then `<output-dir>/study.csv`
-(one row per dataset x optimizer x learning_rate x seed x arm x epoch) gets this study's
-rows, and every derived table and plot is recomputed from it (`study_outputs`).
+Each cell (optimizer x learning rate) is one `run_comparison` over all the seeds, run by
+`gc_tutorial.grid` (a LocalCluster by default; `--workers`, `--sequential`, `--scheduler`)
+into its own folder under `--runs-dir`; a rerun skips cells finished with the same settings.
+Then `<output-dir>/study.csv` (one row per dataset x optimizer x learning_rate x seed x arm
+x epoch) gets this study's rows, and every derived file is recomputed (`study_outputs`).
 """
 
 from __future__ import annotations
@@ -25,9 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from gc_tutorial.analysis import (
-    TARGET_ACCURACY,
-)
+from gc_tutorial.analysis import TARGET_ACCURACY
+from gc_tutorial.analysis import compare_at_best_learning_rates as compare_at_best_learning_rates
+from gc_tutorial.analysis import epochs_to_target as epochs_to_target
+from gc_tutorial.analysis import summarize_study as summarize_study
 from gc_tutorial.checks import check_seeds, check_text, fail
 from gc_tutorial.config import ComparisonConfig, config_help, flag
 from gc_tutorial.data import DIGITS, load_dataset
@@ -42,7 +39,12 @@ from gc_tutorial.grid import (
     describe_where,
     run_plan,
 )
-from gc_tutorial.results import HISTORY_COLUMNS, describe_environment, load_comparison
+from gc_tutorial.results import (
+    COMPARISON_FILES,
+    HISTORY_COLUMNS,
+    describe_environment,
+    load_comparison,
+)
 from gc_tutorial.storage import (
     FolderInUseError,
     check_only_ours,
@@ -106,7 +108,7 @@ class StudyPlan:
             Cell(folder.name, config.get_config(), train_cell, {"config": config})
             for folder, config in self.cells
         )
-        return GridPlan(self.cells[0][0].parent, cells)
+        return GridPlan(self.cells[0][0].parent, cells, COMPARISON_FILES)
 
 
 def train_cell(folder: Path, config: ComparisonConfig) -> None:

@@ -128,3 +128,17 @@ def test_a_local_cluster_writes_the_same_files_as_this_process(tmp_path):
         }
         assert json.loads(written.pop(COMPLETE_MARKER))["identity"] == cell.identity
         assert written == execute_cell(cell).files
+
+
+def test_an_incomplete_folder_holding_anything_else_is_refused_never_deleted(tmp_path):
+    plan = GridPlan(tmp_path / "runs", cells(2), frozenset({"square.txt"}))
+    folder = plan.folder(plan.cells[0])
+    folder.mkdir(parents=True)
+    (folder / "square.txt").write_text("half")
+    (folder / "thesis.tex").write_text("mine")
+    with pytest.raises(ValueError, match="thesis.tex"):
+        run_plan(plan, workers=0, progress=False)
+    assert (folder / "thesis.tex").read_text() == "mine"
+    (folder / "thesis.tex").unlink()
+    assert [outcome.status for outcome in run_plan(plan, workers=0, progress=False)] == ["done"]
+    assert (folder / "square.txt").read_text() == "4"
