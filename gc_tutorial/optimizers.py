@@ -3,7 +3,8 @@
 `GCAdam` is `keras.optimizers.Adam` with `UpdateCentralization` in front: it takes every
 argument of Adam, plus `conv_only` (centralize convolution kernels only) and `centralize`
 ("gradient", the paper's GC, or "update"). `make_optimizer` builds one by name, with or
-without GC.
+without GC. A new Keras optimizer gets its twin as the classes below do, plus its entry in
+`OPTIMIZERS`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ register = keras.saving.register_keras_serializable(package="gc_tutorial")
 def on_this_backend(keras_class: type) -> type:
     """`keras_class`, or on PyTorch the fused subclass that Keras builds in its place.
 
-    On the PyTorch backend, `keras.optimizers.Adam()` (and seven others) returns an instance
+    On the PyTorch backend, `keras.optimizers.Adam()` (and eight others) returns an instance
     of a subclass with a fused `_parallel_update_step`; a GC optimizer derives from that
     class, so that it runs the same fast update.
     """
