@@ -57,14 +57,15 @@ OFFLINE_DIGITS = {
 }
 OFFLINE_PARAMETERS = {
     "04_comparison.ipynb": OFFLINE_DIGITS | {"seeds": list(range(10))},
+    # Two adaptive optimizers at the learning rate where both learn digits in 15 epochs; six
+    # seeds, the fewest whose sign-flip p can fall under 0.05.
     "05_batch_report.ipynb": OFFLINE_DIGITS
     | {
-        "epochs": 10,
-        "seeds": [0, 1, 2],
+        "seeds": list(range(6)),
         "launch_grid": True,
         "runs_dir": "runs/digits-grid",
-        "grid_optimizers": ["sgd", "rmsprop"],
-        "grid_learning_rates": [1e-2, 1e-3],
+        "grid_optimizers": ["rmsprop", "adam"],
+        "grid_learning_rates": [1e-3],
     },
 }
 
