@@ -305,19 +305,24 @@ def check_workers(workers: int | None) -> None:
 def _results(
     cells: list[Cell], workers: int | None, scheduler: str | None, progress: bool
 ) -> Iterator[tuple[Cell, CellFiles]]:
-    """(cell, its files) as each cell finishes, with a progress bar."""
-    from tqdm import tqdm  # plain text: also readable in an executed notebook
+    """(cell, its files) as each cell finishes, with a progress bar on a terminal (rate,
+    time left, failed cells) and one closing line (also in a notebook, which gets no bar)."""
+    from tqdm import tqdm
 
     if not cells:
         return
-    bar = tqdm(total=len(cells), desc="grid cells", unit="cell", disable=not progress)
-    failed = 0
+    # disable=None: no bar where stderr is not a terminal (a notebook, a log file)
+    bar = tqdm(total=len(cells), desc="grid cells", unit="cell", disable=None if progress else True)
+    failed, start = 0, time.perf_counter()
     with bar:
         for cell, result in _finished(cells, workers, scheduler, bar):
             failed += bool(result.error)
             bar.set_postfix_str(f"last: {cell.name}, failed: {failed}")
             bar.update()
             yield cell, result
+    if progress:
+        minutes = (time.perf_counter() - start) / 60
+        print(f"grid: {len(cells)} cells run in {minutes:.1f} min, {failed} failed", flush=True)
 
 
 def _finished(cells, workers, scheduler, bar) -> Iterator[tuple[Cell, CellFiles]]:
