@@ -342,6 +342,14 @@ def profile_rows(results: list[dict], labels: list[str]) -> list[tuple]:
     return rows
 
 
+def grid_scaling_rows(results: list[dict]) -> list[tuple]:
+    (result,) = results
+    return [
+        (r["way"], f"{r['seconds']:.0f} s", f"{r['cells_per_minute']:.2f}", f"{r['speed_up']:.2f}")
+        for r in result["rows"]
+    ]
+
+
 PROFILE_HEADER = ("backend", "step under the profiler", "busy", "kernels or ops a step",
                   "where the time goes (largest shares)")  # fmt: skip
 THROUGHPUT_HEADER = ("configuration", "median step", "range", "x default", "GFLOP/s",
@@ -483,6 +491,14 @@ TABLES = [
         "--output benchmarks/results/end_to_end_notebooks.json",
         ("run", "wall time", "peak memory", "details"),
         end_to_end_rows,
+    ),
+    Table(
+        "grid_scaling",
+        "One grid of digits comparisons, run in one process and on Dask workers",
+        ("grid_scaling.json",),
+        "python benchmarks/grid_scaling.py --output benchmarks/results/grid_scaling.json",
+        ("how the cells ran", "wall time", "cells a minute", "speed-up"),
+        grid_scaling_rows,
     ),
     Table(
         "device_profile_cpu",
