@@ -52,9 +52,10 @@ def merge_into_study(
 def record_study_run(output_dir: Path, dataset: str, run: dict) -> None:
     """study.json: per dataset, the settings, grid, machine and time of its run.
 
-    With the same settings and seeds, the grid adds the earlier run's optimizers; the times
-    add up over the invocations of the same study (a resumed study counts the time its
-    earlier invocations trained), and start again when the settings or the grid change."""
+    With the same settings and seeds, the grid adds the optimizers already recorded in the
+    folder; the times add up over the invocations of the same study (a resumed study counts
+    the time its earlier invocations trained), and start again when the settings or the grid
+    change."""
     record = load_study_record(output_dir)
     earlier = record.get(dataset, {})
     run = dict(run)

@@ -1,5 +1,5 @@
-"""A study on a real Dask cluster: a scheduler and two workers started as separate processes
-on this machine, one of them killed mid-grid. The cells are rerun on the other worker and the
+"""A study on a real Dask cluster: a scheduler and two workers started as separate local
+processes, one of them killed mid-grid. The cells are rerun on the other worker and the
 study equals, bit for bit, the same cells run one after the other in one process."""
 
 import os
