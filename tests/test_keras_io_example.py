@@ -31,7 +31,7 @@ import pytest
 
 FOLDER = Path(__file__).resolve().parents[1] / "examples" / "keras_io"
 EXAMPLE = FOLDER / "gradient_centralization.py"
-ORIGINAL = FOLDER / "original_gradient_centralization.py"
+ORIGINAL = FOLDER / "third_party" / "gradient_centralization.py"
 PATCH = FOLDER / "gradient_centralization.patch"
 README = FOLDER / "README.md"
 

@@ -2,7 +2,7 @@
 
 Run after editing gradient_centralization.py:
 `python examples/keras_io/update_patch.py`.
-The patch is the unified diff from original_gradient_centralization.py (the current
+The patch is the unified diff from third_party/gradient_centralization.py (the current
 keras-io source) to gradient_centralization.py, with keras-io's path, for `git apply`.
 """
 
@@ -14,7 +14,7 @@ KERAS_IO_PATH = "examples/vision/gradient_centralization.py"
 
 
 def unified_diff() -> str:
-    original = (FOLDER / "original_gradient_centralization.py").read_text()
+    original = (FOLDER / "third_party" / "gradient_centralization.py").read_text()
     new = (FOLDER / "gradient_centralization.py").read_text()
     lines = difflib.unified_diff(
         original.splitlines(keepends=True),
