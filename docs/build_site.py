@@ -270,20 +270,26 @@ def study_section(study: Path, source: Path) -> str:
     """The study page's generated part: the study's README and its figures."""
     if not (study / "README.md").is_file():
         return "No study in this build yet (`docs/study/` does not exist).\n"
-    lines = [readme(study, source, levels=1), ""]
-    figures = source / "figures" / study.name
+    return "\n".join([readme(study, source, levels=1), "", *figure_lines(study, source)])
+
+
+def figure_lines(folder: Path, source: Path) -> list[str]:
+    """Copy a results folder's PNGs to the site's figures/<folder>/ and return a MyST
+    figure for each, captioned with its file name."""
+    figures = source / "figures" / folder.name
     figures.mkdir(parents=True, exist_ok=True)
-    for png in sorted(study.glob("*.png")):
+    lines = []
+    for png in sorted(folder.glob("*.png")):
         shutil.copy2(png, figures / png.name)
         lines += [
-            f"```{{figure}} figures/{study.name}/{png.name}",
+            f"```{{figure}} figures/{folder.name}/{png.name}",
             f":alt: {png.stem.replace('_', ' ')}",
             "",
             f"`{png.name}`",
             "```",
             "",
         ]
-    return "\n".join(lines)
+    return lines
 
 
 def drop_missing_pages(index: Path, generated: set[str]) -> None:
@@ -330,8 +336,6 @@ def results_page(folders: list[Path], source: Path) -> str:
         "",
     ]
     for folder in folders:
-        figures = source / "figures" / folder.name
-        figures.mkdir(parents=True, exist_ok=True)
         lines += [f"## {heading(folder)}", "", f"From `docs/{folder.name}/`.", ""]
         if (folder / "README.md").is_file():
             lines += [readme(folder, source), ""]
@@ -339,16 +343,7 @@ def results_page(folders: list[Path], source: Path) -> str:
         for table in ("summary.csv", "paired.csv"):
             if (folder / table).is_file():
                 lines += [f"`{table}`:", "", markdown_table(pd.read_csv(folder / table)), ""]
-        for png in sorted(folder.glob("*.png")):
-            shutil.copy2(png, figures / png.name)
-            lines += [
-                f"```{{figure}} figures/{folder.name}/{png.name}",
-                f":alt: {png.stem.replace('_', ' ')}",
-                "",
-                f"`{png.name}`",
-                "```",
-                "",
-            ]
+        lines += figure_lines(folder, source)
     return "\n".join(lines)
 
 
