@@ -148,25 +148,19 @@ def test_the_result_type_draws_no_plots(tmp_path):
     assert "plots" not in results.ComparisonResult.save_reserved.__code__.co_names
 
 
-def test_an_edited_summary_in_results_json_is_noticed(tmp_path):
+@pytest.mark.parametrize(
+    "table, row, column",
+    [("summary", 1, "final_test_accuracy_mean"), ("history", 0, "test_accuracy")],
+    ids=["summary", "per-epoch history"],
+)
+def test_an_edited_table_in_results_json_is_noticed(tmp_path, table, row, column):
     folder = tmp_path / "D"
     saved_comparison(folder)
     path = folder / "results.json"
     payload = json.loads(path.read_text())
-    payload["summary"][1]["final_test_accuracy_mean"] = 0.99
+    payload[table][row][column] = 0.99
     path.write_text(json.dumps(payload))
-    with pytest.raises(MixedResultsError, match=r"summary table in .*results.json"):
-        load_comparison(folder)
-
-
-def test_an_edited_per_epoch_table_in_results_json_is_noticed(tmp_path):
-    folder = tmp_path / "D"
-    saved_comparison(folder)
-    path = folder / "results.json"
-    payload = json.loads(path.read_text())
-    payload["history"][0]["test_accuracy"] = 0.99
-    path.write_text(json.dumps(payload))
-    with pytest.raises(MixedResultsError, match=r"history table in .*results.json"):
+    with pytest.raises(MixedResultsError, match=rf"{table} table in .*results.json"):
         load_comparison(folder)
 
 

@@ -264,17 +264,19 @@ def test_runs_table_has_one_column_per_dataset():
 
 
 def test_a_tiny_real_study_writes_tidy_tables_and_resumes(tmp_path, capsys):
-    settings = dict(epochs=1, image_size=12, max_examples=32, batch_size=16)
     out, runs = tmp_path / "out", tmp_path / "runs"
-    study = run_study(
-        "digits",
+    settings = dict(
         optimizers=["adam"],
         seeds=[0, 1],
         output_dir=out,
         runs_dir=runs,
         workers=0,
-        **settings,
+        epochs=1,
+        image_size=12,
+        max_examples=32,
+        batch_size=16,
     )
+    study = run_study("digits", **settings)
     assert len(study) == 3 * 2 * 2 * 1  # learning rates x seeds x arms x epochs
     assert set(study["learning_rate"]) == set(STUDY_GRID["adam"])
     for name in ("study.csv", "summary.csv", "forest.png", "learning_rates.png", "study.json"):
@@ -283,15 +285,7 @@ def test_a_tiny_real_study_writes_tidy_tables_and_resumes(tmp_path, capsys):
     assert record["kind"] == "digits" and "--max-examples 32" in record["command"]
     assert (runs / "digits" / "adam-lr0.001" / "results.json").is_file()
     capsys.readouterr()
-    again = run_study(
-        "digits",
-        optimizers=["adam"],
-        seeds=[0, 1],
-        output_dir=out,
-        runs_dir=runs,
-        workers=0,
-        **settings,
-    )
+    again = run_study("digits", **settings)
     assert "Run 1/" not in capsys.readouterr().out  # every cell resumed, nothing retrained
     pd.testing.assert_frame_equal(study, again)
 
