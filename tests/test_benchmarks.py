@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from script_helpers import folder_on_path
 
 ROOT = Path(__file__).parents[1]
 
@@ -62,11 +63,8 @@ def test_the_epochs_benchmark_pairs_each_epoch_with_its_steps(tmp_path):
 @pytest.fixture(scope="module")
 def benchmarks():
     """The benchmark scripts as modules (they import their sibling `common`)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
+    with folder_on_path(ROOT / "benchmarks"):
         yield importlib.import_module("common"), importlib.import_module("gc_overhead")
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
 
 
 def test_the_median_interval_is_a_pair_of_order_statistics(benchmarks):
@@ -215,11 +213,8 @@ def test_the_host_cost_needs_the_torch_backend():
 @pytest.fixture(scope="module")
 def script():
     """A benchmark script as a module, by name (they import their sibling `common`)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
+    with folder_on_path(ROOT / "benchmarks"):
         yield importlib.import_module
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
 
 
 def results_state() -> dict:
@@ -410,11 +405,8 @@ def test_gpu_check_runs_every_step_when_one_fails(tmp_path):
 @pytest.fixture(scope="module")
 def tables():
     """docs/benchmark_tables.py as a module: the site's tables, generated from the JSON."""
-    sys.path.insert(0, str(ROOT / "docs"))
-    try:
+    with folder_on_path(ROOT / "docs"):
         yield importlib.import_module("benchmark_tables")
-    finally:
-        sys.path.remove(str(ROOT / "docs"))
 
 
 def table_lines(tables, name: str) -> list[str]:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from script_helpers import folder_on_path
 
 ROOT = Path(__file__).parents[1]
 SCRIPT = ROOT / "benchmarks" / "device_profile.py"
@@ -16,11 +17,8 @@ SCRIPT = ROOT / "benchmarks" / "device_profile.py"
 
 @pytest.fixture(scope="module")
 def device_profile():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
+    with folder_on_path(ROOT / "benchmarks"):
         yield importlib.import_module("device_profile")
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
 
 
 def run_script(*args: str, backend: str = "jax") -> subprocess.CompletedProcess:
