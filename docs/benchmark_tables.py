@@ -360,6 +360,22 @@ JAX_OVERHEAD = f"KERAS_BACKEND=jax   {OVERHEAD}"
 GPU_FLAGS = "--sizes 300 64 --repeats 41 --steps-per-repeat 5"
 H200 = '--device "NVIDIA H200"'
 
+
+def gpu_overhead_table(name: str, title: str, flags: str, suffix: str = "") -> Table:
+    """The GC overhead on the GPU on JAX and PyTorch (with `--host-cost`), run with `flags`
+    into gc_overhead_<backend><suffix>.json."""
+    output = f"--output benchmarks/results/{GPU}/gc_overhead"
+    return Table(
+        name,
+        title,
+        (f"{GPU}/gc_overhead_jax{suffix}.json", f"{GPU}/gc_overhead_torch{suffix}.json"),
+        f"{TORCH_OVERHEAD} {flags} --host-cost {H200} {output}_torch{suffix}.json\n"
+        f"{JAX_OVERHEAD} {flags} {H200} {output}_jax{suffix}.json",
+        OVERHEAD_HEADER,
+        lambda r: overhead_rows(r, ["JAX", "PyTorch"]),
+    )
+
+
 TABLES = [
     Table(
         "gc_overhead_cpu",
@@ -511,26 +527,16 @@ TABLES = [
         PROFILE_HEADER,
         lambda r: profile_rows(r, ["JAX", "PyTorch"]),
     ),
-    Table(
+    gpu_overhead_table(
         "gc_overhead_gpu",
         "GC overhead on a GPU: GC step / plain step, blocks of 5 steps",
-        (f"{GPU}/gc_overhead_jax.json", f"{GPU}/gc_overhead_torch.json"),
-        f"{TORCH_OVERHEAD} {GPU_FLAGS} --host-cost {H200} "
-        f"--output benchmarks/results/{GPU}/gc_overhead_torch.json\n"
-        f"{JAX_OVERHEAD} {GPU_FLAGS} {H200} --output benchmarks/results/{GPU}/gc_overhead_jax.json",
-        OVERHEAD_HEADER,
-        lambda r: overhead_rows(r, ["JAX", "PyTorch"]),
+        GPU_FLAGS,
     ),
-    Table(
+    gpu_overhead_table(
         "gc_overhead_gpu_replicate",
         "The same measurement, run a second time with the same flags",
-        (f"{GPU}/gc_overhead_jax_replicate.json", f"{GPU}/gc_overhead_torch_replicate.json"),
-        f"{TORCH_OVERHEAD} --sizes 64 300 --repeats 41 --steps-per-repeat 5 --host-cost {H200} "
-        f"--output benchmarks/results/{GPU}/gc_overhead_torch_replicate.json\n"
-        f"{JAX_OVERHEAD} --sizes 64 300 --repeats 41 --steps-per-repeat 5 {H200} "
-        f"--output benchmarks/results/{GPU}/gc_overhead_jax_replicate.json",
-        OVERHEAD_HEADER,
-        lambda r: overhead_rows(r, ["JAX", "PyTorch"]),
+        "--sizes 64 300 --repeats 41 --steps-per-repeat 5",
+        suffix="_replicate",
     ),
     Table(
         "gc_overhead_gpu_single_steps",
