@@ -69,15 +69,9 @@ def test_grid_skips_complete_runs_and_contains_failures(tiny_notebook, tmp_path)
 
 
 def test_a_misspelt_parameter_stops_the_grid_before_any_run(tiny_notebook, tmp_path):
+    grid = {"optimizers": ["sgd"], "learning_rates": [0.01], "seeds": [0]}
     with pytest.raises(ValueError, match="no parameter `epoch` \\(did you mean `epochs`\\?\\)"):
-        run_grid(
-            tiny_notebook,
-            tmp_path / "runs",
-            optimizers=["sgd"],
-            learning_rates=[0.01],
-            seeds=[0],
-            parameters={"epoch": 1},
-        )
+        run_grid(tiny_notebook, tmp_path / "runs", parameters={"epoch": 1}, **grid)
     assert not (tmp_path / "runs").exists()
 
 
@@ -296,15 +290,10 @@ def test_a_relative_dataset_is_taken_from_the_current_folder(tmp_path, monkeypat
 def test_a_missing_folder_dataset_stops_the_grid_before_any_run(tmp_path, monkeypatch):
     notebook = NOTEBOOKS / "04_comparison.ipynb"
     monkeypatch.chdir(tmp_path)
+    grid = {"optimizers": ["sgd"], "learning_rates": [0.1], "seeds": [0]}
+    parameters = {"dataset": "./missing", "augment": False}
     with pytest.raises((FileNotFoundError, ValueError), match="missing"):
-        run_grid(
-            notebook,
-            tmp_path / "runs",
-            optimizers=["sgd"],
-            learning_rates=[0.1],
-            seeds=[0],
-            parameters={"dataset": "./missing", "augment": False},
-        )
+        run_grid(notebook, tmp_path / "runs", parameters=parameters, **grid)
     assert not [path for path in (tmp_path / "runs").iterdir() if not path.name.startswith(".")]
 
 
