@@ -56,6 +56,7 @@ from gc_tutorial.parameters import (
     quick_mode,
 )
 from gc_tutorial.results import COMPARISON_FILES, MixedResultsError, load_comparison
+from gc_tutorial.sources import check_tfds_name
 from gc_tutorial.storage import (
     FolderInUseError,
     lock_folder,
@@ -253,16 +254,20 @@ def _shared_settings(marker: dict) -> str:
 
 
 def check_datasets(plan: GridPlan) -> None:
-    """Load the listing of every folder dataset the runs use, before the first run."""
+    """Load the listing of every folder dataset the runs use, and check that every other name
+    is a tensorflow-datasets name, before the first run."""
     checked = set()
     for cell in plan.cells:
         if plan.state(cell) == "complete":
             continue
         settings = cell.settings
         dataset = settings.get("dataset")
-        if not isinstance(dataset, str) or dataset in checked or not Path(dataset).is_absolute():
+        if not isinstance(dataset, str) or dataset in checked or dataset in (DIGITS, SYNTHETIC):
             continue
         checked.add(dataset)
+        if not Path(dataset).is_absolute():  # not a folder: a tensorflow-datasets name
+            check_tfds_name(dataset)
+            continue
         load_dataset(
             dataset,
             image_size=settings.get("image_size", 32),

@@ -287,11 +287,12 @@ def test_a_relative_dataset_is_taken_from_the_current_folder(tmp_path, monkeypat
     assert resolve_paths({"dataset": "mnist"}) == {"dataset": "mnist"}  # a tfds name
 
 
-def test_a_missing_folder_dataset_stops_the_grid_before_any_run(tmp_path, monkeypatch):
+@pytest.mark.parametrize("dataset", ["./missing", "missing"])  # a path; a bare name (not tfds)
+def test_a_missing_folder_dataset_stops_the_grid_before_any_run(tmp_path, monkeypatch, dataset):
     notebook = NOTEBOOKS / "04_comparison.ipynb"
     monkeypatch.chdir(tmp_path)
     grid = {"optimizers": ["sgd"], "learning_rates": [0.1], "seeds": [0]}
-    parameters = {"dataset": "./missing", "augment": False}
+    parameters = {"dataset": dataset, "augment": False}
     with pytest.raises((FileNotFoundError, ValueError), match="missing"):
         run_grid(notebook, tmp_path / "runs", parameters=parameters, **grid)
     assert not [path for path in (tmp_path / "runs").iterdir() if not path.name.startswith(".")]
