@@ -20,6 +20,7 @@ mean of each output unit's weights does not move.
 import ast
 import inspect
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -242,6 +243,7 @@ def test_runs_end_to_end_as_a_notebook_at_reduced_size(tmp_path):
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbmake",
          "--overwrite", "--nbmake-timeout=300", str(notebook)],
         capture_output=True, text=True, cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "MPLBACKEND"},  # Jupyter's inline plots
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     cells = json.loads(notebook.read_text())["cells"]
