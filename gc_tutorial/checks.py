@@ -23,6 +23,19 @@ def fail(name: str, value: object, allowed: str) -> NoReturn:
     )
 
 
+def check_digits_not_augmented(
+    augment: object, dataset: object, what: str = "dataset", hint: str = ""
+) -> None:
+    """Digits are never augmented: a flip or a rotation changes a digit's class."""
+    if dataset == "digits" and augment:
+        fail(
+            "augment",
+            augment,
+            f"False for {what} 'digits' (a flip or a rotation changes a digit's class: a 6 "
+            f"becomes a 9){hint}",
+        )
+
+
 def check_bool(name: str, value: object) -> bool:
     """`value` if it is True or False."""
     if not isinstance(value, bool):

@@ -21,6 +21,7 @@ from typing import Any
 from gc_tutorial.checks import (
     check_bool,
     check_choice,
+    check_digits_not_augmented,
     check_int,
     check_number,
     check_optional_int,
@@ -112,13 +113,11 @@ class ComparisonConfig:
                 f"None for optimizer {self.optimizer!r} (momentum applies to "
                 f"{' and '.join(MOMENTUM_OPTIMIZERS)})",
             )
-        if self.dataset == "digits" and self.augment:
-            fail(
-                "augment",
-                self.augment,
-                "False for dataset 'digits' (a flip or a rotation changes a digit's class: "
-                "a 6 becomes a 9); pass augment=False, or --no-augment on the command line",
-            )
+        check_digits_not_augmented(
+            self.augment,
+            self.dataset,
+            hint="; pass augment=False, or --no-augment on the command line",
+        )
 
     def get_config(self) -> dict:
         """Plain JSON-ready values (seeds as a list), as stored in results.json."""

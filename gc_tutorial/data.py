@@ -17,7 +17,13 @@ from typing import NamedTuple
 import numpy as np
 
 from gc_tutorial._quiet_tensorflow import load_tensorflow_quietly
-from gc_tutorial.checks import SEED_LIMIT, check_bool, check_int, check_optional_int, fail
+from gc_tutorial.checks import (
+    SEED_LIMIT,
+    check_bool,
+    check_digits_not_augmented,
+    check_int,
+    check_optional_int,
+)
 from gc_tutorial.folders import folder_examples
 from gc_tutorial.sources import (  # noqa: F401  (the sources' names, importable from here too)
     DIGITS,
@@ -148,13 +154,7 @@ def load_dataset(
     check_bool("shuffle", shuffle)
     seed = check_int("seed", seed, 0, SEED_LIMIT)
     max_examples = check_optional_int("max_examples", max_examples)
-    if source == DIGITS and augment:
-        fail(
-            "augment",
-            augment,
-            "False for source 'digits' (a flip or a rotation changes a digit's class: a 6 "
-            "becomes a 9)",
-        )
+    check_digits_not_augmented(augment, source, what="source")
     examples = load_examples(source, image_size, seed, max_examples, data_dir)
     check_cache_fits_in_memory(examples.num_train + examples.num_test, image_size)
     pipeline = dict(image_size=image_size, batch_size=batch_size, seed=seed)
