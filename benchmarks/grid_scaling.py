@@ -68,13 +68,16 @@ def run_way(cells: tuple[Cell, ...], workers: int, folder: Path) -> tuple[float,
     return seconds, finals
 
 
-def largest_difference(one: dict, other: dict) -> float:
-    return max(
-        abs(a - b)
-        for name in one
-        for row_a, row_b in zip(one[name], other[name], strict=True)
-        for a, b in zip(row_a, row_b, strict=True)
-    )
+def largest_difference(one: dict, other: dict) -> dict[str, float]:
+    """Per metric, the largest absolute difference of a final value between two ways."""
+    return {
+        metric: max(
+            abs(row_a[index] - row_b[index])
+            for name in one
+            for row_a, row_b in zip(one[name], other[name], strict=True)
+        )
+        for index, metric in enumerate(METRICS)
+    }
 
 
 def steps_per_execution_probe(epochs: int) -> list[dict]:
