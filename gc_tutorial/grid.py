@@ -22,11 +22,13 @@ import argparse
 import contextlib
 import hashlib
 import importlib.util
+import io
 import json
 import logging
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 import time
 import traceback
@@ -120,19 +122,22 @@ def execute_cell(cell: Cell) -> CellFiles:
     """Run `cell` in a new temporary folder and return its files (where the cell runs).
 
     In a Dask worker, TensorFlow gets as many threads as the worker has (set before its
-    first op): process workers with one thread each then share the cores evenly.
+    first op): process workers with one thread each then share the cores evenly. What the
+    task prints is kept out of the terminal (workers' lines would scatter around the
+    progress bar) and goes into `error.txt` if the cell fails.
     """
     threads = _worker_threads()
     if threads is not None:
         use_threads(threads)
-    start = time.perf_counter()
+    start, printed = time.perf_counter(), io.StringIO()
     with tempfile.TemporaryDirectory(prefix="gc-cell-") as scratch:
         folder = Path(scratch) / cell.name
         try:
-            cell.task(folder, **cell.arguments)
+            with contextlib.redirect_stdout(printed):
+                cell.task(folder, **cell.arguments)
             error = ""
         except Exception as raised:  # one failing cell must not stop the others
-            error = "".join(traceback.format_exception(raised))
+            error = printed.getvalue() + "".join(traceback.format_exception(raised))
         files = {} if error else read_tree(folder)
     return CellFiles(files, error, time.perf_counter() - start)
 
@@ -291,8 +296,18 @@ def describe_where(workers: int | None, scheduler: str | None) -> str:
     if scheduler:
         return f"Dask scheduler {scheduler}"
     if workers == 0:
-        return "one process"
+        return f"one process with {_tensorflow_threads()}"
     return f"LocalCluster of {workers or os.cpu_count()} one-thread workers"
+
+
+def _tensorflow_threads() -> str:
+    """This process's TensorFlow intra-op threads, which decide the order of float sums."""
+    tf = sys.modules.get("tensorflow")
+    threads = tf.config.threading.get_intra_op_parallelism_threads() if tf else 0
+    threads = threads or int(os.environ.get("TF_NUM_INTRAOP_THREADS") or 0)
+    if not threads:
+        return "TensorFlow's default threads"
+    return f"{threads} TensorFlow thread{'s' if threads > 1 else ''}"
 
 
 def check_workers(workers: int | None) -> None:

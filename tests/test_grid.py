@@ -15,6 +15,7 @@ from gc_tutorial.grid import (
     CellFiles,
     GridPlan,
     check_workers,
+    describe_where,
     execute_cell,
     run_plan,
     store_cell,
@@ -32,6 +33,15 @@ def write_square(folder: Path, value: int) -> None:
     (folder / "square.txt").write_text(str(value * value))
     (folder / "tables").mkdir()
     (folder / "tables" / "value.json").write_text(json.dumps({"value": value}))
+
+
+def chatty(folder: Path, value: int) -> None:
+    """A cell task that prints, then writes a file; 13 fails after printing."""
+    print(f"working on {value}")
+    if value == 13:
+        raise ArithmeticError("unlucky value")
+    folder.mkdir(parents=True)
+    (folder / "value.txt").write_text(str(value))
 
 
 def interrupt(folder: Path, value: int) -> None:
@@ -61,6 +71,25 @@ def test_a_failing_cell_records_its_error_and_the_others_finish(tmp_path):
     marker = json.loads((plan.runs_dir / "cell-2" / COMPLETE_MARKER).read_text())
     assert marker == {"identity": plan.cells[0].identity, "settings": {"value": 2}}
     assert not (plan.runs_dir / STAGING_FOLDER).exists()
+
+
+def test_what_a_cell_prints_stays_off_the_terminal_and_a_failed_cell_keeps_it(tmp_path, capsys):
+    plan = GridPlan(tmp_path / "runs", cells(2, 13, task=chatty))
+    run_plan(plan, workers=0, progress=False)
+    assert "working on" not in capsys.readouterr().out
+    error = (plan.runs_dir / "cell-13" / ERROR_FILE).read_text()
+    assert error.startswith("working on 13\n") and "unlucky value" in error
+    assert visible(plan.runs_dir / "cell-2") == [COMPLETE_MARKER, "value.txt"]
+
+
+def test_where_the_cells_ran_names_the_threads_that_decide_the_numbers(monkeypatch):
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    assert describe_where(0, None) == "one process with TensorFlow's default threads"
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
+    assert describe_where(0, None) == "one process with 1 TensorFlow thread"
+    assert describe_where(2, None) == "LocalCluster of 2 one-thread workers"
+    assert describe_where(None, "tcp://host:8786") == "Dask scheduler tcp://host:8786"
 
 
 def test_a_rerun_skips_complete_cells_and_retries_failed_ones(tmp_path):
