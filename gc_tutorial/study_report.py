@@ -31,6 +31,7 @@ def study_runs_table(record: dict) -> pd.DataFrame:
                 "cells": sum(len(rates) for rates in run["grid"].values()),
                 "target accuracy": run["target_accuracy"],
                 "wall time (min)": run["wall_time_min"],
+                "where": run.get("workers", "n/a"),
                 "processor": run["environment"]["processor"],
                 "cores": run["environment"]["cpu_count"],
                 "command": run["command"],
@@ -139,10 +140,12 @@ def study_readme(
 
 
 def _time_spent(run: dict) -> str:
-    """How study.json says the time was spent: CPU time (one process), or cell time."""
+    """How study.json says the time was spent (CPU time or cell time) and where."""
     if "cpu_time_min" in run:
-        return f"{run['cpu_time_min']} min of CPU time"
-    return f"{run.get('cell_time_min', 'n/a')} min of cell time, {run.get('workers', 'n/a')}"
+        spent = f"{run['cpu_time_min']} min of CPU time"
+    else:
+        spent = f"{run.get('cell_time_min', 'n/a')} min of cell time"
+    return f"{spent}, {run.get('workers', 'n/a')}"
 
 
 def _summary(row: dict) -> PairedSummary:
