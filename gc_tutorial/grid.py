@@ -300,6 +300,14 @@ def describe_where(workers: int | None, scheduler: str | None) -> str:
     return f"LocalCluster of {workers or os.cpu_count()} one-thread workers"
 
 
+def where_flags(workers: int | None, scheduler: str | None) -> list[str]:
+    """The command-line flags that run cells where these arguments run them."""
+    scheduler = scheduler or os.environ.get(SCHEDULER_VARIABLE)
+    if scheduler:
+        return ["--scheduler", scheduler]
+    return {None: [], 0: ["--sequential"]}.get(workers, ["--workers", str(workers)])
+
+
 def _tensorflow_threads() -> str:
     """This process's TensorFlow intra-op threads, which decide the order of float sums."""
     tf = sys.modules.get("tensorflow")

@@ -38,6 +38,7 @@ from gc_tutorial.grid import (
     check_workers,
     describe_where,
     run_plan,
+    where_flags,
 )
 from gc_tutorial.results import (
     COMPARISON_FILES,
@@ -309,7 +310,7 @@ def run_planned_study(
             "cell_time_min": cell_minutes,
             "workers": describe_where(workers, scheduler),
             "environment": describe_environment(),
-            "command": study_command(plan),
+            "command": study_command(plan, workers, scheduler),
         }
         record_study_run(plan.output_dir, plan.dataset, run)
         write_study_outputs(study, plan.output_dir)
@@ -321,9 +322,9 @@ def _tidy(history: pd.DataFrame, dataset: str, optimizer: str, learning_rate: fl
     return table[STUDY_COLUMNS]
 
 
-def study_command(plan: StudyPlan) -> str:
+def study_command(plan: StudyPlan, workers: int | None = None, scheduler: str | None = None):
     """The `python -m gc_tutorial.study` command that runs `plan` again: each choice that
-    differs from the command's default, as its flag."""
+    differs from the command's default, as its flag, and where the cells ran."""
     words = ["python", "-m", "gc_tutorial.study", "--dataset", plan.dataset]
     defaults = STUDY_SETTINGS.get(plan.dataset, STUDY_SETTINGS[DIGITS])
     for name, value in plan.settings.items():
@@ -339,7 +340,7 @@ def study_command(plan: StudyPlan) -> str:
         words += ["--seeds", *map(str, plan.seeds)]
     if plan.output_dir != Path(DEFAULT_OUTPUT_DIR):
         words += ["--output-dir", str(plan.output_dir)]
-    return shlex.join(words)
+    return shlex.join(words + where_flags(workers, scheduler))
 
 
 def study_parser() -> argparse.ArgumentParser:

@@ -204,6 +204,11 @@ def test_recorded_command_runs_the_same_study_again(tmp_path, monkeypatch):
         plan_study(images, optimizers=["rmsprop"], image_size=12),
     ]
     assert study_command(plans[0]) == "python -m gc_tutorial.study --dataset digits"
+    where = {(0, None): "--sequential", (3, None): "--workers 3"}
+    where[None, "tcp://h:8786"] = "--scheduler tcp://h:8786"
+    for (workers, scheduler), words in where.items():
+        command = study_command(plans[0], workers, scheduler)
+        assert command == f"python -m gc_tutorial.study --dataset digits {words}"
     for plan in plans:
         words = shlex.split(study_command(plan))
         assert words[:3] == ["python", "-m", "gc_tutorial.study"]
