@@ -240,8 +240,8 @@ def test_at_best_sentences_quote_each_arms_learning_rate_and_the_interval():
 @pytest.mark.parametrize(
     "dataset, run, label",
     [
-        ("digits", {}, "real handwritten digits; not horses_or_humans"),
-        ("synthetic", {}, "SYNTHETIC data; not horses_or_humans"),
+        ("digits", {"kind": "digits"}, "real handwritten digits; not horses_or_humans"),
+        ("synthetic", {"kind": "synthetic"}, "SYNTHETIC data; not horses_or_humans"),
         ("horses_or_humans", {"kind": "tfds"}, "tensorflow-datasets"),
         ("/data/photos", {"kind": "folder"}, "images from a folder; not horses_or_humans"),
     ],
