@@ -350,6 +350,32 @@ def grid_scaling_rows(results: list[dict]) -> list[tuple]:
     ]
 
 
+def study_runs_rows(results: list[dict]) -> list[tuple]:
+    (result,) = results
+    return [
+        (row["way"], f"`{row['command']}`", row["where"], f"{row['wall_time_min']} min")
+        for row in result["rows"]
+    ]
+
+
+def study_agreement_rows(results: list[dict]) -> list[tuple]:
+    (result,) = results
+    rows = []
+    for pair in result["pairs"]:
+        accuracy = pair["final_value_difference"]["test_accuracy"]
+        rows.append(
+            (
+                " / ".join(pair["ways"]),
+                "identical" if pair["summary_identical"] else "different",
+                f"{pair['runs_with_identical_final_values']} of {pair['runs']}",
+                f"{accuracy['median']:.4f} / {accuracy['p90']:.4f} / {accuracy['max']:.4f}",
+                f"{pair['largest_difference_of_a_cell_mean']:.4f}",
+                f"{pair['cells_with_the_same_verdict']} of {pair['cells']}",
+            )
+        )
+    return rows
+
+
 PROFILE_HEADER = ("backend", "step under the profiler", "busy", "kernels or ops a step",
                   "where the time goes (largest shares)")  # fmt: skip
 THROUGHPUT_HEADER = ("configuration", "median step", "range", "x default", "GFLOP/s",
@@ -357,6 +383,11 @@ THROUGHPUT_HEADER = ("configuration", "median step", "range", "x default", "GFLO
 OVERHEAD = "python benchmarks/gc_overhead.py"
 TORCH_OVERHEAD = f"KERAS_BACKEND=torch {OVERHEAD}"
 JAX_OVERHEAD = f"KERAS_BACKEND=jax   {OVERHEAD}"
+STUDY_RUNS = (
+    "python benchmarks/study_runs.py --output benchmarks/results/study_runs.json "
+    "committed=docs/study LocalCluster=/work/runs/local-out scheduler=/work/runs/sched-out "
+    "'one process, 1 thread=/work/runs/seq1-out'"
+)
 GPU_FLAGS = "--sizes 300 64 --repeats 41 --steps-per-repeat 5"
 H200 = '--device "NVIDIA H200"'
 
@@ -515,6 +546,29 @@ TABLES = [
         "python benchmarks/grid_scaling.py --output benchmarks/results/grid_scaling.json",
         ("how the cells ran", "wall time", "cells a minute", "speed-up"),
         grid_scaling_rows,
+    ),
+    Table(
+        "study_runs",
+        "The digits study run in different ways: where, and how long",
+        ("study_runs.json",),
+        STUDY_RUNS,
+        ("way", "command", "where the cells ran", "wall time"),
+        study_runs_rows,
+    ),
+    Table(
+        "study_agreement",
+        "The digits study run in different ways: how far the results agree (240 runs, 12 cells)",
+        ("study_runs.json",),
+        STUDY_RUNS,
+        (
+            "ways",
+            "summary.csv",
+            "runs with identical final values",
+            "test accuracy difference: median / 90% / max",
+            "largest change of a cell's mean",
+            "cells with the same verdict",
+        ),
+        study_agreement_rows,
     ),
     Table(
         "device_profile_cpu",

@@ -4,12 +4,14 @@ import importlib
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from script_helpers import folder_on_path
 
@@ -400,6 +402,34 @@ def test_gpu_check_runs_every_step_when_one_fails(tmp_path):
     assert all(line.startswith("torch -c import") for line in keras_imports)
     assert result.stderr.splitlines()[-2:] == ["failed steps:", "  GC overhead, PyTorch backend"]
     assert not any(scratch.iterdir())  # its trace folders removed
+
+
+def test_the_study_comparison_finds_the_one_run_that_changed(script, capsys, tmp_path):
+    study_runs = script("study_runs")
+    one, other = tmp_path / "one", tmp_path / "other"
+    for folder in (one, other):
+        shutil.copytree(ROOT / "docs" / "study", folder)
+    study = pd.read_csv(other / "study.csv")
+    run = study[(study.dataset == "digits") & (study.optimizer == "sgd") & (study.seed == 3)]
+    run = run[(run.learning_rate == 0.1) & (run.arm == "gc")]
+    study.loc[run["epoch"].idxmax(), "test_accuracy"] += 0.5
+    study.to_csv(other / "study.csv", index=False)
+
+    same = study_runs.agreement(one, one, "digits")
+    assert same["summary_identical"] and same["runs_with_identical_final_values"] == 240
+    changed = study_runs.agreement(one, other, "digits")
+    assert changed["runs_with_identical_final_values"] == 239
+    assert changed["final_value_difference"]["test_accuracy"]["max"] == pytest.approx(0.5)
+    where = {"optimizer": "sgd", "learning_rate": "0.1", "seed": "3", "arm": "gc"}
+    assert changed["largest_test_accuracy_difference_in"] == where
+
+    output = tmp_path / "study_runs.json"
+    study_runs.main([f"a={one}", f"b={other}", "--output", str(output)])
+    result = json.loads(output.read_text())
+    assert [row["way"] for row in result["rows"]] == ["a", "b"]
+    assert [pair["ways"] for pair in result["pairs"]] == [["a", "b"]]
+    error = refused(capsys, study_runs.main, [f"a={one}", f"b={tmp_path}"])
+    assert f"{tmp_path} holds no study (no summary.csv)" in error
 
 
 @pytest.fixture(scope="module")
