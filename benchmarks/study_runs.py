@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from common import check_output, print_table, write_results
 
+from gc_tutorial.analysis import final_epochs
 from gc_tutorial.study_outputs import load_study_record
 
 FINAL_METRICS = ["train_loss", "test_loss", "test_accuracy"]
@@ -42,8 +43,8 @@ def way(text: str) -> tuple[str, Path]:
 def final_values(folder: Path, dataset: str) -> pd.DataFrame:
     """Each run's last epoch, indexed by optimizer, learning rate, seed and arm."""
     study = pd.read_csv(folder / "study.csv")
-    study = study[study["dataset"] == dataset].sort_values("epoch")
-    return study.groupby(RUN_KEYS).tail(1).set_index(RUN_KEYS)[FINAL_METRICS].sort_index()
+    final = final_epochs(study[study["dataset"] == dataset])
+    return final.set_index(RUN_KEYS)[FINAL_METRICS].sort_index()
 
 
 def summary_rows(folder: Path, dataset: str) -> pd.DataFrame:
