@@ -41,7 +41,7 @@ def machine(device: str | None = None) -> dict:
         "load_average": load_average(),
     }
     if backend == "tensorflow":
-        from gc_tutorial.results import describe_environment
+        from gc_tutorial.report import describe_environment
 
         environment = describe_environment()
         described |= {key: environment[key] for key in ("memory_gib", "gpus", "tensorflow")}

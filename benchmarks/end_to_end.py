@@ -83,7 +83,7 @@ def write_stand_in(folder: Path, image_size: int, seed: int = 0) -> Path:
 
 def comparison(args, config) -> None:
     """The comparison `config` (checked by `comparison_config`) on a fresh stand-in folder."""
-    from gc_tutorial.experiment import run_comparison
+    from gc_tutorial.comparison import run_comparison
 
     output_dir = comparison_output_dir(args)
     with tempfile.TemporaryDirectory() as scratch:
@@ -118,7 +118,7 @@ def comparison(args, config) -> None:
 def comparison_config(parser: argparse.ArgumentParser, args):
     """The comparison's settings and its --output-dir, checked before the stand-in is written."""
     from gc_tutorial.config import ComparisonConfig
-    from gc_tutorial.results import check_output_dir
+    from gc_tutorial.results import check_results_replaceable
 
     try:
         config = ComparisonConfig(
@@ -129,7 +129,7 @@ def comparison_config(parser: argparse.ArgumentParser, args):
     output_dir = comparison_output_dir(args).resolve()
     check_folder(parser, "--output-dir", output_dir.parent)
     try:
-        check_output_dir(output_dir)
+        check_results_replaceable(output_dir)
     except (ValueError, OSError) as error:
         parser.error(f"--output-dir: {error}")
     return config
@@ -193,8 +193,8 @@ def epochs_on(args, source) -> None:
     import numpy as np
 
     from gc_tutorial import make_optimizer
+    from gc_tutorial.comparison import EpochTimer, enable_determinism
     from gc_tutorial.data import load_dataset
-    from gc_tutorial.experiment import EpochTimer, enable_determinism
     from gc_tutorial.model import build_model, loss_for
 
     enable_determinism()

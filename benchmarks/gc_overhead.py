@@ -305,7 +305,7 @@ def main(argv=None) -> dict:
     check_output(parser, "gc_overhead", args.output)
     determinism = keras.backend.backend() == "tensorflow"
     if determinism:
-        from gc_tutorial.experiment import enable_determinism  # imports TensorFlow
+        from gc_tutorial.comparison import enable_determinism  # imports TensorFlow
 
         enable_determinism()
     device = args.device or device_name()

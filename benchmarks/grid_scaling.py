@@ -1,7 +1,7 @@
 """How a grid scales: the same cells in one process and on a LocalCluster of 1 and 2 workers.
 
 The grid: digits, 2 optimizers x 2 learning rates x 4 seeds (one cell per seed, both arms),
-15 epochs at 24 px, no augmentation, run by `gc_tutorial.grid.run_plan`. Each way gets a
+15 epochs at 24 px, no augmentation, run by `gc_tutorial.grids.grid.run_plan`. Each way gets a
 fresh runs folder; cells per minute count the whole run, cluster start-up included. The
 runs are checked to give the same final metrics (bit for bit where the thread counts
 match). Then `steps_per_execution`: the study's model trained for a few epochs with 1 and 32
@@ -22,8 +22,8 @@ from pathlib import Path
 from common import check_output, load_average, print_table, write_results
 
 from gc_tutorial.config import ComparisonConfig
-from gc_tutorial.grid import Cell, GridPlan, run_plan
-from gc_tutorial.study import train_cell
+from gc_tutorial.grids.grid import Cell, GridPlan, run_plan
+from gc_tutorial.grids.study import train_cell
 
 GRID = {"optimizers": ("sgd", "adam"), "learning_rates": (1e-3, 1e-2), "seeds": (0, 1, 2, 3)}
 SETTINGS = {"dataset": "digits", "image_size": 24, "epochs": 15, "batch_size": 64}

@@ -35,8 +35,8 @@ def final_accuracies(history) -> dict:
 
 
 def main(argv=None) -> dict:
+    from gc_tutorial.comparison import run_comparison
     from gc_tutorial.config import ComparisonConfig
-    from gc_tutorial.experiment import run_comparison
     from gc_tutorial.stats import paired_summary
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from common import check_output, print_table, write_results
 
-from gc_tutorial.analysis import final_epochs
-from gc_tutorial.study_outputs import load_study_record
+from gc_tutorial.grids.study_outputs import load_study_record
+from gc_tutorial.grids.tables import final_epochs
 
 FINAL_METRICS = ["train_loss", "test_loss", "test_accuracy"]
 RUN_KEYS = ["optimizer", "learning_rate", "seed", "arm"]

@@ -149,7 +149,7 @@ def worker(name: str, steps: int, image_size: int, batch_size: int) -> dict:
     import numpy as np
 
     if config["determinism"] and keras.backend.backend() == "tensorflow":
-        from gc_tutorial.experiment import enable_determinism  # imports TensorFlow
+        from gc_tutorial.comparison import enable_determinism  # imports TensorFlow
 
         enable_determinism()
     keras.config.set_dtype_policy(config["precision"])  # this process only, as train_arm does
@@ -222,7 +222,7 @@ def profile_layers(image_size: int, batch_size: int, repeats: int, peak: float) 
     """TensorFlow only: each Conv2D/Dense layer alone, forward + gradients, against the peak."""
     import tensorflow as tf
 
-    from gc_tutorial.experiment import enable_determinism
+    from gc_tutorial.comparison import enable_determinism
     from gc_tutorial.model import build_model
 
     enable_determinism()
@@ -277,7 +277,7 @@ def profile_ops(image_size: int, batch_size: int, steps: int) -> dict:
     side, so the sum exceeds the step's wall time, and a kind's share is of that sum."""
     import tensorflow as tf
 
-    from gc_tutorial.experiment import enable_determinism
+    from gc_tutorial.comparison import enable_determinism
 
     enable_determinism()
     model = compiled_model(PACKAGE_DEFAULT, image_size)

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     os.environ["GC_TUTORIAL_QUICK"] = "1" if quick else "0"
     os.environ.pop("MPLBACKEND", None)  # the kernels' inline backend must draw the figures
-    from gc_tutorial.experiment import describe_environment
+    from gc_tutorial.report import describe_environment
 
     machine = describe_machine(describe_environment())
     offline = not quick and not tutorial_dataset_available()

@@ -1,59 +1,45 @@
 """gc-tutorial: Gradient Centralization in Keras 3, taught and tested.
 
-Importing it loads Keras and the GC code only; the data and experiment modules load
-TensorFlow's data stack when they are imported themselves.
+What a user of GC needs, importable from here:
+
+- `GCAdam`, `GCSGD`, `GCRMSprop`, ...: every built-in Keras optimizer with GC, taking its
+  arguments plus `conv_only` and `centralize` (`gc_tutorial.optimizers`);
+- `make_optimizer`: one of them, or the plain Keras optimizer, by name;
+- `GradientCentralization` and `centralize_gradient`: GC itself (`gc_tutorial.centralization`);
+- `verify_gc`: does an optimizer really apply GC? (`gc_tutorial.verify`);
+- `run_comparison` and `ComparisonConfig`: baseline vs GC, fair and timed
+  (`gc_tutorial.comparison`).
+
+Each name loads its module when first used, so that `import gc_tutorial`, and a command
+line's answer to a bad flag, do not wait for Keras and TensorFlow to load.
 """
 
-from gc_tutorial._quiet_tensorflow import load_keras_quietly
+from importlib import import_module
 
-load_keras_quietly()  # first: Keras's TensorFlow backend logs as it loads (none is loaded on JAX)
-
-from gc_tutorial.centralization import GradientCentralization, centralize_gradient  # noqa: E402
-from gc_tutorial.optimizers import (  # noqa: E402
-    GC_OPTIMIZERS,
-    GCSGD,
-    OPTIMIZERS,
-    GCAdadelta,
-    GCAdafactor,
-    GCAdagrad,
-    GCAdam,
-    GCAdamax,
-    GCAdamW,
-    GCFtrl,
-    GCLamb,
-    GCLion,
-    GCMuon,
-    GCNadam,
-    GCRMSprop,
-    GCScheduleFreeAdamW,
-    make_optimizer,
-)
-from gc_tutorial.update_mode import UpdateCentralization  # noqa: E402
-from gc_tutorial.verify import GCVerdict, verify_gc  # noqa: E402
+from gc_tutorial.checks import ADDED_IN_KERAS, KERAS_OPTIMIZERS, keras_version
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "GC_OPTIMIZERS",
-    "GCSGD",
-    "OPTIMIZERS",
-    "GCAdadelta",
-    "GCAdafactor",
-    "GCAdagrad",
-    "GCAdam",
-    "GCAdamW",
-    "GCAdamax",
-    "GCFtrl",
-    "GCLamb",
-    "GCLion",
-    "GCMuon",
-    "GCNadam",
-    "GCRMSprop",
-    "GCScheduleFreeAdamW",
-    "GCVerdict",
-    "GradientCentralization",
-    "UpdateCentralization",
-    "centralize_gradient",
-    "make_optimizer",
-    "verify_gc",
-]
+_HOMES = {
+    **{f"GC{name}": "gc_tutorial.optimizers" for name in KERAS_OPTIMIZERS.values()},
+    "make_optimizer": "gc_tutorial.optimizers",
+    "GradientCentralization": "gc_tutorial.centralization",
+    "centralize_gradient": "gc_tutorial.centralization",
+    "verify_gc": "gc_tutorial.verify",
+    "run_comparison": "gc_tutorial.comparison",
+    "ComparisonConfig": "gc_tutorial.config",
+}
+# The twins of optimizers that the installed Keras does not have yet (GCMuon before 3.10).
+_ABSENT = {f"GC{KERAS_OPTIMIZERS[k]}" for k, v in ADDED_IN_KERAS.items() if keras_version() < v}
+__all__ = sorted(set(_HOMES) - _ABSENT)
+
+
+def __getattr__(name: str):
+    # PEP 562: `gc_tutorial.GCAdam` imports gc_tutorial.optimizers the first time it is asked for.
+    if name in _HOMES:
+        return getattr(import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'gc_tutorial' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

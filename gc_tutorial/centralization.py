@@ -5,16 +5,18 @@ output axis, so each output unit's gradient has zero mean. Keras 3 optimizers ne
 `get_gradients()`; on every backend a training step reaches `Optimizer.apply(grads, variables)`
 (JAX through `stateless_apply`), so `GradientCentralization` centralizes the gradients there.
 
-GC's second mode, centralizing the update, is in `gc_tutorial.update_mode`; the fourteen GC
-optimizers (`GCAdam`, `GCSGD`, ...) are in `gc_tutorial.optimizers`.
+GC's second mode, centralizing the update, is in `gc_tutorial.update_mode`; the GC twin of
+every Keras optimizer (`GCAdam`, `GCSGD`, ...) is in `gc_tutorial.optimizers`.
 """
 
 from __future__ import annotations
 
-import keras
-from keras import ops
-
+from gc_tutorial._quiet_tensorflow import load_keras_quietly
 from gc_tutorial.checks import check_bool
+
+load_keras_quietly()  # before Keras's first import: TensorFlow's start-up logs stay out
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
 
 
 def is_centralized(shape, conv_only: bool = False) -> bool:
@@ -88,12 +90,17 @@ class GradientCentralization:
         self.conv_only = conv_only
 
     def apply(self, grads, trainable_variables=None):
-        grads = [self._centralize(grad) for grad in grads]
-        return super().apply(grads, trainable_variables)
+        return super().apply(self.centralized(grads), trainable_variables)
 
-    def _centralize(self, grad):
-        # No gradient (a weight the loss does not reach) stays None: Keras skips it.
-        return None if grad is None else centralize_gradient(grad, self.conv_only)
+    def centralized(self, grads: list) -> list:
+        """Each gradient GC centralizes, minus its mean over all axes but the last; a missing
+        gradient (a weight the loss does not reach) stays None, as Keras expects."""
+        centralized = []
+        for grad in grads:
+            if grad is not None and is_centralized(grad.shape, self.conv_only):
+                grad = centralize_gradient(grad)
+            centralized.append(grad)
+        return centralized
 
     def get_config(self):
         return {**super().get_config(), "conv_only": self.conv_only}

@@ -7,13 +7,41 @@ allowed and what was received, as Keras does:
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import numbers
+import re
 from collections.abc import Sequence
 from typing import NoReturn
 
 # numpy's default generator takes seeds below 2**32 in keras.utils.set_random_seed.
 SEED_LIMIT = 2**32
+# The example's CNN reads at least 11x11 pixels: five 3x3 'valid' convolutions (`model.py`).
+SMALLEST_IMAGE_SIZE = 11
+CENTRALIZE_MODES = ("gradient", "update")  # what a GC optimizer centralizes
+# Every built-in Keras optimizer by its lower-cased name, with its class name.
+KERAS_OPTIMIZERS = {
+    "adadelta": "Adadelta",
+    "adafactor": "Adafactor",
+    "adagrad": "Adagrad",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "adamax": "Adamax",
+    "ftrl": "Ftrl",
+    "lamb": "Lamb",
+    "lion": "Lion",
+    "muon": "Muon",
+    "nadam": "Nadam",
+    "rmsprop": "RMSprop",
+    "sgd": "SGD",
+    "schedulefreeadamw": "ScheduleFreeAdamW",
+}
+# The optimizers that Keras releases after the oldest one this package supports added.
+ADDED_IN_KERAS = {"muon": (3, 10), "schedulefreeadamw": (3, 14)}
+
+
+class DatasetUnavailableError(OSError):
+    """A tensorflow-datasets dataset is not prepared locally and cannot be downloaded."""
 
 
 def fail(name: str, value: object, allowed: str) -> NoReturn:
@@ -109,3 +137,32 @@ def check_seeds(name: str, value: object) -> tuple[int, ...]:
     if len(set(seeds)) != len(seeds):
         fail(name, value, allowed)
     return seeds
+
+
+def keras_version() -> tuple[int, int]:
+    """The installed Keras's (major, minor), read without importing it."""
+    major, minor = re.findall(r"\d+", importlib.metadata.version("keras"))[:2]
+    return int(major), int(minor)
+
+
+def check_optimizer_name(name: object, what: str = "optimizer") -> str:
+    """The lower-cased name of a Keras optimizer that the installed Keras has.
+
+    Checked without importing Keras, so that a command line answers a bad name at once.
+    """
+    key = name.lower() if isinstance(name, str) else None
+    if key not in KERAS_OPTIMIZERS:
+        fail(what, name, f"a Keras optimizer's name, in any case: {', '.join(KERAS_OPTIMIZERS)}")
+    added = ADDED_IN_KERAS.get(key)
+    if added is not None and keras_version() < added:
+        raise ValueError(
+            f"`{what}` {name!r} needs keras.optimizers.{KERAS_OPTIMIZERS[key]}, added in Keras "
+            f"{added[0]}.{added[1]}; this Keras is {importlib.metadata.version('keras')} "
+            f"(pip install -U keras). Received: {what}={name!r}"
+        )
+    return key
+
+
+def check_centralize(centralize: object) -> str:
+    """`centralize` if it is "gradient" or "update"."""
+    return check_choice("centralize", centralize, CENTRALIZE_MODES)

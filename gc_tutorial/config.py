@@ -9,7 +9,6 @@ Like a Keras object it round-trips through `get_config()` / `from_config()`.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -19,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from gc_tutorial.checks import (
+    CENTRALIZE_MODES,
+    SMALLEST_IMAGE_SIZE,
     check_bool,
     check_choice,
     check_digits_not_augmented,
     check_int,
     check_number,
+    check_optimizer_name,
     check_optional_int,
     check_optional_number,
     check_optional_text,
@@ -31,9 +33,6 @@ from gc_tutorial.checks import (
     check_text,
     fail,
 )
-from gc_tutorial.model import SMALLEST_IMAGE_SIZE
-from gc_tutorial.optimizers import check_optimizer_name
-from gc_tutorial.update_mode import CENTRALIZE_MODES
 
 DEFAULT_OUTPUT_DIR = "results/comparison"
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
@@ -70,7 +69,9 @@ class ComparisonConfig:
     batch_size: int = _setting(128, "examples per batch", check_int)
     epochs: int = _setting(10, "epochs per arm", check_int)
     optimizer: str = _setting(
-        "rmsprop", "Keras optimizer name (sgd, rmsprop, adam, adamw, ...)", None
+        "rmsprop",
+        "Keras optimizer name (sgd, rmsprop, adam, adamw, ...)",
+        lambda name, value: check_optimizer_name(value, name),
     )
     learning_rate: float = _setting(1e-4, "shared by both arms", check_number)
     momentum: float | None = _setting(
@@ -162,16 +163,10 @@ def check_setting(name: str, value: object):
         value = os.fspath(value)
     if name in ("dataset", "data_dir") and isinstance(value, str) and value.startswith("~"):
         value = os.path.expanduser(value)
-    if name == "optimizer":
-        try:
-            return check_optimizer_name(value)
-        except ValueError as error:  # name the setting, not the function's argument
-            message = str(error).replace("`name`", "`optimizer`")
-            raise ValueError(message.replace("Received: name=", "Received: optimizer=")) from None
     return item.metadata["check"](name, value)
 
 
-def dataset_folder(dataset: str) -> Path | None:
+def _existing_folder(dataset: str) -> Path | None:
     """The folder a folder dataset reads (resolved), or None for digits, synthetic and tfds."""
     if dataset in ("digits", "synthetic"):
         return None
@@ -183,7 +178,7 @@ def check_output_dir(output_dir: str | os.PathLike, dataset: str) -> Path:
     """The output folder with `~` expanded; refused if it is inside the dataset's folder
     (its files would be read as a class next time) or holds the dataset's folder."""
     path = Path(output_dir).expanduser()
-    data = dataset_folder(dataset)
+    data = _existing_folder(dataset)
     if data is not None:
         resolved = path.resolve()
         if resolved.is_relative_to(data) or data.is_relative_to(resolved):
@@ -198,57 +193,3 @@ def check_output_dir(output_dir: str | os.PathLike, dataset: str) -> Path:
 def config_defaults() -> dict:
     """Every field's default, as plain values (seeds as a list)."""
     return ComparisonConfig().get_config()
-
-
-def config_help() -> dict[str, str]:
-    """Every field's help text."""
-    return {item.name: item.metadata["help"] for item in dataclasses.fields(ComparisonConfig)}
-
-
-def flag(name: str) -> str:
-    """The command-line flag of a field: `learning_rate` -> `--learning-rate`."""
-    return "--" + name.replace("_", "-")
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """Add one flag per config field, with its type, default and help text."""
-    for item in dataclasses.fields(ComparisonConfig):
-        if item.name in skip:
-            continue
-        default, help_text = item.default, item.metadata["help"]
-        options: dict[str, Any] = {"dest": item.name, "default": default}
-        if item.name == "seeds":
-            options.update(type=int, nargs="+", default=list(default))
-        elif item.name == "jit_compile":
-            options.update(type=_parse_jit_compile)
-        elif isinstance(default, bool):
-            options.update(action=argparse.BooleanOptionalAction)
-        else:
-            options.update(type=_field_type(item.name))
-        parser.add_argument(flag(item.name), help=f"{help_text} (default: {default!r})", **options)
-
-
-def config_from_arguments(arguments: argparse.Namespace) -> ComparisonConfig:
-    """The config named by parsed `add_config_arguments` flags."""
-    names = [item.name for item in dataclasses.fields(ComparisonConfig)]
-    return ComparisonConfig(
-        **{name: getattr(arguments, name) for name in names if hasattr(arguments, name)}
-    )
-
-
-def _field_type(name: str):
-    default = config_defaults()[name]
-    if isinstance(default, int):
-        return int
-    if isinstance(default, float) or name in ("momentum",):
-        return float
-    if name == "max_examples":
-        return int
-    return str
-
-
-def _parse_jit_compile(text: str) -> bool | str:
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    return text

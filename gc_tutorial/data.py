@@ -25,28 +25,17 @@ from gc_tutorial.checks import (
     check_optional_int,
 )
 from gc_tutorial.folders import folder_examples
-from gc_tutorial.sources import (  # noqa: F401  (the sources' names, importable from here too)
+from gc_tutorial.sources import (
     DIGITS,
-    DIGITS_ORIGIN,
     SYNTHETIC,
-    SYNTHETIC_CLASS_NAMES,
-    SYNTHETIC_ORIGIN,
-    SYNTHETIC_SIZES,
-    DatasetUnavailableError,
     Examples,
     SourceKind,
-    available_memory_bytes,
     check_cache_fits_in_memory,
     dataset_folder,
     decode_image,
     digits_examples,
-    digits_images,
-    digits_split,
-    network_reachable,
     synthetic_examples,
-    synthetic_images,
     tfds_examples,
-    tfds_splits,
 )
 
 load_tensorflow_quietly()  # before TensorFlow's first import: no start-up logs in notebooks

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import random
 
-import keras
-from keras import layers
+from gc_tutorial._quiet_tensorflow import load_keras_quietly
+from gc_tutorial.checks import SMALLEST_IMAGE_SIZE, fail
 
-from gc_tutorial.checks import fail
+load_keras_quietly()  # before Keras's first import: TensorFlow's start-up logs stay out
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
 
 CONV_FILTERS = (16, 32, 64, 64, 64)
 # Dropout(0.5) follows the 2nd and 3rd convolutions, as in the example.
 DROPOUT_AFTER_CONV = (1, 2)
-SMALLEST_IMAGE_SIZE = 2 * len(CONV_FILTERS) + 1  # five 3x3 'valid' convolutions, no pooling
 
 
 def pooled_convolutions(image_size: int) -> list[bool]:

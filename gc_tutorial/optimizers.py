@@ -1,23 +1,59 @@
-"""The fourteen GC optimizers: every built-in Keras optimizer with Gradient Centralization.
+"""The GC optimizers: every built-in Keras optimizer with Gradient Centralization.
 
 `GCAdam` is `keras.optimizers.Adam` with `UpdateCentralization` in front: it takes every
 argument of Adam, plus `conv_only` (centralize convolution kernels only) and `centralize`
-("gradient", the paper's GC, or "update"). `make_optimizer` builds one by name, with or
-without GC. A new Keras optimizer gets its twin as the classes below do, plus its entry in
-`OPTIMIZERS`.
+("gradient", the paper's GC, or "update"). `gc_twin` makes each twin; `make_optimizer` builds
+one by name, with or without GC. An optimizer that the installed Keras lacks (Muon before
+Keras 3.10, ScheduleFreeAdamW before 3.14) has no twin, and asking for it names the Keras
+release that adds it.
+
+Examples:
+    >>> from gc_tutorial.optimizers import GCRMSprop
+    >>> GCRMSprop(0.01, 0.8).rho  # positional arguments, as in Keras
+    0.8
+    >>> GCRMSprop(conv_only=True, centralize="update").get_config()["centralize"]
+    'update'
 """
 
 from __future__ import annotations
 
 import inspect
 
-import keras
+from gc_tutorial._quiet_tensorflow import load_keras_quietly
+from gc_tutorial.checks import (
+    KERAS_OPTIMIZERS,
+    check_bool,
+    check_centralize,
+    check_number,
+    check_optimizer_name,
+)
+from gc_tutorial.update_mode import UpdateCentralization
 
-from gc_tutorial.centralization import GradientCentralization
-from gc_tutorial.checks import check_bool, check_number
-from gc_tutorial.update_mode import UpdateCentralization, check_centralize
+load_keras_quietly()  # before Keras's first import: TensorFlow's start-up logs stay out
+import keras  # noqa: E402
 
-register = keras.saving.register_keras_serializable(package="gc_tutorial")
+# What a twin's docstring adds to the line every twin has, where GC meets the optimizer's own
+# design.
+NOTES = {
+    "adamw": 'With `centralize="update"`, the weight decay\'s change is centralized too.',
+    "sgd": "With SGD the step is the gradient times a number, so both modes train alike "
+    "(without weight decay) and each output unit's weight mean stays where it started.",
+    "muon": "Muon updates 2-D weights (Dense kernels not excluded by `exclude_layers` or "
+    "`exclude_embeddings`) with orthogonalized momentum, and everything else with its AdamW "
+    "step; GC applies to both. On the Muon path GC centralizes the gradient before the "
+    "momentum, and the Newton-Schulz iteration maps a matrix whose columns have zero mean to "
+    "another one (each term is X times a polynomial in X^T X), so the step keeps each output "
+    "unit's weight mean, as SGD's does. Weight decay still moves the means unless "
+    '`centralize="update"`.',
+    "schedulefreeadamw": "Schedule-Free AdamW keeps three iterates: the base sequence z (its "
+    "`momentum` slot), the average x, and the weights y = (1 - beta_1) z + beta_1 x, where "
+    'the gradient is taken. `centralize="gradient"` centralizes that gradient, which drives z '
+    'through Adam\'s scaling; `centralize="update"` centralizes the changes of both y and z, '
+    "so z, x and y all keep each output unit's mean (centralizing y alone would let the mean "
+    "of x drift opposite to that of z).",
+}
+# Optimizer state lists that hold iterates in weight space (see `UpdateCentralization`).
+WEIGHT_SPACE_SLOTS = {"schedulefreeadamw": ("_momentums",)}
 
 
 def on_this_backend(keras_class: type) -> type:
@@ -32,12 +68,8 @@ def on_this_backend(keras_class: type) -> type:
 
 
 def signature_with_gc_arguments(keras_class: type) -> inspect.Signature:
-    """`keras_class`'s constructor signature with `conv_only` and `centralize` added.
-
-    A GC optimizer's `__init__` takes `*args, **kwargs` and passes them on to the Keras
-    optimizer; this signature lets `help()` and editors show the Keras optimizer's own
-    arguments instead.
-    """
+    """`keras_class`'s constructor signature with `conv_only` and `centralize` added, so that
+    `help()` and editors show the Keras optimizer's own arguments."""
     base = list(inspect.signature(keras_class.__init__).parameters.values())[1:]  # no `self`
     named = [p for p in base if p.kind is not p.VAR_KEYWORD]
     rest = [p for p in base if p.kind is p.VAR_KEYWORD]
@@ -49,228 +81,43 @@ def signature_with_gc_arguments(keras_class: type) -> inspect.Signature:
     return inspect.Signature(named + added + rest)
 
 
-@register
-class GCAdadelta(UpdateCentralization, on_this_backend(keras.optimizers.Adadelta)):
-    """`keras.optimizers.Adadelta` with Gradient Centralization; adds `conv_only`, `centralize`.
+def gc_twin(name: str) -> type:
+    """The GC twin of the Keras optimizer `name` ("adam"): `GCAdam(UpdateCentralization,
+    keras.optimizers.Adam)`, registered so that a saved model loads it back."""
+    keras_class = getattr(keras.optimizers, KERAS_OPTIMIZERS[name])
 
-    >>> GCAdadelta(learning_rate=1.0, centralize="update").centralize
-    'update'
-    """
+    class Twin(UpdateCentralization, on_this_backend(keras_class)):
+        __doc__ = (
+            f"`keras.optimizers.{keras_class.__name__}` with Gradient Centralization; adds "
+            f"`conv_only` and `centralize`.\n\n{NOTES.get(name, '')}"
+        ).strip()
+        __signature__ = signature_with_gc_arguments(keras_class)
+        weight_space_slots = WEIGHT_SPACE_SLOTS.get(name, ())
 
-    __signature__ = signature_with_gc_arguments(keras.optimizers.Adadelta)
-
-
-@register
-class GCAdafactor(UpdateCentralization, on_this_backend(keras.optimizers.Adafactor)):
-    """`keras.optimizers.Adafactor` with Gradient Centralization; adds `conv_only`, `centralize`.
-
-    >>> GCAdafactor(conv_only=True).conv_only
-    True
-    """
-
-    __signature__ = signature_with_gc_arguments(keras.optimizers.Adafactor)
+    Twin.__name__ = Twin.__qualname__ = f"GC{keras_class.__name__}"
+    return keras.saving.register_keras_serializable(package="gc_tutorial")(Twin)
 
 
-@register
-class GCAdagrad(UpdateCentralization, on_this_backend(keras.optimizers.Adagrad)):
-    """`keras.optimizers.Adagrad` with Gradient Centralization; adds `conv_only`, `centralize`.
-
-    >>> GCAdagrad(centralize="update").centralize
-    'update'
-    """
-
-    __signature__ = signature_with_gc_arguments(keras.optimizers.Adagrad)
-
-
-@register
-class GCAdam(UpdateCentralization, on_this_backend(keras.optimizers.Adam)):
-    """`keras.optimizers.Adam` with Gradient Centralization; adds `conv_only`, `centralize`.
-
-    >>> GCAdam(learning_rate=1e-3, conv_only=True).get_config()["conv_only"]
-    True
-    """
-
-    __signature__ = signature_with_gc_arguments(keras.optimizers.Adam)
-
-
-@register
-class GCAdamW(UpdateCentralization, on_this_backend(keras.optimizers.AdamW)):
-    """`keras.optimizers.AdamW` with Gradient Centralization; adds `conv_only`, `centralize`.
-
-    With `centralize="update"`, the weight decay's change is centralized too.
-
-    >>> GCAdamW(weight_decay=0.05, centralize="update").get_config()["centralize"]
-    'update'
-    """
-
-    __signature__ = signature_with_gc_arguments(keras.optimizers.AdamW)
-
-
-@register
-class GCAdamax(UpdateCentralization, on_this_backend(keras.optimizers.Adamax)):
-    """`keras.optimizers.Adamax` with Gradient Centralization; adds `conv_only`, `centralize`.
-
-    >>> GCAdamax(centralize="update").centralize
-    'update'
-    """
-
-    __signature__ = signature_with_gc_arguments(keras.optimizers.Adamax)
-
-
-@register
-class GCFtrl(UpdateCentralization, on_this_backend(keras.optimizers.Ftrl)):
-    """`keras.optimizers.Ftrl` with Gradient Centralization; adds `conv_only`, `centralize`.
-
-    >>> GCFtrl(centralize="update").centralize
-    'update'
-    """
-
-    __signature__ = signature_with_gc_arguments(keras.optimizers.Ftrl)
-
-
-@register
-class GCLamb(UpdateCentralization, on_this_backend(keras.optimizers.Lamb)):
-    """`keras.optimizers.Lamb` with Gradient Centralization; adds `conv_only`, `centralize`.
-
-    >>> GCLamb(centralize="update").centralize
-    'update'
-    """
-
-    __signature__ = signature_with_gc_arguments(keras.optimizers.Lamb)
-
-
-@register
-class GCLion(UpdateCentralization, on_this_backend(keras.optimizers.Lion)):
-    """`keras.optimizers.Lion` with Gradient Centralization; adds `conv_only`, `centralize`.
-
-    >>> GCLion(learning_rate=1e-4, centralize="update").centralize
-    'update'
-    """
-
-    __signature__ = signature_with_gc_arguments(keras.optimizers.Lion)
-
-
-@register
-class GCMuon(UpdateCentralization, on_this_backend(keras.optimizers.Muon)):
-    """`keras.optimizers.Muon` with Gradient Centralization; adds `conv_only`, `centralize`.
-
-    Muon updates 2-D weights (Dense kernels not excluded by `exclude_layers` or
-    `exclude_embeddings`) with orthogonalized momentum, and everything else (conv kernels,
-    biases) with its AdamW step. GC applies to both paths alike. For the Muon path, GC
-    centralizes the gradient before the momentum; the Newton-Schulz iteration maps a matrix
-    whose columns have zero mean to another one (each term is X times a polynomial in X^T X),
-    so the Muon step itself keeps each output unit's weight mean, as SGD's does. Weight decay
-    (`weight_decay` on the Muon path, `adam_weight_decay` on the AdamW path) still moves the
-    means unless `centralize="update"`.
-
-    >>> GCMuon(centralize="update").centralize
-    'update'
-    """
-
-    __signature__ = signature_with_gc_arguments(keras.optimizers.Muon)
-
-
-@register
-class GCNadam(UpdateCentralization, on_this_backend(keras.optimizers.Nadam)):
-    """`keras.optimizers.Nadam` with Gradient Centralization; adds `conv_only`, `centralize`.
-
-    >>> GCNadam(centralize="update").centralize
-    'update'
-    """
-
-    __signature__ = signature_with_gc_arguments(keras.optimizers.Nadam)
-
-
-@register
-class GCRMSprop(UpdateCentralization, on_this_backend(keras.optimizers.RMSprop)):
-    """`keras.optimizers.RMSprop` with Gradient Centralization; adds `conv_only`, `centralize`.
-
-    >>> GCRMSprop(0.01, 0.8).rho  # positional arguments, as in Keras
-    0.8
-    """
-
-    __signature__ = signature_with_gc_arguments(keras.optimizers.RMSprop)
-
-
-@register
-class GCSGD(UpdateCentralization, on_this_backend(keras.optimizers.SGD)):
-    """`keras.optimizers.SGD` with Gradient Centralization; adds `conv_only`, `centralize`.
-
-    With SGD the step is the gradient times a number, so both modes train alike (without
-    weight decay) and each output unit's weight mean stays where it started.
-
-    >>> GCSGD(learning_rate=0.1, momentum=0.9, conv_only=True).conv_only
-    True
-    """
-
-    __signature__ = signature_with_gc_arguments(keras.optimizers.SGD)
-
-
-@register
-class GCScheduleFreeAdamW(
-    UpdateCentralization, on_this_backend(keras.optimizers.ScheduleFreeAdamW)
-):
-    """`keras.optimizers.ScheduleFreeAdamW` with Gradient Centralization; adds `conv_only`,
-    `centralize`.
-
-    Schedule-Free AdamW keeps three iterates: the base sequence z (its `momentum` slot,
-    started at the weights), the average x, and the model's weights
-    y = (1 - beta_1) z + beta_1 x, where the gradient is taken. With `centralize="gradient"`,
-    GC centralizes that gradient, which drives z through Adam's scaling. With
-    `centralize="update"`, the changes of both y and z are centralized in each step, so z, x
-    and y all keep each output unit's mean. Centralizing y alone would let the mean of x drift
-    opposite to that of z.
-
-    >>> GCScheduleFreeAdamW(centralize="update").centralize
-    'update'
-    """
-
-    __signature__ = signature_with_gc_arguments(keras.optimizers.ScheduleFreeAdamW)
-    weight_space_slots = ("_momentums",)
-
-
-# Lower-cased Keras name -> (the plain Keras optimizer, its GC twin).
+# Lower-cased Keras name -> (the plain Keras optimizer, its GC twin), for every optimizer the
+# installed Keras has.
 OPTIMIZERS = {
-    "adadelta": (keras.optimizers.Adadelta, GCAdadelta),
-    "adafactor": (keras.optimizers.Adafactor, GCAdafactor),
-    "adagrad": (keras.optimizers.Adagrad, GCAdagrad),
-    "adam": (keras.optimizers.Adam, GCAdam),
-    "adamw": (keras.optimizers.AdamW, GCAdamW),
-    "adamax": (keras.optimizers.Adamax, GCAdamax),
-    "ftrl": (keras.optimizers.Ftrl, GCFtrl),
-    "lamb": (keras.optimizers.Lamb, GCLamb),
-    "lion": (keras.optimizers.Lion, GCLion),
-    "muon": (keras.optimizers.Muon, GCMuon),
-    "nadam": (keras.optimizers.Nadam, GCNadam),
-    "rmsprop": (keras.optimizers.RMSprop, GCRMSprop),
-    "sgd": (keras.optimizers.SGD, GCSGD),
-    "schedulefreeadamw": (keras.optimizers.ScheduleFreeAdamW, GCScheduleFreeAdamW),
+    name: (getattr(keras.optimizers, class_name), gc_twin(name))
+    for name, class_name in KERAS_OPTIMIZERS.items()
+    if hasattr(keras.optimizers, class_name)
 }
-
-GC_OPTIMIZERS = tuple(gc_class for _, gc_class in OPTIMIZERS.values())
-
-
-def keras_optimizer_class(cls: type) -> type:
-    """The Keras optimizer class that a GC optimizer class (or any subclass) builds on."""
-    for base in cls.__mro__:
-        if issubclass(base, keras.optimizers.Optimizer) and not issubclass(
-            base, GradientCentralization
-        ):
-            return base
-    raise ValueError(
-        f"`cls` must subclass a keras.optimizers.Optimizer. Received: cls={cls.__name__}"
-    )
+GC_OPTIMIZERS = tuple(twin for _, twin in OPTIMIZERS.values())
 
 
-def check_optimizer_name(name: object) -> str:
-    """Return the lower-cased optimizer name, or raise `ValueError` listing the known ones."""
-    key = name.lower() if isinstance(name, str) else None
-    if key not in OPTIMIZERS:
-        raise ValueError(
-            f"Unknown optimizer. `name` must be one of the known optimizers (any case): "
-            f"{', '.join(OPTIMIZERS)}. Received: name={name!r}"
-        )
-    return key
+def __getattr__(name: str) -> type:
+    # The twins by their class names (`GCAdam`), as if each had its own class statement.
+    for key, class_name in KERAS_OPTIMIZERS.items():
+        if name == f"GC{class_name}":
+            return OPTIMIZERS[check_optimizer_name(key, name)][1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *(twin.__name__ for twin in GC_OPTIMIZERS)])
 
 
 def make_optimizer(
@@ -285,26 +132,23 @@ def make_optimizer(
     """Build a Keras optimizer by name, with or without Gradient Centralization.
 
     Args:
-        name: the Keras optimizer's name in any case: one of the keys of
-            `OPTIMIZERS` ("adadelta", ..., "sgd", "schedulefreeadamw").
+        name: the Keras optimizer's name in any case ("adam", "RMSprop", "schedulefreeadamw").
         gc: True for the GC twin, False for the plain Keras optimizer.
         learning_rate: a number >= 0.
         conv_only: with `gc=True`, centralize convolution kernels only.
-        centralize: with `gc=True`, "gradient" or "update" (see
-            `UpdateCentralization`). `conv_only` and `centralize` have no
-            meaning without GC, so setting either with `gc=False` is an error.
-        **kwargs: any other argument of the Keras optimizer (`momentum`,
-            `clipnorm`, ...).
+        centralize: with `gc=True`, "gradient" or "update" (see `UpdateCentralization`).
+            Both have no meaning without GC, so setting either with `gc=False` is an error.
+        **kwargs: any other argument of the Keras optimizer (`momentum`, `clipnorm`, ...).
 
     Returns:
-        The optimizer: an instance of `keras.optimizers.<Name>` (or of its GC twin).
+        An instance of `keras.optimizers.<Name>`, or of its GC twin.
 
     Examples:
         >>> optimizer = make_optimizer("Lion", gc=True, learning_rate=1e-4, centralize="update")
         >>> type(optimizer).__name__, isinstance(optimizer, keras.optimizers.Lion)
         ('GCLion', True)
     """
-    plain_class, gc_class = OPTIMIZERS[check_optimizer_name(name)]
+    plain_class, gc_class = OPTIMIZERS[check_optimizer_name(name, "name")]
     check_bool("gc", gc)
     check_bool("conv_only", conv_only)
     check_centralize(centralize)

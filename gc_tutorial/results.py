@@ -1,15 +1,10 @@
-"""A comparison's results: the result type, its files written whole, read back checked.
+"""A comparison's results: the result type, and its files written whole.
 
 A result folder holds exactly one comparison: `save_reserved` writes the tables and
-results.json into a staging folder beside it (where `run_comparison` has drawn the
-plots) and swaps that into place. results.json records the settings' identity and a
-hash of every table, so `load_comparison` refuses a folder whose files do not belong
-together, and it recomputes the summaries from the per-epoch table to catch an edited
-one. A folder holding anything but a comparison's files (`COMPARISON_FILES`) is refused
-and never deleted, and a lock beside it keeps out a second comparison.
-
-The tables are computed in `analysis` and the report written in `report`; their names
-are importable from here as well.
+results.json into a staging folder beside it (where `run_comparison` has drawn the plots) and
+swaps that into place. A folder holding anything but a comparison's files
+(`COMPARISON_FILES`) is refused and never deleted, and a lock beside it keeps out a second
+comparison. `gc_tutorial.grids.saved` reads a result folder back, checked.
 """
 
 from __future__ import annotations
@@ -26,70 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gc_tutorial.analysis import (
-    ARMS,
-    HISTORY_COLUMNS,
-    PAIRED_METRICS,
-    paired_differences,
-    paired_statistics,
-    per_run_table,
-    summarize,
-)
-from gc_tutorial.report import (
-    REPORT_METRICS,
-    data_notes,
-    describe_environment,
-    describe_paired,
-    format_report,
-    mean_std,
-    memory_gib,
-    processor_name,
-)
-from gc_tutorial.storage import (
-    check_replaceable,
-    reserve_folder,
-    swap_into_place,
-    write_atomically,
-)
-
-__all__ = [  # names other modules import from here, those of `analysis` and `report` too
-    "ARMS",
-    "COMPARISON_FILES",
-    "HISTORY_COLUMNS",
-    "PAIRED_METRICS",
-    "REPORT_METRICS",
-    "ComparisonResult",
-    "MixedResultsError",
-    "check_output_dir",
-    "data_notes",
-    "describe_environment",
-    "describe_paired",
-    "file_sha256",
-    "format_report",
-    "jsonable",
-    "load_comparison",
-    "mean_std",
-    "memory_gib",
-    "paired_differences",
-    "paired_statistics",
-    "per_run_table",
-    "processor_name",
-    "records",
-    "reserve_output_dir",
-    "summarize",
-]
+from gc_tutorial.report import format_report
+from gc_tutorial.storage import check_replaceable, reserve_folder, swap_into_place, write_atomically
 
 TABLE_FILES = ("history.csv", "summary.csv", "paired.csv", "statistics.csv")
 PLOT_FILES = ("learning_curves.png", "final_test_accuracy.png", "epoch_times.png")
 RESULTS_FILE = "results.json"
 COMPARISON_FILES = frozenset((*TABLE_FILES, *PLOT_FILES, RESULTS_FILE))  # all a save writes
 HOLDS = "an earlier comparison's files"
-DERIVED_TABLES = ("summary", "paired", "statistics")  # recomputed from "history" on load
-RELATIVE_TOLERANCE = 1e-9  # for numbers recomputed from a table read back
-
-
-class MixedResultsError(RuntimeError):
-    """A result folder that is not one whole comparison: files missing, changed or unreadable."""
 
 
 @dataclass
@@ -145,7 +84,9 @@ class ComparisonResult:
             "files": {name: file_sha256(staging / name) for name in TABLE_FILES},
         }
         write_atomically(staging / RESULTS_FILE, json.dumps(payload, indent=2) + "\n")
-        check_output_dir(folder, kept_in=staging)  # again: nothing that appeared is deleted
+        check_results_replaceable(
+            folder, kept_in=staging
+        )  # again: nothing that appeared is deleted
         _announce_replacement(folder, self.identity)
         swap_into_place(staging, folder, COMPARISON_FILES)
         self.output_dir = folder
@@ -166,7 +107,7 @@ def reserve_output_dir(output_dir: str | os.PathLike) -> Iterator[tuple[Path, Pa
         yield folder, staging
 
 
-def check_output_dir(folder: str | os.PathLike, kept_in: Path | None = None) -> None:
+def check_results_replaceable(folder: str | os.PathLike, kept_in: Path | None = None) -> None:
     """Refuse an `output_dir` whose replacement would delete anything but a comparison's files.
 
     `kept_in` names where finished results wait when refused at save time.
@@ -193,106 +134,6 @@ def _announce_replacement(folder: Path, identity: str) -> None:
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
-def load_comparison(folder: str | os.PathLike) -> ComparisonResult:
-    """Read back a comparison written by `ComparisonResult.save`.
-
-    Raises `FileNotFoundError` for a folder without a finished comparison, and
-    `MixedResultsError` if results.json cannot be read as one, if its tables are not the
-    ones it was written with, or if a summary in it does not follow from its per-epoch
-    table (an edited number).
-    """
-    folder = Path(folder).expanduser()
-    path = folder / RESULTS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"No results.json in {str(folder)!r}: not a finished comparison.")
-    payload = _read_payload(path)
-    for name, digest in payload.get("files", {}).items():
-        if not (folder / name).is_file() or file_sha256(folder / name) != digest:
-            raise MixedResultsError(
-                f"{str(folder / name)!r} does not belong to the comparison recorded in "
-                f"{str(path)!r} (missing or changed since): refusing to mix results."
-            )
-    try:
-        result = ComparisonResult(
-            history=pd.DataFrame(payload["history"], columns=HISTORY_COLUMNS),
-            summary=pd.DataFrame(payload["summary"]),
-            paired=pd.DataFrame(payload["paired"]),
-            statistics=pd.DataFrame(payload.get("statistics", [])),
-            parameters=dict(payload["parameters"]),
-            environment=dict(payload["environment"]),
-            dataset=dict(payload["dataset"]),
-            identity=payload.get("identity", ""),
-            output_dir=folder,
-        )
-        _check_tables_agree(result, payload, folder, path)
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
-        raise MixedResultsError(
-            f"{str(path)!r} is not a comparison's results.json (its tables cannot be read: "
-            f"{type(error).__name__}: {error}). Run the comparison again into this folder."
-        ) from None
-    return result
-
-
-def _read_payload(path: Path) -> dict:
-    """results.json as the dict a save writes; `MixedResultsError` naming it otherwise."""
-    try:
-        payload = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MixedResultsError(
-            f"{str(path)!r} is not a comparison's results.json (unreadable JSON: {error}). "
-            "Run the comparison again into this folder, or remove the file."
-        ) from None
-    required = {"history", "summary", "paired", "parameters", "environment", "dataset"}
-    missing = sorted(required - set(payload)) if isinstance(payload, dict) else None
-    if missing is None or missing:
-        what = f"no {', '.join(missing)}" if missing else f"a JSON {type(payload).__name__}"
-        raise MixedResultsError(
-            f"{str(path)!r} is not a comparison's results.json ({what}). "
-            "Run the comparison again into this folder, or remove the file."
-        )
-    return payload
-
-
-def _check_tables_agree(result: ComparisonResult, payload: dict, folder: Path, path: Path):
-    """Refuse a results.json whose per-epoch table is not history.csv's, or whose summaries
-    do not follow from that table."""
-    if "history.csv" in payload.get("files", {}):
-        table = pd.read_csv(folder / "history.csv", dtype={"arm": str, "initial_weights": str})
-        _refuse_unless_same(records(table), payload["history"], "history", path)
-    kinds = {"seed": int, "epoch": int, "arm": str, "diverged": bool, "initial_weights": str}
-    history = result.history.astype({name: kinds.get(name, float) for name in HISTORY_COLUMNS})
-    paired = paired_differences(history)
-    recomputed = {"paired": paired}
-    if "num_train" in result.dataset:
-        recomputed["summary"] = summarize(history, result.dataset["num_train"])
-    if payload.get("statistics"):
-        confidence = payload["statistics"][0].get("confidence", 0.95)
-        recomputed["statistics"] = paired_statistics(paired, confidence)
-    for name, table in recomputed.items():
-        _refuse_unless_same(records(table), payload[name], name, path)
-
-
-def _refuse_unless_same(expected: list[dict], found: list[dict], name: str, path: Path) -> None:
-    if len(expected) != len(found) or not all(map(_same_record, expected, found)):
-        raise MixedResultsError(
-            f"The {name} table in {str(path)!r} does not follow from the comparison's "
-            f"per-epoch table (edited since it was saved?): refusing to mix results."
-        )
-
-
-def _same_record(expected: dict, found) -> bool:
-    if not isinstance(found, dict) or set(expected) != set(found):
-        return False
-    return all(_same_value(expected[key], found[key]) for key in expected)
-
-
-def _same_value(expected, found) -> bool:
-    numbers = (int, float)
-    if isinstance(expected, numbers) and isinstance(found, numbers):
-        return math.isclose(expected, found, rel_tol=RELATIVE_TOLERANCE, abs_tol=1e-12)
-    return expected == found
 
 
 def records(frame: pd.DataFrame) -> list[dict]:

@@ -18,6 +18,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from gc_tutorial._quiet_tensorflow import load_tensorflow_quietly
+from gc_tutorial.checks import DatasetUnavailableError
 
 load_tensorflow_quietly()  # before TensorFlow's first import: no start-up logs in notebooks
 import tensorflow as tf  # noqa: E402
@@ -44,10 +45,6 @@ SOURCE_KINDS = (
     "or 'synthetic' (generated offline)"
 )
 SourceKind = Literal["tfds", "folder", "digits", "synthetic"]
-
-
-class DatasetUnavailableError(RuntimeError):
-    """A tensorflow-datasets dataset is not prepared locally and cannot be downloaded."""
 
 
 class Examples(NamedTuple):

@@ -8,18 +8,13 @@ step. The authors' code therefore also centralizes the final update (`Adam_GC2`,
 
 from __future__ import annotations
 
-import keras
-from keras import ops
-
+from gc_tutorial._quiet_tensorflow import load_keras_quietly
 from gc_tutorial.centralization import GradientCentralization, centralize_gradient, is_centralized
-from gc_tutorial.checks import check_choice
+from gc_tutorial.checks import check_centralize
 
-CENTRALIZE_MODES = ("gradient", "update")
-
-
-def check_centralize(centralize: object) -> str:
-    """Return `centralize` if it is "gradient" or "update"; otherwise raise `ValueError`."""
-    return check_choice("centralize", centralize, CENTRALIZE_MODES)
+load_keras_quietly()  # before Keras's first import: TensorFlow's start-up logs stay out
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
 
 
 class UpdateCentralization(GradientCentralization):
@@ -46,10 +41,10 @@ class UpdateCentralization(GradientCentralization):
         super().__init__(*args, **kwargs)
         self.centralize = centralize
 
-    def _centralize(self, grad):
-        if grad is not None and not ops.is_tensor(grad):
-            grad = ops.convert_to_tensor(grad)  # NumPy: PyTorch's fused optimizers take tensors
-        return super()._centralize(grad) if self.centralize == "gradient" else grad
+    def centralized(self, grads: list) -> list:
+        # NumPy gradients become tensors: PyTorch's fused optimizers take nothing else.
+        grads = [g if g is None or ops.is_tensor(g) else ops.convert_to_tensor(g) for g in grads]
+        return super().centralized(grads) if self.centralize == "gradient" else grads
 
     def _apply_weight_decay(self, variables):
         # Keras decays the weights just before `_backend_update_step`; in update mode that

@@ -15,11 +15,14 @@ import inspect
 import logging
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 
+from gc_tutorial._quiet_tensorflow import load_keras_quietly
 from gc_tutorial.checks import check_int
 from gc_tutorial.optimizers import OPTIMIZERS
+
+load_keras_quietly()  # before Keras's first import: TensorFlow's start-up logs stay out
+import keras  # noqa: E402
 
 VERDICTS = ("gradient", "update", "none", "other")
 PROBE_BATCH_SIZE = 8

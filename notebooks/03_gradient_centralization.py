@@ -131,7 +131,9 @@ print("largest |unit mean| after:", np.abs(centralized.mean(axis=(0, 1, 2))).max
 # `centralize="update"` (`gc_tutorial.update_mode`): each step's change, weight decay included.
 
 # %%
-print(inspect.getsource(gc_tutorial.UpdateCentralization._backend_update_step))
+from gc_tutorial.update_mode import UpdateCentralization
+
+print(inspect.getsource(UpdateCentralization._backend_update_step))
 
 # %% [markdown]
 # `unit_mean_drift` follows, step by step, how far any output unit's weight mean has moved:
@@ -165,6 +167,8 @@ print(verify_gc(gc_tutorial.GCAdamW(**adamw, centralize="update")))
 # with both modes, taking its arguments plus `conv_only` and `centralize`:
 
 # %%
-print(", ".join(gc_class.__name__ for gc_class in gc_tutorial.GC_OPTIMIZERS))
+from gc_tutorial.optimizers import GC_OPTIMIZERS
+
+print(", ".join(gc_class.__name__ for gc_class in GC_OPTIMIZERS))
 lion = gc_tutorial.make_optimizer("lion", gc=True, learning_rate=1e-4, centralize="update")
 print(type(lion).__name__, lion.centralize, isinstance(lion, keras.optimizers.Lion))

@@ -80,7 +80,7 @@ config
 # 6.9 for two classes), is stopped and marked as diverged; the others go on.
 
 # %%
-from gc_tutorial.experiment import run_comparison
+from gc_tutorial.comparison import run_comparison
 
 result = run_comparison(config, output_dir=settings.output_dir, verbose=0)
 

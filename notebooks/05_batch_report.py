@@ -71,8 +71,10 @@ settings = resolve_parameters(globals())
 # ## Run the grid (when asked)
 
 # %%
-from gc_tutorial.batch import collect_runs, run_grid, summarize_grid
-from gc_tutorial.results import data_notes
+from gc_tutorial.grids.batch import collect_runs, run_grid
+from gc_tutorial.grids.tables import summarize_grid
+
+from gc_tutorial.report import data_notes
 
 if settings.launch_grid:
     statuses = run_grid(
@@ -124,7 +126,7 @@ summarize_grid(runs)
 # %%
 import matplotlib.pyplot as plt
 
-from gc_tutorial.plots import plot_grid
+from gc_tutorial.grids.plots import plot_grid
 
 if not runs.empty:
     plot_grid(runs)

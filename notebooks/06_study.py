@@ -74,7 +74,8 @@ settings = resolve_parameters(globals())
 # %%
 from pathlib import Path
 
-from gc_tutorial.study import load_study_record, study_runs_table
+from gc_tutorial.grids.study_outputs import load_study_record
+from gc_tutorial.grids.study_report import study_runs_table
 
 folder = Path(settings.study_dir)
 record = load_study_record(folder)
@@ -110,7 +111,8 @@ study.head()
 # p-value, and how many seeds GC won, tied and lost.
 
 # %%
-from gc_tutorial.analysis import compare_at_best_learning_rates, epochs_to_target, summarize_study
+from gc_tutorial.grids.tables import compare_at_best_learning_rates as at_best_table
+from gc_tutorial.grids.tables import epochs_to_target, summarize_study
 
 summary = summarize_study(study)
 summary.round(4)
@@ -128,9 +130,9 @@ summary.round(4)
 # %%
 import matplotlib.pyplot as plt
 
-from gc_tutorial.plots import plot_best_learning_rates, plot_epochs_to_target, plot_forest
+from gc_tutorial.grids.plots import plot_best_learning_rates, plot_epochs_to_target, plot_forest
 
-at_best = compare_at_best_learning_rates(study)
+at_best = at_best_table(study)
 plot_forest(summary, at_best)
 plt.show()
 
@@ -171,7 +173,7 @@ reach.round(3)
 # remember that both arms are near chance.
 
 # %%
-from gc_tutorial.study import at_best_sentences
+from gc_tutorial.grids.study_report import at_best_sentences
 
 for dataset, rows in at_best.groupby("dataset"):
     print(f"{dataset}:", *at_best_sentences(rows), sep="\n- ")

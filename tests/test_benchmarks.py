@@ -332,7 +332,7 @@ def test_the_comparison_writes_where_it_is_told_and_names_its_image_size(
 ):
     import pandas as pd
 
-    import gc_tutorial.experiment
+    import gc_tutorial.comparison
 
     end_to_end, calls = script("end_to_end"), {}
 
@@ -341,7 +341,7 @@ def test_the_comparison_writes_where_it_is_told_and_names_its_image_size(
         history = pd.DataFrame({"epoch": [1], "train_time_s": [1.0], "eval_time_s": [0.5]})
         return SimpleNamespace(history=history, report=lambda: "a report")
 
-    monkeypatch.setattr(gc_tutorial.experiment, "run_comparison", run_comparison)
+    monkeypatch.setattr(gc_tutorial.comparison, "run_comparison", run_comparison)
     monkeypatch.setattr(end_to_end, "write_stand_in", lambda folder, image_size: folder)
     folder, output = tmp_path / "comparison", tmp_path / "end_to_end.json"
     end_to_end.main(

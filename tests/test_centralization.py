@@ -21,9 +21,7 @@ import gc_tutorial.centralization
 import gc_tutorial.optimizers
 import gc_tutorial.update_mode
 from gc_tutorial import (
-    GC_OPTIMIZERS,
     GCSGD,
-    OPTIMIZERS,
     GCAdam,
     GCAdamW,
     GCMuon,
@@ -33,6 +31,7 @@ from gc_tutorial import (
     centralize_gradient,
     make_optimizer,
 )
+from gc_tutorial.optimizers import GC_OPTIMIZERS, OPTIMIZERS
 
 GC_CLASSES = list(GC_OPTIMIZERS)
 KERAS_NAMES = [
@@ -138,7 +137,7 @@ def test_docstring_examples_run():
         results = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert results.failed == 0, module.__name__
         attempted += results.attempted
-    assert attempted >= 2 + len(GC_CLASSES)
+    assert attempted >= 8  # centralize_gradient's, the module's and make_optimizer's examples
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
@@ -367,11 +366,11 @@ def test_make_optimizer_builds_the_named_class_in_any_case():
     [
         (
             {"name": "adabelief"},
-            "must be one of the known optimizers \\(any case\\): adadelta, adafactor, adagrad, "
+            "`name` must be a Keras optimizer's name, in any case: adadelta, adafactor, adagrad, "
             "adam, adamw, adamax, ftrl, lamb, lion, muon, nadam, rmsprop, sgd, schedulefreeadamw. "
             "Received: name='adabelief'",
         ),
-        ({"name": 3}, "Unknown optimizer"),
+        ({"name": 3}, "`name` must be a Keras optimizer's name"),
         ({"learning_rate": -0.1}, "learning_rate"),
         ({"learning_rate": "0.1"}, "learning_rate"),
         ({"learning_rate": float("nan")}, "learning_rate"),

@@ -11,12 +11,7 @@ import pytest
 import tensorflow as tf
 from data_helpers import batches, same_batches
 
-from gc_tutorial.data import (
-    DatasetInfo,
-    augment_images,
-    augment_transforms,
-    load_dataset,
-)
+from gc_tutorial.data import DatasetInfo, augment_images, augment_transforms, load_dataset
 
 # --- Determinism -----------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from gc_tutorial import GC_OPTIMIZERS
+from gc_tutorial.optimizers import GC_OPTIMIZERS
 
 KERAS_OPTIMIZERS = Path(keras.__file__).parent / "src" / "optimizers"
 EXPECTED_FAILURES = {("AdafactorTest", "test_single_step_2d")}

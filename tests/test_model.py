@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from gc_tutorial.model import SMALLEST_IMAGE_SIZE, build_model, loss_for, pooled_convolutions
+from gc_tutorial.checks import SMALLEST_IMAGE_SIZE
+from gc_tutorial.model import build_model, loss_for, pooled_convolutions
 
 
 def test_example_architecture_and_parameter_count_at_300():

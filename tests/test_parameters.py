@@ -171,7 +171,7 @@ def test_quick_mode_replaces_only_what_is_still_at_its_default(quick):
     assert set(settings.overridden) == {"dataset", "epochs"}
 
 
-def test_parameters_read_the_config_not_the_experiment():
+def test_parameters_read_the_config_not_the_comparison():
     import ast
     from pathlib import Path
 
@@ -179,4 +179,4 @@ def test_parameters_read_the_config_not_the_experiment():
 
     tree = ast.parse(Path(parameters.__file__).read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert "gc_tutorial.experiment" not in imported
+    assert "gc_tutorial.comparison" not in imported

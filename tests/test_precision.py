@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from gc_tutorial import make_optimizer
+from gc_tutorial.comparison import dtype_policy, float32_output, train_arm
 from gc_tutorial.config import ComparisonConfig
-from gc_tutorial.experiment import dtype_policy, float32_output, train_arm
 
 
 def small_model() -> keras.Model:
@@ -103,7 +103,7 @@ def test_precision_round_trips_and_has_a_flag():
 def test_command_line_flag_sets_precision():
     import argparse
 
-    from gc_tutorial.config import add_config_arguments, config_from_arguments
+    from gc_tutorial.command_line import add_config_arguments, config_from_arguments
 
     parser = argparse.ArgumentParser()
     add_config_arguments(parser)

@@ -9,15 +9,10 @@ import json
 import pandas as pd
 import pytest
 
-from gc_tutorial import analysis, experiment, report, results
+from gc_tutorial import analysis, comparison, experiment, results
+from gc_tutorial.grids.saved import MixedResultsError, load_comparison
 from gc_tutorial.plots import save_comparison_plots
-from gc_tutorial.results import (
-    COMPARISON_FILES,
-    ComparisonResult,
-    MixedResultsError,
-    load_comparison,
-    reserve_output_dir,
-)
+from gc_tutorial.results import COMPARISON_FILES, ComparisonResult, reserve_output_dir
 
 QUICK = ["--dataset", "digits", "--no-augment", "--image-size", "16", "--epochs", "1"]
 QUICK += ["--seeds", "0", "--max-examples", "64"]
@@ -79,8 +74,8 @@ def saved_comparison(folder) -> ComparisonResult:
 @pytest.fixture
 def no_training(monkeypatch):
     """Any training, or even loading the data, fails the test: refusals come first."""
-    monkeypatch.setattr(experiment, "train_arm", pytest.fail)
-    monkeypatch.setattr(experiment, "load_dataset", pytest.fail)
+    monkeypatch.setattr(comparison, "train_arm", pytest.fail)
+    monkeypatch.setattr(comparison, "load_dataset", pytest.fail)
 
 
 def refused_in_one_line(capsys, output_dir) -> str:
@@ -122,7 +117,7 @@ def test_an_earlier_comparison_with_something_added_is_refused(no_training, tmp_
         (folder / name).write_text("keep me")
     before = sorted(path.name for path in folder.iterdir())
     with pytest.raises(ValueError, match=rf"new or empty folder.* it holds {name}\. "):
-        experiment.run_comparison("digits", augment=False, output_dir=folder)
+        comparison.run_comparison("digits", augment=False, output_dir=folder)
     assert sorted(path.name for path in folder.iterdir()) == before
     kept = folder / name / "keep.txt" if added.endswith("/") else folder / name
     assert kept.read_text() == "keep me"
@@ -208,7 +203,7 @@ def test_output_dirs_that_cannot_be_written_are_one_line_errors_before_training(
     a_file.write_text("x")
     output_dir, words = output_dir.format(file=a_file), words.format(file=a_file)
     with pytest.raises(error, match="`output_dir`") as raised:
-        experiment.run_comparison("digits", augment=False, output_dir=output_dir)
+        comparison.run_comparison("digits", augment=False, output_dir=output_dir)
     assert words in str(raised.value) and "Errno" not in str(raised.value)
     assert words in refused_in_one_line(capsys, output_dir)
     assert a_file.read_text() == "x"
@@ -223,7 +218,7 @@ def test_a_read_only_output_dir_is_refused_before_training(no_training, monkeypa
 
     monkeypatch.setattr("tempfile.TemporaryFile", read_only)
     with pytest.raises(PermissionError, match=r"Permission denied.*`output_dir` must be a folder"):
-        experiment.run_comparison("digits", augment=False, output_dir=folder)
+        comparison.run_comparison("digits", augment=False, output_dir=folder)
 
 
 def test_a_tilde_in_output_dir_is_the_home_folder(monkeypatch, tmp_path):
@@ -234,11 +229,3 @@ def test_a_tilde_in_output_dir_is_the_home_folder(monkeypatch, tmp_path):
     hand_made_result().save("~/E")
     assert load_comparison("~/E").identity == "hand-made"
     assert not (tmp_path / "~").exists()
-
-
-def test_moved_names_are_still_importable_from_results():
-    assert results.summarize is analysis.summarize
-    assert results.per_run_table is analysis.per_run_table
-    assert results.data_notes is report.data_notes
-    assert results.describe_environment is report.describe_environment
-    assert results.HISTORY_COLUMNS is analysis.HISTORY_COLUMNS

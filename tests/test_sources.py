@@ -9,7 +9,8 @@ import tensorflow_datasets as tfds
 from data_helpers import assert_batches, batches, same_batches, split_examples
 
 from gc_tutorial import sources
-from gc_tutorial.data import DatasetUnavailableError, load_dataset
+from gc_tutorial.checks import DatasetUnavailableError
+from gc_tutorial.data import load_dataset
 
 
 def user_warnings(function):
@@ -112,7 +113,7 @@ def test_tfds_offline_and_unprepared_fails_fast_and_names_alternatives(tmp_path,
         load_dataset("horses_or_humans", data_dir=tmp_path)
     assert time.monotonic() - start < 15
     message = str(error.value)
-    assert isinstance(error.value, RuntimeError)
+    assert isinstance(error.value, OSError)
     for words in ("not prepared", "unreachable", "data_dir=", "folder of images", "synthetic"):
         assert words in message
 

@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from gc_tutorial.grids.runs_folder import lock_folder, safe_name
 from gc_tutorial.storage import (
     FolderInUseError,
     check_only_ours,
     foreign_entries,
     lock_file,
-    lock_folder,
     prepare_output_dir,
     reserve_folder,
-    safe_name,
     swap_into_place,
     write_atomically,
 )

@@ -36,7 +36,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from gc_tutorial.storage import check_only_ours, lock_folder, write_atomically
+from gc_tutorial.grids.runs_folder import lock_folder
+from gc_tutorial.storage import check_only_ours, write_atomically
 
 COMPLETE_MARKER = "complete.json"
 ERROR_FILE = "error.txt"

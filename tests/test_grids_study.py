@@ -13,16 +13,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from gc_tutorial import study as study_module
-from gc_tutorial.analysis import (
-    best_learning_rates,
-    compare_at_best_learning_rates,
-    epochs_to_target,
-    final_epochs,
-    summarize_study,
-)
-from gc_tutorial.stats import SUMMARY_FIELDS, paired_summary
-from gc_tutorial.study import (
+from gc_tutorial.grids import study as study_module
+from gc_tutorial.grids.study import (
     STUDY_GRID,
     main,
     plan_study,
@@ -30,7 +22,15 @@ from gc_tutorial.study import (
     study_command,
     study_parser,
 )
-from gc_tutorial.study_report import at_best_sentences, study_readme, study_runs_table
+from gc_tutorial.grids.study_report import at_best_sentences, study_readme, study_runs_table
+from gc_tutorial.grids.tables import (
+    best_learning_rates,
+    compare_at_best_learning_rates,
+    epochs_to_target,
+    final_epochs,
+    summarize_study,
+)
+from gc_tutorial.stats import SUMMARY_FIELDS, paired_summary
 
 ROOT = Path(__file__).parents[1]
 COMMITTED = ROOT / "docs" / "study"
@@ -442,7 +442,7 @@ def test_a_study_output_dir_holding_other_files_is_refused(tmp_path, monkeypatch
 
 
 def test_two_studies_cannot_share_a_runs_folder(tmp_path, monkeypatch, capsys):
-    from gc_tutorial.storage import lock_folder
+    from gc_tutorial.grids.runs_folder import lock_folder
 
     monkeypatch.setattr(study_module, "run_comparison", lambda *a, **k: pytest.fail("trained"))
     argv = [*TINY, "--runs-dir", str(tmp_path / "runs"), "--output-dir", str(tmp_path / "out")]

@@ -8,22 +8,16 @@ import nbformat
 import pandas as pd
 import pytest
 
-from gc_tutorial import batch
-from gc_tutorial.batch import (
-    COMPLETE_MARKER,
-    collect_runs,
-    main,
-    parse_value,
-    run_name,
-    summarize_grid,
-)
-from gc_tutorial.results import MixedResultsError
+from gc_tutorial.grids import batch
+from gc_tutorial.grids.batch import COMPLETE_MARKER, collect_runs, main, parse_value, run_name
+from gc_tutorial.grids.saved import MixedResultsError
+from gc_tutorial.grids.tables import summarize_grid
 
 run_grid = functools.partial(batch.run_grid, workers=0)  # in this process: no cluster to start
 
 NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
 TINY_COMPARISON = """\
-from gc_tutorial.experiment import run_comparison
+from gc_tutorial.comparison import run_comparison
 
 assert learning_rate < 1, "a run that fails"
 run_comparison("synthetic", seeds=seeds, epochs=epochs, image_size=16, batch_size=16,
@@ -151,7 +145,7 @@ def test_summarize_grid_is_the_paired_difference_per_cell():
     [
         ("missing.ipynb", {}, FileNotFoundError, "missing.ipynb"),
         (None, {"optimizers": []}, ValueError, "grid is empty"),
-        (None, {"optimizers": ["../../x"]}, ValueError, "Unknown optimizer"),
+        (None, {"optimizers": ["../../x"]}, ValueError, "must be a Keras optimizer's name"),
         (None, {"learning_rates": [float("inf")]}, ValueError, "learning_rates"),
         (None, {"seeds": [0, 0]}, ValueError, "seeds"),
         (
@@ -252,7 +246,7 @@ def test_command_line_errors_are_one_line_and_exit_2(
         def refuse(path):
             raise PermissionError(13, "Permission denied", str(path))
 
-        monkeypatch.setattr("gc_tutorial.batch.prepare_output_dir", refuse)
+        monkeypatch.setattr("gc_tutorial.grids.batch.prepare_output_dir", refuse)
         message = "Permission denied"
     argv = ["--notebook", str(tiny_notebook), "--runs-dir", str(runs_dir), "--seeds", "0"]
     with pytest.raises(SystemExit) as exit_:
@@ -263,7 +257,8 @@ def test_command_line_errors_are_one_line_and_exit_2(
 
 
 def test_two_batches_cannot_share_a_runs_folder(tiny_notebook, tmp_path):
-    from gc_tutorial.storage import FolderInUseError, lock_folder
+    from gc_tutorial.grids.runs_folder import lock_folder
+    from gc_tutorial.storage import FolderInUseError
 
     grid = {"optimizers": ["sgd"], "learning_rates": [1e-3], "seeds": [0]}
     with lock_folder(tmp_path / "runs"), pytest.raises(FolderInUseError, match="in use"):
@@ -272,7 +267,7 @@ def test_two_batches_cannot_share_a_runs_folder(tiny_notebook, tmp_path):
 
 
 def test_a_relative_dataset_is_taken_from_the_current_folder(tmp_path, monkeypatch):
-    from gc_tutorial.batch import resolve_paths
+    from gc_tutorial.grids.batch import resolve_paths
 
     (tmp_path / "mydata").mkdir()
     (tmp_path / "notebooks" / "mydata").mkdir(parents=True)
@@ -299,7 +294,7 @@ def test_a_missing_folder_dataset_stops_the_grid_before_any_run(tmp_path, monkey
 
 
 def test_augmenting_digits_names_the_batch_parameter(tiny_notebook):
-    from gc_tutorial.batch import check_run_configs
+    from gc_tutorial.grids.batch import check_run_configs
 
     with pytest.raises(ValueError) as error:
         check_run_configs({"dataset": "digits", "augment": True}, [("sgd", 0.1, 0)])

@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import matplotlib
-from test_study import hand_made_study
+from test_grids_study import hand_made_study
 
-from gc_tutorial.analysis import epochs_to_target
-from gc_tutorial.plots import plot_best_learning_rates, plot_epochs_to_target
+from gc_tutorial.grids.plots import plot_best_learning_rates, plot_epochs_to_target
+from gc_tutorial.grids.tables import epochs_to_target
 
 matplotlib.use("Agg")
 
@@ -45,7 +45,7 @@ def test_the_epochs_to_target_plot_marks_each_arms_best_learning_rate():
 
 
 def test_plots_draw_from_tables_without_the_study_or_the_experiment():
-    above = ("gc_tutorial.study", "gc_tutorial.experiment")
+    above = ("gc_tutorial.grids.study", "gc_tutorial.comparison")
     code = f"import sys, gc_tutorial.plots; print([m for m in {above} if m in sys.modules])"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"

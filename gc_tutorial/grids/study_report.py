@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from gc_tutorial.analysis import ARMS, STUDY_CONFIDENCE
+from gc_tutorial.analysis import ARMS
+from gc_tutorial.grids.tables import STUDY_CONFIDENCE
 from gc_tutorial.stats import SUMMARY_FIELDS, PairedSummary
 
 # How the study's README names each kind of source (`DatasetInfo.kind`).

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gc_tutorial.grid import (
+from gc_tutorial.grids.grid import (
     COMPLETE_MARKER,
     ERROR_FILE,
     STAGING_FOLDER,

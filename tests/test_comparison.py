@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gc_tutorial import experiment, results
+from gc_tutorial import analysis, comparison, experiment, report, results
+from gc_tutorial.comparison import run_comparison
 from gc_tutorial.config import ComparisonConfig
-from gc_tutorial.experiment import load_comparison, run_comparison
+from gc_tutorial.grids import saved
+from gc_tutorial.grids.saved import load_comparison
 from gc_tutorial.storage import FolderInUseError
 
 TINY = {
@@ -50,14 +52,14 @@ def test_gc_arms_first_update_is_the_baselines_centralized(monkeypatch):
     # the baseline moves by -lr * g, the GC arm by -lr * (g - mean of g over all axes but
     # the last) for every kernel, and exactly as the baseline for the biases.
     models = []
-    real_build_model = experiment.build_model
+    real_build_model = comparison.build_model
 
     def recording_build_model(*args, **kwargs):
         model = real_build_model(*args, **kwargs)
         models.append((model, [w.copy() for w in model.get_weights()]))
         return model
 
-    monkeypatch.setattr(experiment, "build_model", recording_build_model)
+    monkeypatch.setattr(comparison, "build_model", recording_build_model)
     compare(optimizer="sgd", learning_rate=0.5, epochs=1, batch_size=16, max_examples=16)
     (_, start), (baseline, baseline_start), (gc, gc_start) = models  # the seed's, then each arm's
     assert all(np.array_equal(a, b) for a, b in zip(start, gc_start))
@@ -84,14 +86,14 @@ def test_arms_start_equal_and_train_alike_when_the_global_random_moves(monkeypat
     # In a Dask worker, Python's global `random` moves between seeding and the model's
     # build; the weights and dropout seeds must not depend on it.
     undisturbed = compare(seeds=[3], learning_rate=1e-3).history
-    real_load_dataset = experiment.load_dataset
+    real_load_dataset = comparison.load_dataset
 
     def load_then_disturb(*args, **kwargs):
         data = real_load_dataset(*args, **kwargs)
         random.seed()  # from the operating system: another value every call
         return data
 
-    monkeypatch.setattr(experiment, "load_dataset", load_then_disturb)
+    monkeypatch.setattr(comparison, "load_dataset", load_then_disturb)
     stop = threading.Event()
     drawer = threading.Thread(target=lambda: [random.random() for _ in iter(stop.is_set, True)])
     drawer.start()
@@ -127,13 +129,13 @@ def test_cells_on_a_dask_local_cluster_pass_and_equal_the_main_process():
 def recording_optimizers(monkeypatch) -> list:
     """The optimizers `run_comparison` compiles, in order: baseline, GC, for each seed."""
     made = []
-    real_make_optimizer = experiment.make_optimizer
+    real_make_optimizer = comparison.make_optimizer
 
     def make_and_record(*args, **kwargs):
         made.append(real_make_optimizer(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(experiment, "make_optimizer", make_and_record)
+    monkeypatch.setattr(comparison, "make_optimizer", make_and_record)
     return made
 
 
@@ -172,7 +174,7 @@ def test_the_epoch_timer_counts_evaluation_apart_from_training():
     model = keras.Sequential([keras.layers.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     x, y = np.zeros((8, 2)), np.zeros((8, 1))
-    timer = experiment.EpochTimer()
+    timer = comparison.EpochTimer()
     model.fit(
         x, y, batch_size=4, epochs=2, validation_data=(x, y), callbacks=[timer, Slow()], verbose=0
     )
@@ -231,13 +233,13 @@ def test_nan_loss_stops_the_arm_and_is_recorded():
     ],
 )
 def test_bad_input_fails_before_training(monkeypatch, overrides, error, message):
-    monkeypatch.setattr(experiment, "train_arm", pytest.fail)
+    monkeypatch.setattr(comparison, "train_arm", pytest.fail)
     with pytest.raises(error, match=message):
         compare(**overrides)
 
 
 def test_output_dir_that_is_a_file_fails_before_training(monkeypatch, tmp_path):
-    monkeypatch.setattr(experiment, "train_arm", pytest.fail)
+    monkeypatch.setattr(comparison, "train_arm", pytest.fail)
     a_file = tmp_path / "results"
     a_file.write_text("not a folder")
     with pytest.raises(NotADirectoryError, match="results"):
@@ -246,7 +248,7 @@ def test_output_dir_that_is_a_file_fails_before_training(monkeypatch, tmp_path):
 
 def crash_after_first_arm(monkeypatch):
     finished = []
-    real_train_arm = experiment.train_arm
+    real_train_arm = comparison.train_arm
 
     def train_then_crash(arm, seed, config, verbose, **options):
         if finished:
@@ -254,7 +256,7 @@ def crash_after_first_arm(monkeypatch):
         finished.append(arm)
         return real_train_arm(arm, seed, config, verbose, **options)
 
-    monkeypatch.setattr(experiment, "train_arm", train_then_crash)
+    monkeypatch.setattr(comparison, "train_arm", train_then_crash)
 
 
 def test_an_interrupted_comparison_keeps_its_arms_apart_from_the_finished_one(
@@ -283,18 +285,18 @@ def test_a_folder_whose_files_do_not_belong_together_is_refused(tmp_path):
     compare(output_dir=tmp_path / "D")
     history = tmp_path / "D" / "history.csv"
     history.write_text(history.read_text().replace("baseline", "gc", 1))
-    with pytest.raises(results.MixedResultsError, match="history.csv"):
+    with pytest.raises(saved.MixedResultsError, match="history.csv"):
         load_comparison(tmp_path / "D")
 
 
 def test_an_unwritable_output_dir_fails_before_training(monkeypatch):
-    monkeypatch.setattr(experiment, "train_arm", pytest.fail)
+    monkeypatch.setattr(comparison, "train_arm", pytest.fail)
     with pytest.raises(PermissionError, match="Cannot write results"):
         compare(output_dir="/sys/gc-tutorial-results/D")
 
 
 def test_an_output_dir_holding_other_files_is_refused_before_training(monkeypatch, tmp_path):
-    monkeypatch.setattr(experiment, "train_arm", pytest.fail)
+    monkeypatch.setattr(comparison, "train_arm", pytest.fail)
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "precious.txt").write_text("keep me")
@@ -310,7 +312,7 @@ def test_an_output_dir_holding_other_files_is_refused_before_training(monkeypatc
 def test_command_line_refuses_a_busy_or_foreign_output_dir_in_one_line(
     monkeypatch, tmp_path, capsys
 ):
-    monkeypatch.setattr(experiment, "train_arm", pytest.fail)
+    monkeypatch.setattr(comparison, "train_arm", pytest.fail)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("x")
     with results.reserve_output_dir(tmp_path / "busy"):
@@ -323,7 +325,7 @@ def test_command_line_refuses_a_busy_or_foreign_output_dir_in_one_line(
 
 
 def test_a_second_run_on_one_output_dir_fails_at_once(monkeypatch, tmp_path):
-    monkeypatch.setattr(experiment, "train_arm", pytest.fail)
+    monkeypatch.setattr(comparison, "train_arm", pytest.fail)
     with results.reserve_output_dir(tmp_path / "D") as (folder, staging):
         assert folder == (tmp_path / "D").resolve() and staging.is_dir()
         with pytest.raises(FolderInUseError, match="output_dir .*D' is in use"):
@@ -335,14 +337,14 @@ def test_a_second_run_on_one_output_dir_fails_at_once(monkeypatch, tmp_path):
 
 def test_files_that_appear_during_training_are_kept(monkeypatch, tmp_path):
     folder = tmp_path / "D"
-    real_train_arm = experiment.train_arm
+    real_train_arm = comparison.train_arm
 
     def train_while_someone_writes(arm, seed, config, verbose, **options):
         folder.mkdir(exist_ok=True)
         (folder / "precious.txt").write_text("keep me")
         return real_train_arm(arm, seed, config, verbose, **options)
 
-    monkeypatch.setattr(experiment, "train_arm", train_while_someone_writes)
+    monkeypatch.setattr(comparison, "train_arm", train_while_someone_writes)
     with pytest.raises(ValueError, match="precious.txt. The finished results wait in"):
         compare(epochs=1, output_dir=folder)
     assert [path.name for path in folder.iterdir()] == ["precious.txt"]
@@ -393,15 +395,15 @@ def test_paired_differences_are_gc_minus_baseline_from_a_hand_made_table():
                     }
                 )
     history = pd.DataFrame(rows)
-    paired = results.paired_differences(history)
+    paired = analysis.paired_differences(history)
     assert paired["final_test_accuracy_diff"].tolist() == pytest.approx([0.1, -0.1])
     # Steady epochs are 2 and 3 (epoch 1 traces): gc (3 + 3) / baseline (2 + 4) = 1.
     assert paired["steady_epoch_time_ratio"].tolist() == pytest.approx([1.0, 1.0])
-    per_run = results.per_run_table(history)
+    per_run = analysis.per_run_table(history)
     assert per_run["steady_epoch_time_s"].tolist() == pytest.approx([3.0, 3.0, 3.0, 3.0])
     # A stopped arm: only epochs both arms ran are compared.
     stopped = history[~((history["arm"] == "gc") & (history["epoch"] == 3))]
-    ratio = results.paired_differences(stopped)["steady_epoch_time_ratio"]
+    ratio = analysis.paired_differences(stopped)["steady_epoch_time_ratio"]
     assert ratio.tolist() == pytest.approx([3.0 / 2.0, 3.0 / 2.0])
 
 
@@ -425,23 +427,23 @@ def test_a_diverged_runs_final_loss_is_its_last_epochs_nan():
         for epoch in (1, 2)
     ]
     history = pd.DataFrame(rows)
-    per_run = results.per_run_table(history).set_index(["arm", "seed"])
+    per_run = analysis.per_run_table(history).set_index(["arm", "seed"])
     assert np.isnan(per_run.loc[("gc", 1), "final_train_loss"])  # not epoch 1's 1.0
     assert per_run.loc[("gc", 0), "final_train_loss"] == 0.5
-    summary = results.summarize(history, num_train=100).set_index("arm")
+    summary = analysis.summarize(history, num_train=100).set_index("arm")
     assert np.isnan(summary.loc["gc", "final_train_loss_mean"])  # not seed 0's alone
     assert summary.loc["baseline", "final_train_loss_mean"] == 0.5
     assert list(summary["diverged"]) == [0, 1]
-    paired = results.paired_differences(history)
-    statistics = results.paired_statistics(paired).set_index("metric")
+    paired = analysis.paired_differences(history)
+    statistics = analysis.paired_statistics(paired).set_index("metric")
     assert np.isnan(statistics.loc["final_train_loss", "mean"])
     assert statistics.loc["final_test_accuracy", "n"] == 2
 
 
 def test_divergence_rule():
-    assert experiment.has_diverged([0.7, float("nan")], 6.9)
-    assert experiment.has_diverged([0.7, 1e34], 6.9)
-    assert not experiment.has_diverged([2.3, 5.0, 1.0], 6.9)
+    assert comparison.has_diverged([0.7, float("nan")], 6.9)
+    assert comparison.has_diverged([0.7, 1e34], 6.9)
+    assert not comparison.has_diverged([2.3, 5.0, 1.0], 6.9)
 
 
 def test_exploding_finite_loss_is_flagged_as_diverged():
@@ -459,12 +461,12 @@ def test_command_line_errors_are_one_line_with_flags(capsys):
 
 
 def test_command_line_names_the_optimizer_and_output_dir_flags(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(experiment, "train_arm", pytest.fail)
-    monkeypatch.setattr(experiment, "initial_weights", pytest.fail)
+    monkeypatch.setattr(comparison, "train_arm", pytest.fail)
+    monkeypatch.setattr(comparison, "initial_weights", pytest.fail)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data" / "cats").mkdir(parents=True)
     for arguments, message in [
-        (["--optimizer", "nosuch"], "`--optimizer` must be one of"),
+        (["--optimizer", "nosuch"], "`--optimizer` must be a Keras optimizer's name"),
         (["--dataset", "data", "--output-dir", "data/results"], "`--output-dir` must be neither"),
         (["--dataset", "data/cats", "--output-dir", "data"], "`--output-dir` must be neither"),
     ]:
@@ -501,10 +503,10 @@ def test_an_offline_dataset_is_one_line_naming_the_flags(monkeypatch, tmp_path, 
 
 
 def test_data_notes_say_when_results_are_not_horses_or_humans():
-    assert results.data_notes([{"kind": "tfds", "synthetic": False}]) == []
-    assert results.data_notes([{"kind": "folder", "synthetic": False}]) == []
-    digits = results.data_notes([{"kind": "digits", "synthetic": False}])
+    assert report.data_notes([{"kind": "tfds", "synthetic": False}]) == []
+    assert report.data_notes([{"kind": "folder", "synthetic": False}]) == []
+    digits = report.data_notes([{"kind": "digits", "synthetic": False}])
     assert digits == ["NOTE: scikit-learn digits (real, offline): not horses_or_humans results."]
     mixed = [{"kind": "synthetic", "synthetic": True}, {"kind": "digits", "synthetic": False}]
-    notes = results.data_notes(mixed)
+    notes = report.data_notes(mixed)
     assert len(notes) == 2 and "SYNTHETIC" in notes[0] and "digits" in notes[1]

@@ -1,0 +1,80 @@
+"""What the command lines share: one flag per config field, and one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from gc_tutorial.checks import DatasetUnavailableError
+from gc_tutorial.config import ComparisonConfig, config_defaults
+from gc_tutorial.storage import FolderInUseError
+
+
+def config_help() -> dict[str, str]:
+    """Every field's help text."""
+    return {item.name: item.metadata["help"] for item in dataclasses.fields(ComparisonConfig)}
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a field: `learning_rate` -> `--learning-rate`."""
+    return "--" + name.replace("_", "-")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """Add one flag per config field, with its type, default and help text."""
+    for item in dataclasses.fields(ComparisonConfig):
+        if item.name in skip:
+            continue
+        default, help_text = item.default, item.metadata["help"]
+        options: dict[str, Any] = {"dest": item.name, "default": default}
+        if item.name == "seeds":
+            options.update(type=int, nargs="+", default=list(default))
+        elif item.name == "jit_compile":
+            options.update(type=_parse_jit_compile)
+        elif isinstance(default, bool):
+            options.update(action=argparse.BooleanOptionalAction)
+        else:
+            options.update(type=_field_type(item.name))
+        parser.add_argument(flag(item.name), help=f"{help_text} (default: {default!r})", **options)
+
+
+def config_from_arguments(arguments: argparse.Namespace) -> ComparisonConfig:
+    """The config named by parsed `add_config_arguments` flags."""
+    names = [item.name for item in dataclasses.fields(ComparisonConfig)]
+    return ComparisonConfig(
+        **{name: getattr(arguments, name) for name in names if hasattr(arguments, name)}
+    )
+
+
+def _field_type(name: str):
+    default = config_defaults()[name]
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float) or name in ("momentum",):
+        return float
+    if name == "max_examples":
+        return int
+    return str
+
+
+def _parse_jit_compile(text: str) -> bool | str:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    return text
+
+
+# Errors a user can fix: one line and exit status 2 on the command line.
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
+EXPECTED_ERRORS += (IsADirectoryError, PermissionError, DatasetUnavailableError, FolderInUseError)
+
+
+def command_line_message(error: BaseException) -> str:
+    """An error's message with the Python argument names turned into the command's flags."""
+    text = str(error)
+    for name in [*ComparisonConfig.__dataclass_fields__, "output_dir"]:
+        text = text.replace(f"`{name}=`", f"`{flag(name)}`").replace(f"`{name}`", f"`{flag(name)}`")
+    return text.replace("`source='synthetic'`", "`--dataset synthetic`").replace(
+        "`source`", "`--dataset`"
+    )

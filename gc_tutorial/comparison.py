@@ -1,0 +1,303 @@
+"""A fair, timed comparison of training with and without Gradient Centralization.
+
+For each seed, a baseline arm and a GC arm train the same model from the same
+initial weights, on the same batches, augmentations and dropout masks, with the
+same optimizer family, learning rate and schedule: the only difference is GC.
+The settings are one `ComparisonConfig`; the results are a `ComparisonResult`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gc_tutorial._quiet_tensorflow import load_keras_quietly
+from gc_tutorial.analysis import (
+    ARMS,
+    HISTORY_COLUMNS,
+    paired_differences,
+    paired_statistics,
+    summarize,
+)
+from gc_tutorial.config import ComparisonConfig, check_output_dir
+from gc_tutorial.data import load_dataset
+from gc_tutorial.model import build_model, loss_for
+from gc_tutorial.optimizers import make_optimizer
+from gc_tutorial.plots import save_comparison_plots
+from gc_tutorial.report import describe_environment
+from gc_tutorial.results import ComparisonResult, jsonable, reserve_output_dir
+from gc_tutorial.storage import write_atomically
+
+load_keras_quietly()  # before Keras's first import: TensorFlow's start-up logs stay out
+import keras  # noqa: E402
+
+# A run has diverged when its loss is not finite, or when its training loss exceeds
+# DIVERGENCE_FACTOR times the loss of guessing uniformly (ln of the number of classes).
+DIVERGENCE_FACTOR = 10.0
+
+
+def run_comparison(
+    config: ComparisonConfig | str | os.PathLike | None = None,
+    /,
+    *,
+    output_dir: str | os.PathLike | None = None,
+    verbose: int = 2,
+    **settings,
+) -> ComparisonResult:
+    """Train a baseline arm and a GC arm for every seed and compare them.
+
+    Args:
+        config: a `ComparisonConfig`; or, for short, the dataset name, with the other
+            settings as keywords: `run_comparison("digits", augment=False, epochs=5)`.
+        output_dir: if given, the tables, plots and results.json are written there,
+            all or nothing (see `ComparisonResult.save`). It must be new, empty or hold
+            an earlier comparison, and no other run may be using it: checked before any
+            training, and held until the results are in place.
+        verbose: Keras `fit` verbosity (2: one line per epoch).
+        **settings: `ComparisonConfig` fields that replace those of `config`.
+    """
+    if config is None or isinstance(config, (str, os.PathLike)):
+        if config is not None:
+            settings = {"dataset": config, **settings}
+        config = ComparisonConfig(**settings)
+    elif not isinstance(config, ComparisonConfig):
+        raise ValueError(
+            "`config` must be a ComparisonConfig or a dataset name. "
+            f"Received: config={config!r} ({type(config).__name__})."
+        )
+    elif settings:
+        config = config.replace(**settings)
+    if output_dir is None:
+        return _compare(config, None, verbose)
+    output_dir = check_output_dir(output_dir, config.dataset)
+    with reserve_output_dir(output_dir) as (folder, staging):  # refuses a second run at once
+        result = _compare(config, staging, verbose)
+        save_comparison_plots(result.history, staging)  # swapped into place with the tables
+        result.save_reserved(folder, staging)
+    return result
+
+
+def _compare(config: ComparisonConfig, staging: Path | None, verbose: int) -> ComparisonResult:
+    """Train every arm and derive the tables; the history so far is kept in `staging`."""
+    enable_determinism()
+    history, info = _train_all_arms(config, staging, verbose)
+    check_fair_start(history)
+    paired = paired_differences(history)
+    return ComparisonResult(
+        history=history,
+        summary=summarize(history, info.num_train),
+        paired=paired,
+        statistics=paired_statistics(paired),
+        parameters=config.get_config(),
+        environment=describe_environment(config.jit_compile),
+        dataset=jsonable(asdict(info)),
+        identity=config.identity(),
+    )
+
+
+def _train_all_arms(config: ComparisonConfig, staging: Path | None, verbose: int):
+    """Both arms for every seed; the history so far is kept in `staging` after each arm."""
+    runs = [(seed, arm) for seed in config.seeds for arm in ARMS]
+    rows, info, starts = [], None, {}
+    for index, (seed, arm) in enumerate(runs, start=1):
+        print(f"Run {index}/{len(runs)}: seed {seed}, {arm}", flush=True)
+        if seed not in starts:  # the seed's initial weights, built once, copied into every arm
+            starts[seed] = initial_weights(seed, config)
+        info, arm_rows = train_arm(arm, seed, config, verbose=verbose, start=starts[seed])
+        rows += arm_rows
+        if staging is not None:  # an interrupted comparison keeps its finished arms, apart
+            table = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+            write_atomically(staging / "history.csv", table.to_csv(index=False))
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS), info
+
+
+def enable_determinism() -> None:
+    """Make TensorFlow ops (and tf.data) deterministic, so a seed always gives the same numbers."""
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def initial_weights(seed: int, config: ComparisonConfig) -> list[np.ndarray]:
+    """The seed's initial weights: the model `build_model(..., seed=seed)` makes for the
+    config's data. Both arms of a seed start from them."""
+    info = _load(config, seed).info
+    with dtype_policy(config.precision):
+        return build_model(info.image_shape, info.num_classes, seed=seed).get_weights()
+
+
+def train_arm(
+    arm: str,
+    seed: int,
+    config: ComparisonConfig,
+    verbose: int = 2,
+    start: list[np.ndarray] | None = None,
+):
+    """Train one arm from the seed's initial weights; return the dataset info and per-epoch rows.
+
+    The model's weights and dropout seeds come from `seed` alone (`build_model`'s
+    explicit seeds), never from Python's global `random`; `start`, if given, replaces
+    the initial weights (`run_comparison` passes the seed's `initial_weights` to both
+    arms). The model is built, compiled and trained under `config.precision` as
+    Keras's dtype policy; the policy in force before is restored afterwards.
+    """
+    with dtype_policy(config.precision):
+        return _train_arm(arm, seed, config, verbose, start)
+
+
+@contextlib.contextmanager
+def dtype_policy(precision: str):
+    """Keras's global dtype policy set to `precision` inside the block, restored after it."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def float32_output(model: keras.Model) -> keras.Model:
+    """Under a mixed policy, let the output layer compute in float32 (Keras's advice for a
+    stable softmax/sigmoid and loss); its weights are float32 under every policy."""
+    output_layer = model.layers[-1]
+    if output_layer.compute_dtype != "float32":
+        output_layer.dtype_policy = "float32"
+    return model
+
+
+def _load(config: ComparisonConfig, seed: int):
+    """The config's data, shuffled and augmented by `seed`."""
+    return load_dataset(
+        config.dataset,
+        image_size=config.image_size,
+        batch_size=config.batch_size,
+        augment=config.augment,
+        shuffle=True,
+        seed=seed,
+        max_examples=config.max_examples,
+        data_dir=config.data_dir,
+    )
+
+
+def _train_arm(
+    arm: str, seed: int, config: ComparisonConfig, verbose: int, start: list[np.ndarray] | None
+):
+    keras.utils.set_random_seed(seed)  # TensorFlow's global seed, under which tf.data shuffles
+    data = _load(config, seed)
+    model = build_model(data.info.image_shape, data.info.num_classes, seed=seed)
+    if start is not None:
+        model.set_weights(start)
+    model = float32_output(model)
+    model.compile(
+        optimizer=make_optimizer(
+            config.optimizer,
+            gc=arm == "gc",
+            learning_rate=config.learning_rate,
+            conv_only=config.conv_only and arm == "gc",
+            **({"centralize": config.centralize} if arm == "gc" else {}),
+            **config.optimizer_options(),
+        ),
+        loss=loss_for(data.info.num_classes),
+        metrics=["accuracy"],
+        jit_compile=config.jit_compile,
+    )
+    initial_weights = weights_fingerprint(model)
+    timer = EpochTimer()
+    limit = DIVERGENCE_FACTOR * math.log(data.info.num_classes)
+    fit = model.fit(
+        data.train,
+        validation_data=data.test,
+        epochs=config.epochs,
+        callbacks=[timer, keras.callbacks.TerminateOnNaN(), StopOnDivergence(limit)],
+        shuffle=False,  # the training set is already shuffled, by its seed
+        verbose=verbose,
+    )
+    logs = fit.history
+    diverged = has_diverged(logs["loss"], limit)
+    rows = [
+        {
+            "seed": seed,
+            "arm": arm,
+            "epoch": epoch + 1,
+            "train_loss": logs["loss"][epoch],
+            "train_accuracy": logs["accuracy"][epoch],
+            "test_loss": logs["val_loss"][epoch],
+            "test_accuracy": logs["val_accuracy"][epoch],
+            "train_time_s": timer.train_times[epoch],
+            "eval_time_s": timer.eval_times[epoch],
+            "diverged": diverged,
+            "initial_weights": initial_weights,
+        }
+        for epoch in range(len(logs["loss"]))
+    ]
+    if diverged:
+        print(
+            f"  seed {seed}, {arm}: diverged (loss not finite or above {limit:.3g}, "
+            f"{DIVERGENCE_FACTOR:g} x ln(classes)); arm stopped and marked diverged."
+        )
+    return data.info, rows
+
+
+def has_diverged(losses: Sequence[float], limit: float) -> bool:
+    """The divergence rule: a training loss that is not finite or exceeds `limit`."""
+    return any(not math.isfinite(loss) or loss > limit for loss in losses)
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stop training after an epoch whose loss breaks the divergence rule."""
+
+    def __init__(self, limit: float):
+        super().__init__()
+        self.limit = limit
+
+    def on_epoch_end(self, epoch, logs=None):
+        if has_diverged([float((logs or {}).get("loss", 0.0))], self.limit):
+            self.model.stop_training = True
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time of each epoch's training part and of its evaluation on the test set."""
+
+    def on_train_begin(self, logs=None):
+        self.train_times, self.eval_times = [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+        self._eval_start = None
+
+    def on_test_begin(self, logs=None):
+        self._eval_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        end = time.perf_counter()
+        eval_start = self._eval_start or end
+        self.train_times.append(eval_start - self._epoch_start)
+        self.eval_times.append(end - eval_start)
+
+
+def weights_fingerprint(model: keras.Model) -> str:
+    """A short hash of a model's weights: equal fingerprints mean identical weights."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def check_fair_start(history: pd.DataFrame) -> None:
+    """Both arms of a seed must start from identical weights; anything else is a bug."""
+    starts = history.groupby("seed")["initial_weights"].nunique()
+    if (starts > 1).any():
+        raise RuntimeError(
+            f"Arms started from different weights for seeds {list(starts[starts > 1].index)}."
+        )

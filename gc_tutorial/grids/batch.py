@@ -1,0 +1,392 @@
+"""Batch runs: the comparison notebook over a grid of optimizers x learning rates x seeds.
+
+Each run executes the notebook with papermill into its own folder (the executed
+notebook plus the comparison's tables and plots), as one cell of `gc_tutorial.grid`: on a
+Dask `LocalCluster` by default, in this process (`workers=0`) or on a running cluster
+(`scheduler=`). A run is identified by its resolved parameters (the notebook's defaults
+written out, so passing a default changes nothing), the notebook's code and quick mode;
+it is complete once `complete.json`, written last, says so. A rerun skips complete runs
+with the same identity, reruns incomplete ones, and stops before any training if a run
+was made with other settings (unless `replace=True`, which moves the old run aside and
+reruns it). A failing run leaves its error in error.txt and the others go on.
+`collect_runs` gathers the complete runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from gc_tutorial.checks import check_number, check_optimizer_name, check_seeds
+from gc_tutorial.config import ComparisonConfig, config_defaults
+from gc_tutorial.data import load_dataset
+from gc_tutorial.grids.grid import (
+    COMPLETE_MARKER,
+    ERROR_FILE,
+    REPLACED_FOLDER,
+    Cell,
+    GridPlan,
+    add_grid_arguments,
+    check_workers,
+    read_marker,
+    run_plan,
+)
+from gc_tutorial.grids.notebook_runs import (
+    EXECUTED_NOTEBOOK,
+    GRID_KEYS,
+    SET_PER_RUN,
+    check_notebook_parameters,
+    execute_notebook,
+    import_papermill,
+    notebook_defaults,
+    notebook_fingerprint,
+    parse_value,
+)
+from gc_tutorial.grids.runs_folder import lock_folder, safe_name
+from gc_tutorial.grids.saved import MixedResultsError, load_comparison
+from gc_tutorial.grids.tables import summarize_grid
+from gc_tutorial.parameters import NOTEBOOK_DEFAULTS, quick_mode
+from gc_tutorial.results import COMPARISON_FILES, jsonable
+from gc_tutorial.sources import DIGITS, SYNTHETIC, check_tfds_name
+from gc_tutorial.storage import FolderInUseError, prepare_output_dir
+
+
+def run_name(optimizer: str, learning_rate: float, seed: int) -> str:
+    """The folder name of one grid run, e.g. 'rmsprop-lr0.0001-seed0'."""
+    return safe_name(f"{check_optimizer_name(optimizer)}-lr{learning_rate:g}-seed{int(seed)}")
+
+
+def grid_points(
+    optimizers: Sequence[str], learning_rates: Sequence[float], seeds: Sequence[int]
+) -> list[tuple[str, float, int]]:
+    """Every (optimizer, learning rate, seed), checked, exact duplicates dropped.
+
+    Optimizer names count in any case ("SGD" is "sgd"). Learning rates that differ only
+    after their 6th significant digit would share a run folder: they are refused.
+    """
+    optimizers = list(dict.fromkeys(check_optimizer_name(name) for name in optimizers))
+    rates = list(dict.fromkeys(check_number("learning_rates", rate) for rate in learning_rates))
+    seeds = list(check_seeds("seeds", list(seeds))) if seeds else []
+    grid = list(itertools.product(optimizers, rates, seeds))
+    if not grid:
+        raise ValueError("The grid is empty: give at least one optimizer, learning rate and seed.")
+    folders: dict[str, tuple] = {}
+    for point in grid:
+        first = folders.setdefault(run_name(*point), point)
+        if first != point:
+            raise ValueError(
+                "`learning_rates` must differ within their first 6 significant digits, which "
+                f"name the run folders. Received: learning_rates={list(learning_rates)!r} "
+                f"({first[1]!r} and {point[1]!r} both give {run_name(*point)!r})."
+            )
+    return grid
+
+
+def check_run_configs(shared: dict, grid: list[tuple[str, float, int]]) -> None:
+    """Build every grid point's `ComparisonConfig` (defaults, `shared`, the point) before any
+    run, so that a value no run can use (momentum for adam) stops the grid at once."""
+    defaults = ComparisonConfig()
+    settings = {name: value for name, value in shared.items() if name in config_defaults()}
+    for optimizer, rate, seed in grid:
+        try:
+            defaults.replace(**settings, optimizer=optimizer, learning_rate=rate, seeds=(seed,))
+        except ValueError as error:
+            message = str(error).replace("--no-augment", "-p augment False")  # batch's flag
+            raise ValueError(f"Run {run_name(optimizer, rate, seed)}: {message}") from None
+
+
+def run_grid(
+    notebook: str | os.PathLike,
+    runs_dir: str | os.PathLike,
+    *,
+    optimizers: Sequence[str],
+    learning_rates: Sequence[float],
+    seeds: Sequence[int],
+    parameters: dict | None = None,
+    kernel_name: str | None = None,
+    replace: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> pd.DataFrame:
+    """Run `notebook` once per (optimizer, learning rate, seed); return one status row per run.
+
+    `parameters` go to every run (e.g. dataset, epochs); the grid's own values and
+    `output_dir` are set per run. Everything is checked before the first run starts:
+    the grid (`grid_points`), that the notebook has every parameter a run sets, every
+    parameter's name and value, each run's comparison config, and that a folder dataset
+    loads. A relative path in `dataset` or `data_dir` is taken from the current folder.
+    `workers` and `scheduler` say where the runs execute (see `grid.run_plan`).
+    """
+    import_papermill()
+    check_workers(workers)
+    notebook = Path(notebook)
+    if not notebook.is_file():
+        raise FileNotFoundError(f"Notebook {str(notebook)!r} not found.")
+    if notebook.suffix != ".ipynb":
+        raise ValueError(f"`notebook` must be a .ipynb file. Received: notebook={str(notebook)!r}.")
+    grid = grid_points(optimizers, learning_rates, seeds)
+    fingerprint = notebook_fingerprint(notebook)
+    given = resolve_paths(check_notebook_parameters(notebook, dict(parameters or {})))
+    check_run_configs(given, grid)
+    defaults = notebook_defaults(notebook, given)
+    context = {"notebook": fingerprint, "quick_mode": quick_mode()}
+    with lock_folder(prepare_output_dir(runs_dir)) as runs_dir:
+        plan = GridPlan(
+            runs_dir,
+            tuple(_cell(notebook, given, defaults, context, kernel_name, *p) for p in grid),
+            COMPARISON_FILES | {EXECUTED_NOTEBOOK},
+        )
+        _stop_on_other_settings(plan, replace)
+        if replace:
+            _stop_on_mixing(plan)  # replacing is asked for to average: never after training
+        check_datasets(plan)
+        outcomes = run_plan(plan, workers=workers, scheduler=scheduler, lock=False)
+    return pd.DataFrame([_status(plan, outcome) for outcome in outcomes])
+
+
+def resolve_paths(parameters: dict) -> dict:
+    """`dataset` (when it names a folder) and `data_dir` as absolute paths, taken from the
+    current folder, so that no run reads them from the notebook's folder or a worker's."""
+    resolved = dict(parameters)
+    for name in ("dataset", "data_dir"):
+        value = resolved.get(name)
+        if not isinstance(value, str) or value in (DIGITS, SYNTHETIC):
+            continue
+        path = Path(value).expanduser()
+        if name == "data_dir" or value.startswith(("/", ".", "~")) or path.is_dir():
+            resolved[name] = str(path.resolve())
+    return resolved
+
+
+def _cell(notebook, given, defaults, context, kernel_name, optimizer, rate, seed) -> Cell:
+    point = {"optimizer": optimizer, "learning_rate": rate, "seeds": [seed]}
+    settings = {**defaults, **given, **point}
+    settings.pop("output_dir", None)
+    return Cell(
+        run_name(optimizer, rate, seed),
+        jsonable(settings),
+        execute_notebook,
+        {
+            "source": notebook.read_text(),
+            "name": notebook.name,
+            "parameters": {**given, **point},
+            "kernel_name": kernel_name,
+            "cwd": str(notebook.parent.resolve()),
+        },
+        context,
+    )
+
+
+def _status(plan: GridPlan, outcome) -> dict:
+    cell = outcome.cell
+    settings = cell.settings
+    row = {
+        "run": cell.name,
+        "optimizer": settings["optimizer"],
+        "learning_rate": settings["learning_rate"],
+        "seed": settings["seeds"][0],
+    }
+    if outcome.status == "skipped":
+        return {**row, "status": "skipped (complete, same parameters)", "seconds": 0.0}
+    status = "done"
+    if outcome.status == "failed":
+        kind = outcome.error.strip().splitlines()[-1].split(":")[0] or "error"
+        status = f"failed: {kind} (see {plan.folder(cell) / ERROR_FILE})"
+    return {**row, "status": status, "seconds": round(outcome.seconds, 1)}
+
+
+def _stop_on_other_settings(plan: GridPlan, replace: bool) -> None:
+    """Before any run: name the runs made with other settings, unless replacing them."""
+    others = [cell for cell in plan.cells if plan.state(cell) == "other settings"]
+    if not others or replace:
+        return
+    described = [f"{cell.name} ({'; '.join(_changes(plan, cell))})" for cell in others[:5]]
+    more = f", and {len(others) - 5} more" if len(others) > 5 else ""
+    raise ValueError(
+        f"{len(others)} run(s) in this runs folder were made with other settings: "
+        + ", ".join(described)
+        + more
+        + ". Use another runs folder, or pass replace=True (--replace) to move them aside "
+        f"(into {REPLACED_FOLDER}/) and run them again."
+    )
+
+
+def _stop_on_mixing(plan: GridPlan) -> None:
+    """Refuse, before any run, a runs folder holding complete runs outside this grid whose
+    shared settings differ: `collect_runs` would refuse to average them with these."""
+    ours = {cell.name for cell in plan.cells}
+    shared = _shared_settings(plan.cells[0].marker())
+    others = [
+        folder.name
+        for folder in sorted(plan.runs_dir.iterdir())
+        if folder.name not in ours
+        and (marker := read_marker(folder)) is not None
+        and _shared_settings(marker) != shared
+    ]
+    if others:
+        raise MixedResultsError(
+            f"The runs folder {str(plan.runs_dir)!r} holds runs made with other shared "
+            f"parameters or notebook code ({', '.join(others[:3])}"
+            f"{', ...' if len(others) > 3 else ''}), which this grid does not rerun: refusing "
+            "to average them together. Use another runs folder (--runs-dir)."
+        )
+
+
+def _shared_settings(marker: dict) -> str:
+    settings = marker.get("settings", marker.get("parameters", {}))
+    shared = {k: v for k, v in settings.items() if k not in SET_PER_RUN}
+    code = (marker.get("notebook") or {}).get("code_sha256")
+    return json.dumps([shared, code, marker.get("quick_mode")], sort_keys=True)
+
+
+def check_datasets(plan: GridPlan) -> None:
+    """Load the listing of every folder dataset the runs use, and check that every other name
+    is a tensorflow-datasets name, before the first run."""
+    checked = set()
+    for cell in plan.cells:
+        if plan.state(cell) == "complete":
+            continue
+        settings = cell.settings
+        dataset = settings.get("dataset")
+        if not isinstance(dataset, str) or dataset in checked or dataset in (DIGITS, SYNTHETIC):
+            continue
+        checked.add(dataset)
+        if not Path(dataset).is_absolute():  # not a folder: a tensorflow-datasets name
+            check_tfds_name(dataset)
+            continue
+        load_dataset(
+            dataset,
+            image_size=settings.get("image_size", 32),
+            batch_size=settings.get("batch_size", 32),
+            augment=False,
+            max_examples=settings.get("max_examples"),
+        )
+
+
+def _changes(plan: GridPlan, cell: Cell) -> list[str]:
+    """What differs between a run on disk and the planned one, e.g. 'epochs: 1 -> 2'."""
+    marker = read_marker(plan.folder(cell)) or {}
+    before, after = marker.get("settings", marker.get("parameters", {})), cell.settings
+    changes = [
+        f"{key}: {before.get(key)!r} -> {after.get(key)!r}"
+        for key in sorted((set(before) | set(after)) - {"output_dir"})
+        if before.get(key) != after.get(key)
+    ]
+    code_before = _notebook_label(marker.get("notebook"))
+    code_after = _notebook_label(cell.context["notebook"])
+    if code_before != code_after:
+        changes.append(f"notebook code: {code_before} -> {code_after}")
+    quick_before = marker.get("quick_mode")
+    if quick_before != cell.context["quick_mode"]:
+        changes.append(f"quick mode: {quick_before} -> {cell.context['quick_mode']}")
+    return changes or ["recorded by another version of gc_tutorial"]
+
+
+def _notebook_label(fingerprint: dict | None) -> str:
+    if not fingerprint:
+        return "not recorded"
+    return f"{fingerprint.get('name')} {fingerprint.get('code_sha256')}"
+
+
+def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
+    """One row per complete run x arm, with the run's parameters and final metrics.
+
+    Runs without `complete.json` (running, failed, interrupted) are left out; an
+    empty table is returned when there is none. Runs whose shared parameters or
+    notebook code differ (other epochs, dataset, ...) are refused with `MixedResultsError`.
+    """
+    rows, settings = [], {}
+    for marker in sorted(Path(runs_dir).glob(f"*/{COMPLETE_MARKER}")):
+        comparison = load_comparison(marker.parent)
+        parameters = comparison.parameters
+        notebook = (read_marker(marker.parent) or {}).get("notebook") or {}
+        shared = {k: v for k, v in parameters.items() if k not in GRID_KEYS}
+        shared["notebook_code"] = notebook.get("code_sha256")
+        settings.setdefault(json.dumps(shared, sort_keys=True), marker.parent.name)
+        for summary in comparison.summary.to_dict(orient="records"):
+            rows.append(
+                {
+                    "run": marker.parent.name,
+                    "dataset": comparison.dataset.get("name"),
+                    "kind": comparison.dataset.get("kind"),
+                    "synthetic": comparison.dataset.get("synthetic"),
+                    "optimizer": parameters["optimizer"],
+                    "learning_rate": parameters["learning_rate"],
+                    "seed": parameters["seeds"][0],
+                    "epochs": parameters["epochs"],
+                    "image_size": parameters["image_size"],
+                    "arm": summary["arm"],
+                    "final_test_accuracy": summary["final_test_accuracy_mean"],
+                    "best_test_accuracy": summary["best_test_accuracy_mean"],
+                    "final_test_loss": summary["final_test_loss_mean"],
+                    "steady_epoch_time_s": summary["steady_epoch_time_s_mean"],
+                    "diverged": summary["diverged"],
+                }
+            )
+    if len(settings) > 1:
+        raise MixedResultsError(
+            f"The runs in {str(runs_dir)!r} were made with different shared parameters "
+            "or notebook code "
+            f"(e.g. runs {sorted(settings.values())}): refusing to average them together."
+        )
+    return pd.DataFrame(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line for a grid; see the README's "Batch runs" section."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notebook", default="notebooks/04_comparison.ipynb")
+    parser.add_argument("--runs-dir", default=NOTEBOOK_DEFAULTS["runs_dir"])
+    parser.add_argument("--optimizers", nargs="+", default=NOTEBOOK_DEFAULTS["grid_optimizers"])
+    parser.add_argument(
+        "--learning-rates",
+        type=float,
+        nargs="+",
+        default=NOTEBOOK_DEFAULTS["grid_learning_rates"],
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=config_defaults()["seeds"])
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a notebook parameter for every run, e.g. -p epochs 2 (checked against the notebook)",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="rerun runs that were made with other parameters (the old ones are moved aside)",
+    )
+    add_grid_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        statuses = run_grid(
+            args.notebook,
+            args.runs_dir,
+            optimizers=args.optimizers,
+            learning_rates=args.learning_rates,
+            seeds=args.seeds,
+            parameters={name: parse_value(value) for name, value in args.parameter},
+            replace=args.replace,
+            workers=args.workers,
+            scheduler=args.scheduler,
+        )
+        summary = summarize_grid(collect_runs(args.runs_dir))
+    except (ValueError, OSError, ImportError, MixedResultsError, FolderInUseError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    print(statuses.to_string(index=False))
+    print(summary.to_string(index=False) if not summary.empty else "No finished run yet.")
+    if statuses["status"].str.startswith("failed").any():
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
