@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from typing import Any
 
 from gc_tutorial.checks import DatasetUnavailableError
@@ -71,10 +72,17 @@ EXPECTED_ERRORS += (IsADirectoryError, PermissionError, DatasetUnavailableError,
 
 
 def command_line_message(error: BaseException) -> str:
-    """An error's message with the Python argument names turned into the command's flags."""
-    text = str(error)
-    for name in [*ComparisonConfig.__dataclass_fields__, "output_dir"]:
-        text = text.replace(f"`{name}=`", f"`{flag(name)}`").replace(f"`{name}`", f"`{flag(name)}`")
-    return text.replace("`source='synthetic'`", "`--dataset synthetic`").replace(
-        "`source`", "`--dataset`"
-    )
+    """An error's message with the Python argument names turned into the command's flags:
+    `dataset='digits'` -> `--dataset digits`, `augment=False` -> `--no-augment`,
+    `data_dir=` and `data_dir` -> `--data-dir`."""
+
+    def as_flag(match: re.Match) -> str:
+        name, value = match.group(1), match.group(2)
+        if not value:
+            return f"`{flag(name)}`"
+        if value in ("True", "False"):
+            return f"`{flag(name) if value == 'True' else '--no-' + flag(name)[2:]}`"
+        return f"`{flag(name)} {value.strip(chr(39))}`"
+
+    names = "|".join([*ComparisonConfig.__dataclass_fields__, "output_dir"])
+    return re.sub(rf"`({names})(?:=([^`]*))?`", as_flag, str(error))

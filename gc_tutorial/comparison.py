@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ from gc_tutorial.analysis import (
     summarize,
 )
 from gc_tutorial.config import ComparisonConfig, check_output_dir
-from gc_tutorial.data import load_dataset
+from gc_tutorial.data import DatasetInfo, load_dataset
 from gc_tutorial.model import build_model, loss_for
 from gc_tutorial.optimizers import make_optimizer
 from gc_tutorial.plots import save_comparison_plots
@@ -51,6 +52,7 @@ def run_comparison(
     /,
     *,
     output_dir: str | os.PathLike | None = None,
+    tensorboard_dir: str | os.PathLike | None = None,
     verbose: int = 2,
     **settings,
 ) -> ComparisonResult:
@@ -63,6 +65,8 @@ def run_comparison(
             all or nothing (see `ComparisonResult.save`). It must be new, empty or hold
             an earlier comparison, and no other run may be using it: checked before any
             training, and held until the results are in place.
+        tensorboard_dir: if given, TensorBoard logs of every arm go to
+            `<tensorboard_dir>/seed<N>/<arm>` (`tensorboard --logdir <tensorboard_dir>`).
         verbose: Keras `fit` verbosity (2: one line per epoch).
         **settings: `ComparisonConfig` fields that replace those of `config`.
     """
@@ -77,20 +81,23 @@ def run_comparison(
         )
     elif settings:
         config = config.replace(**settings)
+    logs = None if tensorboard_dir is None else Path(tensorboard_dir).expanduser()
     if output_dir is None:
-        return _compare(config, None, verbose)
+        return _compare(config, None, verbose, logs)
     output_dir = check_output_dir(output_dir, config.dataset)
     with reserve_output_dir(output_dir) as (folder, staging):  # refuses a second run at once
-        result = _compare(config, staging, verbose)
+        result = _compare(config, staging, verbose, logs)
         save_comparison_plots(result.history, staging)  # swapped into place with the tables
         result.save_reserved(folder, staging)
     return result
 
 
-def _compare(config: ComparisonConfig, staging: Path | None, verbose: int) -> ComparisonResult:
+def _compare(
+    config: ComparisonConfig, staging: Path | None, verbose: int, logs: Path | None
+) -> ComparisonResult:
     """Train every arm and derive the tables; the history so far is kept in `staging`."""
     enable_determinism()
-    history, info = _train_all_arms(config, staging, verbose)
+    history, info = _train_all_arms(config, staging, verbose, logs)
     check_fair_start(history)
     paired = paired_differences(history)
     return ComparisonResult(
@@ -105,16 +112,25 @@ def _compare(config: ComparisonConfig, staging: Path | None, verbose: int) -> Co
     )
 
 
-def _train_all_arms(config: ComparisonConfig, staging: Path | None, verbose: int):
-    """Both arms for every seed; the history so far is kept in `staging` after each arm."""
+def _train_all_arms(config: ComparisonConfig, staging: Path | None, verbose: int, logs):
+    """Both arms for every seed, the second from the first one's initial weights; the history
+    so far is kept in `staging` after each arm."""
     runs = [(seed, arm) for seed in config.seeds for arm in ARMS]
     rows, info, starts = [], None, {}
     for index, (seed, arm) in enumerate(runs, start=1):
-        print(f"Run {index}/{len(runs)}: seed {seed}, {arm}", flush=True)
-        if seed not in starts:  # the seed's initial weights, built once, copied into every arm
-            starts[seed] = initial_weights(seed, config)
-        info, arm_rows = train_arm(arm, seed, config, verbose=verbose, start=starts[seed])
-        rows += arm_rows
+        arm_logs = None if logs is None else logs / f"seed{seed}" / arm
+        announce = f"Run {index}/{len(runs)}"
+        trained = train_arm(
+            arm,
+            seed,
+            config,
+            verbose,
+            start=starts.get(seed),
+            announce=announce,
+            tensorboard_dir=arm_logs,
+        )
+        info, starts[seed] = trained.info, trained.initial_weights
+        rows += trained.rows
         if staging is not None:  # an interrupted comparison keeps its finished arms, apart
             table = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
             write_atomically(staging / "history.csv", table.to_csv(index=False))
@@ -129,12 +145,12 @@ def enable_determinism() -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def initial_weights(seed: int, config: ComparisonConfig) -> list[np.ndarray]:
-    """The seed's initial weights: the model `build_model(..., seed=seed)` makes for the
-    config's data. Both arms of a seed start from them."""
-    info = _load(config, seed).info
-    with dtype_policy(config.precision):
-        return build_model(info.image_shape, info.num_classes, seed=seed).get_weights()
+class TrainedArm(NamedTuple):
+    """One arm, trained: its data's description, one row per epoch, its initial weights."""
+
+    info: DatasetInfo
+    rows: list[dict]
+    initial_weights: list[np.ndarray]
 
 
 def train_arm(
@@ -143,17 +159,38 @@ def train_arm(
     config: ComparisonConfig,
     verbose: int = 2,
     start: list[np.ndarray] | None = None,
-):
-    """Train one arm from the seed's initial weights; return the dataset info and per-epoch rows.
+    announce: str | None = None,
+    tensorboard_dir: Path | None = None,
+) -> TrainedArm:
+    """Train one arm of one seed, as notebook 4 does by hand.
 
-    The model's weights and dropout seeds come from `seed` alone (`build_model`'s
-    explicit seeds), never from Python's global `random`; `start`, if given, replaces
-    the initial weights (`run_comparison` passes the seed's `initial_weights` to both
-    arms). The model is built, compiled and trained under `config.precision` as
-    Keras's dtype policy; the policy in force before is restored afterwards.
+    The model's weights and dropout seeds come from `seed` alone (`build_model`'s explicit
+    seeds), never from Python's global `random`; `start`, if given, replaces the initial
+    weights (`run_comparison` passes the first arm's to the second). `announce` is printed,
+    with the seed and the arm, once the data has loaded. The model is built, compiled and
+    trained under `config.precision` as Keras's dtype policy; the policy in force before is
+    restored afterwards.
     """
+    keras.utils.set_random_seed(seed)  # TensorFlow's global seed, under which tf.data shuffles
+    data = load_dataset(
+        config.dataset,
+        image_size=config.image_size,
+        batch_size=config.batch_size,
+        augment=config.augment,
+        shuffle=True,
+        seed=seed,
+        max_examples=config.max_examples,
+        data_dir=config.data_dir,
+    )
+    if announce:
+        print(f"{announce}: seed {seed}, {arm}", flush=True)
     with dtype_policy(config.precision):
-        return _train_arm(arm, seed, config, verbose, start)
+        model = build_model(data.info.image_shape, data.info.num_classes, seed=seed)
+        if start is not None:
+            model.set_weights(start)
+        start = model.get_weights()
+        rows = _fit(model, data, arm, seed, config, verbose, tensorboard_dir)
+    return TrainedArm(data.info, rows, start)
 
 
 @contextlib.contextmanager
@@ -176,28 +213,8 @@ def float32_output(model: keras.Model) -> keras.Model:
     return model
 
 
-def _load(config: ComparisonConfig, seed: int):
-    """The config's data, shuffled and augmented by `seed`."""
-    return load_dataset(
-        config.dataset,
-        image_size=config.image_size,
-        batch_size=config.batch_size,
-        augment=config.augment,
-        shuffle=True,
-        seed=seed,
-        max_examples=config.max_examples,
-        data_dir=config.data_dir,
-    )
-
-
-def _train_arm(
-    arm: str, seed: int, config: ComparisonConfig, verbose: int, start: list[np.ndarray] | None
-):
-    keras.utils.set_random_seed(seed)  # TensorFlow's global seed, under which tf.data shuffles
-    data = _load(config, seed)
-    model = build_model(data.info.image_shape, data.info.num_classes, seed=seed)
-    if start is not None:
-        model.set_weights(start)
+def _fit(model, data, arm: str, seed: int, config: ComparisonConfig, verbose: int, logs):
+    """Compile and train `model` as the arm's config says; one row per epoch."""
     model = float32_output(model)
     model.compile(
         optimizer=make_optimizer(
@@ -215,17 +232,25 @@ def _train_arm(
     initial_weights = weights_fingerprint(model)
     timer = EpochTimer()
     limit = DIVERGENCE_FACTOR * math.log(data.info.num_classes)
+    callbacks = [timer, keras.callbacks.TerminateOnNaN(), StopOnDivergence(limit)]
+    if logs is not None:
+        callbacks.append(keras.callbacks.TensorBoard(str(logs), write_graph=False))
     fit = model.fit(
         data.train,
         validation_data=data.test,
         epochs=config.epochs,
-        callbacks=[timer, keras.callbacks.TerminateOnNaN(), StopOnDivergence(limit)],
+        callbacks=callbacks,
         shuffle=False,  # the training set is already shuffled, by its seed
         verbose=verbose,
     )
     logs = fit.history
     diverged = has_diverged(logs["loss"], limit)
-    rows = [
+    if diverged:
+        print(
+            f"  seed {seed}, {arm}: diverged (loss not finite or above {limit:.3g}, "
+            f"{DIVERGENCE_FACTOR:g} x ln(classes)); arm stopped and marked diverged."
+        )
+    return [
         {
             "seed": seed,
             "arm": arm,
@@ -241,12 +266,6 @@ def _train_arm(
         }
         for epoch in range(len(logs["loss"]))
     ]
-    if diverged:
-        print(
-            f"  seed {seed}, {arm}: diverged (loss not finite or above {limit:.3g}, "
-            f"{DIVERGENCE_FACTOR:g} x ln(classes)); arm stopped and marked diverged."
-        )
-    return data.info, rows
 
 
 def has_diverged(losses: Sequence[float], limit: float) -> bool:

@@ -81,7 +81,7 @@ class LoadedDataset(NamedTuple):
 
 
 def load_dataset(
-    source: str | os.PathLike = "horses_or_humans",
+    dataset: str | os.PathLike = "horses_or_humans",
     *,
     image_size: int = 300,
     batch_size: int = 128,
@@ -94,7 +94,7 @@ def load_dataset(
     """Load an image-classification dataset as batched train and test `tf.data.Dataset`s.
 
     Args:
-        source: a tensorflow-datasets name (default "horses_or_humans"), the path to a
+        dataset: a tensorflow-datasets name (default "horses_or_humans"), the path to a
             folder of class subfolders (`<dir>/<class>/*.png`, or `<dir>/train/<class>/`
             and `<dir>/test/<class>/`, where `validation/`, `val/` or `valid/` may stand
             for `test/`), "digits" for scikit-learn's 1,797 real
@@ -143,8 +143,8 @@ def load_dataset(
     check_bool("shuffle", shuffle)
     seed = check_int("seed", seed, 0, SEED_LIMIT)
     max_examples = check_optional_int("max_examples", max_examples)
-    check_digits_not_augmented(augment, source, what="source")
-    examples = load_examples(source, image_size, seed, max_examples, data_dir)
+    check_digits_not_augmented(augment, dataset)
+    examples = load_examples(dataset, image_size, seed, max_examples, data_dir)
     check_cache_fits_in_memory(examples.num_train + examples.num_test, image_size)
     pipeline = dict(image_size=image_size, batch_size=batch_size, seed=seed)
     train = build_pipeline(
@@ -166,21 +166,21 @@ def load_dataset(
 
 
 def load_examples(
-    source: str | os.PathLike,
+    dataset: str | os.PathLike,
     image_size: int,
     seed: int,
     max_examples: int | None,
     data_dir: str | os.PathLike | None,
 ) -> Examples:
-    """The examples of `source`: a folder, synthetic, digits, or a tensorflow-datasets name."""
-    folder = dataset_folder(source)
+    """The examples of `dataset`: a folder, synthetic, digits, or a tensorflow-datasets name."""
+    folder = dataset_folder(dataset)
     if folder is not None:
         return folder_examples(folder, image_size, seed, max_examples)
-    if source == SYNTHETIC:
+    if dataset == SYNTHETIC:
         return synthetic_examples(image_size, seed, max_examples)
-    if source == DIGITS:
+    if dataset == DIGITS:
         return digits_examples(image_size, max_examples)
-    return tfds_examples(source, max_examples, data_dir)
+    return tfds_examples(dataset, max_examples, data_dir)
 
 
 def build_pipeline(

@@ -143,7 +143,7 @@ def _split_folders(root: Path) -> tuple[Path, Path] | None:
     if present:
         raise ValueError(
             f"Image folder {str(root)!r} has split folder(s) {[by_lower[n] for n in present]} "
-            "but not both splits. `source` must hold class folders (<dir>/<class>/*.png), or "
+            "but not both splits. `dataset` must hold class folders (<dir>/<class>/*.png), or "
             "train/<class>/ with test/<class>/ (or validation/, val/, valid/)."
         )
     return None

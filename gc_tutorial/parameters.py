@@ -1,36 +1,49 @@
-"""Notebook parameters: checked like the config, with a papermill hint, and quick mode.
+"""Notebook parameters: plain variables in one papermill cell, checked, and quick mode.
 
-Each notebook declares its parameters once, with type annotations, in its cell tagged
-`parameters`, and calls `resolve_parameters(globals())` right after it. That reads the
-annotated names and their values, refuses a name papermill injected that the notebook
-does not have (papermill itself only warns), checks every value with the same checks
-as `ComparisonConfig`, and in quick mode replaces `QUICK_OVERRIDES` for the parameters
-still at their defaults.
+A notebook declares its parameters once, as annotated plain variables in its cell tagged
+`parameters` (`epochs: int = 10`), and calls `check_parameters(globals())` in the next cell.
+That checks every value with the checks of `ComparisonConfig`, refuses a name that papermill
+injected but the notebook does not declare (papermill itself only warns), and in quick mode
+(GC_TUTORIAL_QUICK=1) gives the parameters nobody set their quick values. Running that cell
+again, or the whole notebook twice in one kernel, gives the same values.
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
 import os
-from collections.abc import Collection, Mapping
-from types import ModuleType, SimpleNamespace
+import tempfile
+from collections.abc import Collection, Mapping, MutableMapping
+from types import SimpleNamespace
 
-from gc_tutorial.checks import SEED_LIMIT, check_bool, check_int, check_number, check_text, fail
+from gc_tutorial._quiet_tensorflow import load_keras_quietly
+from gc_tutorial.checks import (
+    KERAS_OPTIMIZERS,
+    SEED_LIMIT,
+    check_bool,
+    check_int,
+    check_number,
+    check_optional_text,
+    check_text,
+    fail,
+)
 from gc_tutorial.config import DEFAULT_OUTPUT_DIR, ComparisonConfig, check_setting, config_defaults
-from gc_tutorial.optimizers import OPTIMIZERS
 
 QUICK_MODE_VARIABLE = "GC_TUTORIAL_QUICK"
 
-# Knobs of the notebooks that are not comparison settings; the comparison's come from
+# The notebooks' knobs that are not comparison settings; the comparison's come from
 # ComparisonConfig. Together they are every default a parameters cell may repeat.
 NOTEBOOK_DEFAULTS = {
     "seed": 0,
     "output_dir": DEFAULT_OUTPUT_DIR,
+    "tensorboard_dir": None,
+    "by_hand": True,
     "runs_dir": "runs/grid",
     "launch_grid": False,
     "grid_optimizers": ["sgd", "rmsprop", "adam"],
     "grid_learning_rates": [1e-3, 1e-4],
-    "study_dir": "../docs/study",
+    "study_dir": None,
     # Notebook 3's demonstrations on verify's probe model
     "demo_learning_rate": 1e-3,
     "sgd_learning_rate": 0.1,
@@ -40,7 +53,8 @@ NOTEBOOK_DEFAULTS = {
 TUTORIAL_DEFAULTS = {**config_defaults(), **NOTEBOOK_DEFAULTS}
 
 # Quick mode: real handwritten digits, offline, small and fast, yet learning well above
-# chance. Applied to every parameter the caller did not pass (with papermill -p / -y).
+# chance. Given to the parameters that are still at their defaults and were not passed with
+# papermill's -p or -y.
 QUICK_OVERRIDES = {
     "dataset": "digits",
     "image_size": 16,
@@ -51,10 +65,12 @@ QUICK_OVERRIDES = {
     "max_examples": 512,
     "augment": False,  # flips and rotations change a digit's class
     "launch_grid": True,
-    "runs_dir": "runs/quick-grid",  # smoke runs never share the full tutorial's runs folder
     "grid_optimizers": ["sgd", "rmsprop"],
     "grid_learning_rates": [1e-2],
 }
+# Folders a quick run writes into: each a new temporary folder, so a smoke test leaves nothing
+# beside the notebook.
+QUICK_FOLDERS = ("output_dir", "runs_dir")
 
 
 def quick_mode() -> bool:
@@ -68,7 +84,7 @@ def quick_mode() -> bool:
 
 
 class NotebookParameters(SimpleNamespace):
-    """A notebook's checked parameters, as attributes, plus `quick` and `overridden`."""
+    """A notebook's checked parameters, as attributes, plus `quick` and `changed`."""
 
     def config(self) -> ComparisonConfig:
         """The comparison config these parameters describe (fields not given: defaults)."""
@@ -76,66 +92,71 @@ class NotebookParameters(SimpleNamespace):
         return ComparisonConfig(**{k: v for k, v in vars(self).items() if k in known})
 
 
-def resolve_parameters(
-    namespace: Mapping | None = None, /, *, passed: Collection[str] | None = None, **values
+def check_parameters(
+    namespace: MutableMapping | None = None,
+    /,
+    *,
+    passed: Collection[str] | None = None,
+    **values,
 ) -> NotebookParameters:
-    """Check a notebook's parameters, apply quick mode, print a banner, return them.
+    """Check a notebook's parameters, apply quick mode, say what is in force.
 
     Args:
-        namespace: a notebook's `globals()` after its parameters cell: the parameters are
-            the names that cell declares with a type annotation (`epochs: int = 10`). A
-            name papermill injected without a matching declaration is refused.
-        passed: the names the caller set explicitly; by default those whose value differs
-            from its default (papermill's values), so a default passed again is a default.
+        namespace: a notebook's `globals()` after its parameters cell. The parameters are the
+            names that cell declares with a type annotation; their checked values (and quick
+            mode's) are written back, so that the notebook reads them as plain variables.
+        passed: the names set with papermill's -p or -y, which quick mode never replaces.
+            By default, those of the cell papermill injected (`papermill_parameters`).
         **values: the parameters, by name, instead of a namespace.
 
-    Raises `ValueError` naming the parameter, the value given and what is allowed,
-    with a papermill example, before any work starts.
+    Raises `ValueError` naming the parameter, the value given and what is allowed, with a
+    papermill example, before any work starts.
     """
     if namespace is not None:
-        values = declared_parameters(namespace)
-    refuse_unknown_names(
-        set(values) - set(TUTORIAL_DEFAULTS), TUTORIAL_DEFAULTS, "Unknown parameter"
-    )
-    if passed is not None:
-        refuse_unknown_names(set(passed) - set(values), values, "This notebook has no parameter")
+        values = {name: namespace[name] for name in namespace.get("__annotations__", {})}
+        if passed is None:
+            passed = set(papermill_parameters(namespace))
+    passed = set(passed or ())
+    unknown = set(values) - set(TUTORIAL_DEFAULTS)
+    refuse_unknown_names(unknown, TUTORIAL_DEFAULTS, "Unknown parameter")
+    refuse_unknown_names(passed - set(values), values, "This notebook has no parameter")
     checked = {name: check_parameter(name, value) for name, value in values.items()}
-    if passed is None:
-        passed = {name for name, value in checked.items() if value != TUTORIAL_DEFAULTS[name]}
-    quick = quick_mode()
-    overridden = {}
+    quick, changed = quick_mode(), {}
     if quick:
-        for name, value in QUICK_OVERRIDES.items():
-            if name in checked and name not in passed and checked[name] != value:
-                checked[name] = overridden[name] = value
-    settings = NotebookParameters(**checked, quick=quick, overridden=overridden)
-    print(describe(settings))
-    return settings
+        for name, value in _quick_values(checked).items():
+            if name not in passed and checked[name] == TUTORIAL_DEFAULTS[name] != value:
+                changed[name] = (checked[name], value)
+                checked[name] = value
+    if namespace is not None:
+        namespace.update(checked)  # the notebook's own variables, checked (and made quick)
+    print(describe(checked, quick, changed, passed))
+    load_keras_quietly()  # the notebook's next cells import Keras: its logs stay out of them
+    return NotebookParameters(**checked, quick=quick, changed=changed)
 
 
-# Names an IPython kernel defines before any cell runs; every other public name that is
-# neither a module nor callable was set by a parameters cell (or papermill's).
-KERNEL_NAMES = frozenset({"In", "Out"})
+def papermill_parameters(namespace: Mapping) -> dict:
+    """The names and values papermill's -p and -y set in this kernel, else {}.
 
-
-def declared_parameters(namespace: Mapping) -> dict:
-    """The parameters a notebook's cell declared (annotated names), with their values.
-
-    A public, non-callable name that is not declared (papermill's `-p epoch 5` on a
-    notebook whose parameter is `epochs`) is refused with the closest declared name.
+    papermill runs them as a cell of its own, right after the parameters cell, that starts
+    with "# Parameters"; IPython keeps the source of every cell it ran in `In`.
     """
-    declared = {name: namespace[name] for name in namespace.get("__annotations__", {})}
-    injected = {
-        name
-        for name, value in namespace.items()
-        if not name.startswith("_")
-        and name not in KERNEL_NAMES
-        and name not in declared
-        and not isinstance(value, ModuleType)
-        and not callable(value)
-    }
-    refuse_unknown_names(injected, declared, "This notebook has no parameter")
-    return declared
+    injected = [source for source in namespace.get("In", []) if source.startswith("# Parameters")]
+    if not injected:
+        return {}
+    found = {}
+    for statement in ast.parse(injected[-1]).body:
+        if isinstance(statement, ast.Assign) and isinstance(statement.targets[0], ast.Name):
+            found[statement.targets[0].id] = ast.literal_eval(statement.value)
+    return found
+
+
+def _quick_values(checked: dict) -> dict:
+    """Quick mode's value for each of these parameters that has one."""
+    quick = {name: value for name, value in QUICK_OVERRIDES.items() if name in checked}
+    for name in QUICK_FOLDERS:
+        if name in checked:
+            quick[name] = tempfile.mkdtemp(prefix=f"gc-tutorial-quick-{name}-")
+    return quick
 
 
 def check_parameter(name: str, value: object):
@@ -166,19 +187,18 @@ def refuse_unknown_names(unknown: set[str], known: Collection[str], what: str) -
     raise ValueError(f"{what} {', '.join(hints)}. Known parameters: {', '.join(sorted(known))}.")
 
 
-def describe(settings: NotebookParameters) -> str:
-    """A visible banner: quick mode or the full tutorial, and the values in force."""
-    if settings.quick:
+def describe(values: dict, quick: bool, changed: dict, passed: Collection[str]) -> str:
+    """A visible banner: quick mode or the full tutorial, what quick mode changed, the values."""
+    if quick:
+        changes = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
+        kept = f" Kept as passed: {', '.join(sorted(passed))}." if passed else ""
         header = (
             f"QUICK MODE ({QUICK_MODE_VARIABLE}=1): a smoke test, not results. "
-            f"Overridden: {settings.overridden or 'nothing'}."
+            f"Changed: {changes or 'nothing'}.{kept}"
         )
     else:
         header = "Full tutorial run."
-    values = ", ".join(
-        f"{k}={v!r}" for k, v in vars(settings).items() if k not in ("quick", "overridden")
-    )
-    return f"{header}\nParameters: {values}"
+    return f"{header}\nParameters: {', '.join(f'{k}={v!r}' for k, v in values.items())}"
 
 
 def _optimizer_list(name, value):
@@ -186,8 +206,8 @@ def _optimizer_list(name, value):
         fail(name, value, "a non-empty list of optimizer names")
     names = []
     for index, item in enumerate(value):
-        if not isinstance(item, str) or item.lower() not in OPTIMIZERS:
-            fail(f"{name}[{index}]", item, f"a known optimizer name: {', '.join(OPTIMIZERS)}")
+        if not isinstance(item, str) or item.lower() not in KERAS_OPTIMIZERS:
+            fail(f"{name}[{index}]", item, f"a known optimizer name: {', '.join(KERAS_OPTIMIZERS)}")
         names.append(item.lower())
     return names
 
@@ -201,11 +221,13 @@ def _learning_rate_list(name, value):
 NOTEBOOK_CHECKS = {
     "seed": lambda name, value: check_int(name, value, 0, SEED_LIMIT),
     "output_dir": check_text,
+    "tensorboard_dir": check_optional_text,
+    "by_hand": check_bool,
     "runs_dir": check_text,
     "launch_grid": check_bool,
     "grid_optimizers": _optimizer_list,
     "grid_learning_rates": _learning_rate_list,
-    "study_dir": check_text,
+    "study_dir": check_optional_text,
     "demo_learning_rate": check_number,
     "sgd_learning_rate": check_number,
     "weight_decay": check_number,

@@ -60,20 +60,20 @@ class Examples(NamedTuple):
     class_names: tuple[str, ...]
 
 
-def dataset_folder(source: str | os.PathLike) -> Path | None:
-    """The folder of images that `source` names (`~` expanded), or None for a dataset's name.
+def dataset_folder(dataset: str | os.PathLike) -> Path | None:
+    """The folder of images that `dataset` names (`~` expanded), or None for a dataset's name.
 
     A path object is a folder, and so is a string that starts with "/", "." or "~" or
     names an existing folder, unless it is "digits" or "synthetic".
     """
-    if isinstance(source, os.PathLike):
-        return Path(source).expanduser()
-    if not isinstance(source, str) or not source:
-        raise ValueError(f"Unknown `source` {source!r}; it must be {SOURCE_KINDS}.")
-    if source in (SYNTHETIC, DIGITS):
+    if isinstance(dataset, os.PathLike):
+        return Path(dataset).expanduser()
+    if not isinstance(dataset, str) or not dataset:
+        raise ValueError(f"Unknown `dataset` {dataset!r}; it must be {SOURCE_KINDS}.")
+    if dataset in (SYNTHETIC, DIGITS):
         return None
-    path = Path(source).expanduser()
-    return path if source.startswith(("/", ".", "~")) or path.is_dir() else None
+    path = Path(dataset).expanduser()
+    return path if dataset.startswith(("/", ".", "~")) or path.is_dir() else None
 
 
 def decode_image(image: tf.Tensor) -> tf.Tensor:
@@ -171,15 +171,15 @@ def tfds_examples(
     try:
         builder = tfds.builder(name, data_dir=None if data_dir is None else os.fspath(data_dir))
     except AssertionError as error:  # tfds's answer to a version it does not have
-        raise ValueError(f"Unknown `source` {name!r}: {str(error).strip()}") from None
+        raise ValueError(f"Unknown `dataset` {name!r}: {str(error).strip()}") from None
     except ValueError as error:  # includes tfds's DatasetNotFoundError
         if "/" in name:
             raise FileNotFoundError(
                 f"No folder {name!r}, and no tensorflow-datasets dataset of that name."
             ) from None
         raise ValueError(
-            f"Unknown `source` {name!r}: not a tensorflow-datasets name. "
-            f"`source` must be {SOURCE_KINDS}."
+            f"Unknown `dataset` {name!r}: not a tensorflow-datasets name. "
+            f"`dataset` must be {SOURCE_KINDS}."
         ) from error
     features = builder.info.features
     keys = set(features.keys())
@@ -235,10 +235,10 @@ def _prepare_tfds(builder) -> None:
         raise DatasetUnavailableError(
             f"The tensorflow-datasets dataset {builder.name!r} is not prepared in "
             f"{builder.data_dir}, and the network is unreachable ({host}:{port}), so it "
-            "cannot be downloaded. Alternatives: pass `data_dir=` pointing at a folder "
-            "that holds a prepared copy, pass the path to a folder of images "
-            "(<dir>/<class>/*.png) as `source`, or use `source='synthetic'` "
-            "(generated offline, not real photographs)."
+            "cannot be downloaded. Offline, use `dataset='digits'` with `augment=False` "
+            "(scikit-learn's real handwritten digits), the path to a folder of images "
+            "(<dir>/<class>/*.png) as `dataset`, `data_dir=` a folder holding a prepared "
+            "copy, or `dataset='synthetic'` (generated, not real photographs)."
         )
     builder.download_and_prepare()
 

@@ -55,10 +55,14 @@ augment: bool = True  # flip/rotate/zoom the training images
 max_examples: int = None  # cap on the examples of each split (None: all)
 seed: int = 0  # shuffling and augmentation seed (for "synthetic", also the images)
 
-# %%
-from gc_tutorial.parameters import resolve_parameters
+# %% [markdown]
+# `check_parameters` checks every value (a misspelt name or a wrong type stops here, with a
+# papermill example), and in quick mode says what it changed.
 
-settings = resolve_parameters(globals())
+# %%
+from gc_tutorial.parameters import check_parameters
+
+parameters = check_parameters(globals())
 
 # %% [markdown]
 # ## Load
@@ -66,19 +70,19 @@ settings = resolve_parameters(globals())
 # quarter of float32's memory), shuffle with the seed, batch, augment (the training split only,
 # still uint8), rescale to [0, 1], prefetch. The same seed gives the same batches, which the
 # comparison in part 4 relies on. Offline, an unprepared tensorflow-datasets dataset fails
-# within seconds with a message naming the alternatives.
+# within seconds with a message naming the alternatives (`dataset = "digits"` first).
 
 # %%
 from gc_tutorial.data import load_dataset
 
 train_ds, test_ds, info = load_dataset(
-    settings.dataset,
-    data_dir=settings.data_dir,
-    image_size=settings.image_size,
-    batch_size=settings.batch_size,
-    augment=settings.augment,
-    max_examples=settings.max_examples,
-    seed=settings.seed,
+    dataset,
+    data_dir=data_dir,
+    image_size=image_size,
+    batch_size=batch_size,
+    augment=augment,
+    max_examples=max_examples,
+    seed=seed,
 )
 print(info.describe())
 
@@ -111,7 +115,7 @@ import tensorflow as tf
 from gc_tutorial.data import augment_images
 
 copies = tf.repeat(test_images[:1], 7, axis=0)
-augmented = augment_images(copies, seed=settings.seed)
+augmented = augment_images(copies, seed=seed)
 plot_images(
     tf.concat([test_images[:1], augmented], axis=0),
     ["original"] + [f"augmented {i}" for i in range(1, 8)],

@@ -19,11 +19,13 @@
 #
 # [Open in Colab](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/02_model.ipynb)
 #
-# Part 2 of the Gradient Centralization tutorial. We train the small CNN of the Keras example
-# "Gradient Centralization for Better Training Performance", layer for layer: five 3x3
-# convolutions (16, 32, 64, 64, 64 filters, ReLU), each followed by 2x2 max-pooling, dropout
-# after the second and third convolution and before a 512-unit dense layer, and a sigmoid output
-# for the two classes. `gc_tutorial.model.build_model` builds it; the notebooks never redefine it.
+# Part 2 of the Gradient Centralization tutorial. We build the small CNN of the Keras example
+# "Gradient Centralization for Better Training Performance": five 3x3 convolutions (16, 32, 64,
+# 64, 64 filters, ReLU), each followed by 2x2 max-pooling, dropout after the second and third
+# convolution and before a 512-unit dense layer, and a sigmoid output for the two classes. At the
+# example's 300x300 it is the example's model, layer for layer; below 94x94 it keeps fewer
+# poolings (see the end). `gc_tutorial.model.build_model` builds it; the notebooks never
+# redefine it.
 
 # %%
 # !python -c "import google.colab" 2>/dev/null && pip install -q "gc-tutorial @ git+https://github.com/gc-tutorial/gc-tutorial"
@@ -36,9 +38,9 @@
 image_size: int = 300
 
 # %%
-from gc_tutorial.parameters import resolve_parameters
+from gc_tutorial.parameters import check_parameters
 
-settings = resolve_parameters(globals())
+parameters = check_parameters(globals())
 
 # %% [markdown]
 # ## Build it and read its summary
@@ -50,7 +52,7 @@ settings = resolve_parameters(globals())
 # %%
 from gc_tutorial.model import build_model
 
-model = build_model(input_shape=(settings.image_size, settings.image_size, 3), num_classes=2)
+model = build_model(input_shape=(image_size, image_size, 3), num_classes=2)
 model.summary()
 print(f"Parameters: {model.count_params():,}")
 

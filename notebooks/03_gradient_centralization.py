@@ -37,10 +37,9 @@ weight_decay: float = 0.1  # AdamW's weight decay
 demo_steps: int = 20  # training steps of each demonstration
 
 # %%
-from gc_tutorial.parameters import resolve_parameters
+from gc_tutorial.parameters import check_parameters
 
-settings = resolve_parameters(globals())
-lr, steps = settings.demo_learning_rate, settings.demo_steps
+parameters = check_parameters(globals())
 
 # %% [markdown]
 # ## Write GC yourself
@@ -63,10 +62,10 @@ class GCRMSprop(keras.optimizers.RMSprop):
     def apply(self, grads, trainable_variables=None):
         centralized = []
         for grad in grads:
-            if len(grad.shape) > 1:  # a kernel: its output units are on the last axis
+            if grad is not None and len(grad.shape) > 1:  # a kernel: output units last
                 axes = tuple(range(len(grad.shape) - 1))
                 grad = grad - keras.ops.mean(grad, axis=axes, keepdims=True)
-            centralized.append(grad)
+            centralized.append(grad)  # a weight the loss does not reach keeps None
         return super().apply(centralized, trainable_variables)
 
 
@@ -86,8 +85,8 @@ class KerasExampleRMSprop(keras.optimizers.RMSprop):
         raise RuntimeError("get_gradients() was called")
 
 
-print(verify_gc(GCRMSprop(learning_rate=lr)))
-print(verify_gc(KerasExampleRMSprop(learning_rate=lr)))
+print(verify_gc(GCRMSprop(learning_rate=demo_learning_rate)))
+print(verify_gc(KerasExampleRMSprop(learning_rate=demo_learning_rate)))
 
 # %% [markdown]
 # ## The package's GC: the same idea
@@ -100,23 +99,27 @@ import numpy as np
 import gc_tutorial
 from gc_tutorial.verify import train_probe_model
 
-yours = train_probe_model(GCRMSprop(learning_rate=lr), steps=steps)
-package = train_probe_model(gc_tutorial.GCRMSprop(learning_rate=lr), steps=steps)
-plain = train_probe_model(keras.optimizers.RMSprop(learning_rate=lr), steps=steps)
+yours = train_probe_model(GCRMSprop(learning_rate=demo_learning_rate), steps=demo_steps)
+package = train_probe_model(
+    gc_tutorial.GCRMSprop(learning_rate=demo_learning_rate), steps=demo_steps
+)
+plain = train_probe_model(
+    keras.optimizers.RMSprop(learning_rate=demo_learning_rate), steps=demo_steps
+)
 for name, other in (("gc_tutorial.GCRMSprop", package), ("plain RMSprop", plain)):
     difference = max(np.abs(a - b).max() for a, b in zip(yours, other))
     print(f"largest weight difference from {name}: {difference:.2g}")
 
 # %% [markdown]
 # Its code is the same override, written once as a mixin that goes in front of any Keras
-# optimizer, with `conv_only` (centralize convolution kernels only) and missing gradients kept
-# missing. `centralize_gradient` is the subtraction; after it, each unit's mean is 0:
+# optimizer, with `conv_only` (centralize convolution kernels only). `centralize_gradient` is the
+# subtraction; after it, each unit's mean is 0:
 
 # %%
 import inspect
 
 print(inspect.getsource(gc_tutorial.GradientCentralization))
-rng = np.random.default_rng(settings.seed)
+rng = np.random.default_rng(seed)
 gradient = rng.normal(loc=np.linspace(-2, 2, 8), size=(3, 3, 4, 8)).astype("float32")
 centralized = keras.ops.convert_to_numpy(gc_tutorial.centralize_gradient(gradient))
 print("unit means before:", gradient.mean(axis=(0, 1, 2)).round(2))
@@ -143,9 +146,12 @@ import matplotlib.pyplot as plt
 
 from gc_tutorial.verify import unit_mean_drift
 
-sgd, adamw = settings.sgd_learning_rate, dict(learning_rate=lr, weight_decay=settings.weight_decay)
+adamw = dict(learning_rate=demo_learning_rate, weight_decay=weight_decay)
 panels = {
-    "SGD": {"SGD": keras.optimizers.SGD(sgd), "GCSGD": gc_tutorial.GCSGD(sgd)},
+    "SGD": {
+        "SGD": keras.optimizers.SGD(sgd_learning_rate),
+        "GCSGD": gc_tutorial.GCSGD(sgd_learning_rate),
+    },
     "AdamW with weight decay": {
         "AdamW": keras.optimizers.AdamW(**adamw),
         "GCAdamW, gradient": gc_tutorial.GCAdamW(**adamw),
@@ -155,7 +161,7 @@ panels = {
 figure, axes = plt.subplots(1, 2, figsize=(10, 3), layout="constrained")
 for axis, (title, optimizers) in zip(axes, panels.items()):
     for name, optimizer in optimizers.items():
-        axis.plot(unit_mean_drift(optimizer, steps=steps), label=name)
+        axis.plot(unit_mean_drift(optimizer, steps=demo_steps), label=name)
     axis.set(title=title, xlabel="training step", ylabel="max |change of a unit's mean|")
     axis.legend()
 plt.show()

@@ -19,17 +19,10 @@
 #
 # [Open in Colab](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/04_comparison.ipynb)
 #
-# Part 4, the heart of the tutorial. For every seed we train two arms of the same model: a
-# **baseline** with the plain Keras optimizer and a **GC** arm with its Gradient Centralization
-# twin. The comparison is fair by construction:
-#
-# - both arms of a seed start from the same initial weights, built once from the seed and
-#   copied into each arm (the table records a fingerprint of them), and see the same batches,
-#   augmentations and dropout masks, all seeded explicitly;
-# - they share the optimizer family, learning rate, epochs, batch size and data; the only
-#   difference is GC;
-# - we report test accuracy and loss over several seeds, with the paired difference per seed;
-# - the first epoch, which includes graph tracing and filling the data cache, is timed apart.
+# Part 4, the heart of the tutorial. We train the same model twice: a **baseline** with the
+# plain Keras optimizer and a **GC** arm with its Gradient Centralization twin, and compare
+# them. First for one seed, by hand, in plain Keras; then for every seed with
+# `run_comparison`, which does exactly the same and adds the statistics over seeds.
 #
 # The Keras example instead trained its GC run from the baseline's already trained weights,
 # with a GC that Keras 3 never called (see notebook 3).
@@ -41,9 +34,9 @@
 # ## Parameters
 # The defaults are the real tutorial: horses_or_humans at 300x300, RMSprop at 1e-4, 10 epochs,
 # three seeds. With papermill: `papermill 04_comparison.ipynb out.ipynb -p dataset digits
-# -p augment False -p epochs 5`. A misspelt name (`-p epoch 5`) stops the notebook with the
-# closest real name. In quick mode (`GC_TUTORIAL_QUICK=1`, set by the tests) every parameter
-# still at its default switches to a small run on scikit-learn's real handwritten digits.
+# -p augment False -p epochs 5`. In quick mode (`GC_TUTORIAL_QUICK=1`, set by the tests) every
+# parameter still at its default, and not passed with `-p`, switches to a small run on
+# scikit-learn's real handwritten digits.
 
 # %% tags=["parameters"]
 dataset: str = "horses_or_humans"  # tfds name, image folder, "digits" or "synthetic"
@@ -61,28 +54,116 @@ augment: bool = True  # flip/rotate/zoom the training images (not for digits)
 max_examples: int = None  # cap on the examples of each split (None: all)
 precision: str = "float32"  # "mixed_bfloat16": bfloat16 compute, float32 weights and GC
 output_dir: str = "results/comparison"  # tables, plots and results.json go here
-
-# %% [markdown]
-# `resolve_parameters` reads the cell above, checks every value as the config does, and prints
-# what is in force; `config` is the one `ComparisonConfig` both arms share.
+tensorboard_dir: str = None  # TensorBoard logs of every arm go here (None: none)
+by_hand: bool = True  # train the first seed by hand first
 
 # %%
-from gc_tutorial.parameters import resolve_parameters
+from gc_tutorial.parameters import check_parameters
 
-settings = resolve_parameters(globals())
-config = settings.config()
-config
+config = check_parameters(globals()).config()
 
 # %% [markdown]
-# ## Run the comparison
-# `run_comparison` trains the arms one after the other, seed by seed. A run whose loss is not
-# finite, or whose training loss exceeds 10 times the loss of guessing uniformly (10 ln(classes):
-# 6.9 for two classes), is stopped and marked as diverged; the others go on.
+# ## One seed, by hand
+# A fair comparison changes one thing, GC, and keeps everything else:
+#
+# - **the same initial weights**: `build_model(..., seed=seed)` seeds every initializer, and the
+#   GC arm gets the baseline's starting weights with `set_weights`;
+# - **the same batches**: `keras.utils.set_random_seed(seed)` before each arm builds its
+#   `tf.data` pipeline, which shuffles and augments under that seed (a pipeline iterated again
+#   would reshuffle, so each arm builds its own); dropout masks come from the seeded layers;
+# - **the same optimizer settings, epochs and test split**; the GC arm's optimizer is the
+#   baseline's GC twin (`make_optimizer(..., gc=True)`);
+# - **honest numbers**: accuracy and loss on the test split, and each epoch's training time
+#   apart from its evaluation (`EpochTimer`, a small Keras callback).
+
+# %%
+import keras
+import pandas as pd
+import tensorflow as tf
+
+from gc_tutorial.comparison import EpochTimer, dtype_policy, float32_output
+from gc_tutorial.data import load_dataset
+from gc_tutorial.model import build_model, loss_for
+from gc_tutorial.optimizers import make_optimizer
+
+tf.config.experimental.enable_op_determinism()  # the same seed gives the same numbers
+seed = seeds[0]
+
+
+def train_by_hand(gc, start=None):
+    keras.utils.set_random_seed(seed)  # tf.data shuffles under this global seed
+    train_ds, test_ds, info = load_dataset(
+        dataset,
+        data_dir=data_dir,
+        image_size=image_size,
+        batch_size=batch_size,
+        augment=augment,
+        max_examples=max_examples,
+        seed=seed,
+    )
+    with dtype_policy(precision):  # float32, or bfloat16 compute with a float32 output
+        model = float32_output(build_model(info.image_shape, info.num_classes, seed=seed))
+        if start is not None:
+            model.set_weights(start)  # the GC arm starts where the baseline started
+        start = model.get_weights()
+        gc_options = {"conv_only": conv_only, "centralize": centralize} if gc else {}
+        options = {**gc_options, **config.optimizer_options()}  # momentum, if set
+        model.compile(
+            optimizer=make_optimizer(optimizer, gc=gc, learning_rate=learning_rate, **options),
+            loss=loss_for(info.num_classes),
+            metrics=["accuracy"],
+        )
+        timer = EpochTimer()
+        fit = model.fit(
+            train_ds,
+            validation_data=test_ds,
+            epochs=epochs,
+            callbacks=[timer],
+            shuffle=False,  # train_ds is shuffled already, by the seed
+            verbose=2,
+        )
+        test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
+    steady = timer.train_times[1:] or timer.train_times  # epoch 1 includes tracing
+    seconds = sum(steady) / len(steady)
+    return start, fit.history, [test_accuracy, test_loss, seconds]
+
+
+# %% [markdown]
+# The baseline, then the GC arm from the baseline's initial weights, side by side (Keras prints
+# one line per epoch):
+
+# %%
+if by_hand:
+    start, baseline_logs, baseline = train_by_hand(gc=False)
+    _, gc_logs, gc = train_by_hand(gc=True, start=start)
+    rows = ["final test accuracy", "final test loss", "steady epoch time (s)"]
+    print(pd.DataFrame({"baseline": baseline, "GC": gc}, index=rows).round(4))
+
+# %% [markdown]
+# ## Every seed: `run_comparison`
+# One seed says little: another seed gives other initial weights and batches, and the
+# difference between the arms moves with it. `run_comparison` does exactly the above for every
+# seed, then pairs the arms seed by seed. A run whose loss is not finite, or whose training loss
+# exceeds 10 times the loss of guessing uniformly (10 ln(classes): 6.9 for two classes), is
+# stopped and marked as diverged; the others go on. With `tensorboard_dir` set, each arm of each
+# seed also writes TensorBoard logs (`tensorboard --logdir <tensorboard_dir>`; in Colab,
+# `%load_ext tensorboard` then `%tensorboard --logdir <tensorboard_dir>`).
 
 # %%
 from gc_tutorial.comparison import run_comparison
 
-result = run_comparison(config, output_dir=settings.output_dir, verbose=0)
+result = run_comparison(config, output_dir=output_dir, tensorboard_dir=tensorboard_dir, verbose=0)
+
+# %% [markdown]
+# Its first seed is the one trained by hand, epoch for epoch (same losses, same accuracies):
+
+# %%
+if by_hand:
+    first = result.history[result.history["seed"] == seed].set_index("arm")
+    for arm, logs in (("baseline", baseline_logs), ("gc", gc_logs)):
+        same = list(first.loc[arm, "train_loss"]) == logs["loss"]
+        same &= list(first.loc[arm, "test_accuracy"]) == logs["val_accuracy"]
+        print(f"{arm}: run_comparison equals the run by hand in every epoch: {same}")
 
 # %% [markdown]
 # ## Comparing performance, and how to read the statistics

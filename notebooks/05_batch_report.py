@@ -36,7 +36,7 @@
 # runs with the same identity, reruns interrupted ones, and stops before training if a run was
 # made with other settings (`--replace` moves those aside and reruns them). A failing run writes
 # `error.txt` in its folder without stopping the others, and two batches cannot share a runs
-# folder. Quick mode keeps its runs apart, in `runs/quick-grid`.
+# folder. Quick mode keeps its runs apart, in a new temporary folder.
 
 # %%
 # !python -c "import google.colab" 2>/dev/null && pip install -q "gc-tutorial @ git+https://github.com/gc-tutorial/gc-tutorial"
@@ -63,34 +63,35 @@ max_examples: int = None  # cap on the examples of each split (None: all)
 augment: bool = True  # flip/rotate/zoom the training images (not for digits)
 
 # %%
-from gc_tutorial.parameters import resolve_parameters
+from gc_tutorial.parameters import check_parameters
 
-settings = resolve_parameters(globals())
+parameters = check_parameters(globals())
 
 # %% [markdown]
 # ## Run the grid (when asked)
+# Each run executes the comparison notebook that ships with the package (the same file as
+# [notebook 4](04_comparison.ipynb)), so this notebook needs nothing beside it.
 
 # %%
-from gc_tutorial.grids.batch import collect_runs, run_grid
+from gc_tutorial.grids.batch import collect_runs, comparison_notebook, run_grid
 from gc_tutorial.grids.tables import summarize_grid
-
 from gc_tutorial.report import data_notes
 
-if settings.launch_grid:
+if launch_grid:
     statuses = run_grid(
-        "04_comparison.ipynb",
-        settings.runs_dir,
-        optimizers=settings.grid_optimizers,
-        learning_rates=settings.grid_learning_rates,
-        seeds=settings.seeds,
+        comparison_notebook(),
+        runs_dir,
+        optimizers=grid_optimizers,
+        learning_rates=grid_learning_rates,
+        seeds=seeds,
         parameters={
-            "dataset": settings.dataset,
-            "data_dir": settings.data_dir,
-            "image_size": settings.image_size,
-            "batch_size": settings.batch_size,
-            "epochs": settings.epochs,
-            "max_examples": settings.max_examples,
-            "augment": settings.augment,
+            "dataset": dataset,
+            "data_dir": data_dir,
+            "image_size": image_size,
+            "batch_size": batch_size,
+            "epochs": epochs,
+            "max_examples": max_examples,
+            "augment": augment,
         },
     )
     print(statuses.to_string(index=False))
@@ -100,13 +101,13 @@ if settings.launch_grid:
 # One row per run and arm, with its final test metrics.
 
 # %%
-runs = collect_runs(settings.runs_dir)
+runs = collect_runs(runs_dir)
 if runs.empty:
-    print(f"No finished run in {settings.runs_dir!r} yet: launch a grid (see above).")
+    print(f"No finished run in {runs_dir!r} yet: launch a grid (see above).")
 else:
     for note in data_notes(runs[["kind", "synthetic"]].to_dict(orient="records")):
         print(note)
-    print(f"{runs['run'].nunique()} finished run(s) in {settings.runs_dir!r}")
+    print(f"{runs['run'].nunique()} finished run(s) in {runs_dir!r}")
 runs
 
 # %% [markdown]

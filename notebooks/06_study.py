@@ -19,7 +19,7 @@
 #
 # [Open in Colab](https://colab.research.google.com/github/gc-tutorial/gc-tutorial/blob/main/notebooks/06_study.ipynb)
 #
-# Part 6. Parts 4 and 5 compare a few seeds. Here we read the committed study in `docs/study/`:
+# Part 6. Parts 4 and 5 compare a few seeds. Here we read the committed study (`docs/study/`):
 # four optimizers (SGD with momentum 0.9, RMSprop, Adam, AdamW), three learning rates each,
 # ten seeds, both arms, on scikit-learn's real handwritten **digits** and on the **synthetic**
 # discs-and-rings set. Neither is horses_or_humans (it cannot be downloaded offline), so these
@@ -56,15 +56,16 @@
 
 # %% [markdown]
 # ## Parameters
-# `study_dir` is the folder `python -m gc_tutorial.study` wrote (the committed one by default).
+# `study_dir` is a folder that `python -m gc_tutorial.study` wrote; by default the committed
+# study, which ships with the package (so this notebook needs nothing beside it).
 
 # %% tags=["parameters"]
-study_dir: str = "../docs/study"  # study.csv and study.json written by gc_tutorial.study
+study_dir: str = None  # a study's folder (None: the committed study)
 
 # %%
-from gc_tutorial.parameters import resolve_parameters
+from gc_tutorial.parameters import check_parameters
 
-settings = resolve_parameters(globals())
+parameters = check_parameters(globals())
 
 # %% [markdown]
 # ## What was run, where, and how long it took
@@ -74,10 +75,10 @@ settings = resolve_parameters(globals())
 # %%
 from pathlib import Path
 
-from gc_tutorial.grids.study_outputs import load_study_record
+from gc_tutorial.grids.study_outputs import committed_study, load_study_record
 from gc_tutorial.grids.study_report import study_runs_table
 
-folder = Path(settings.study_dir)
+folder = Path(study_dir) if study_dir else committed_study()
 record = load_study_record(folder)
 study_runs_table(record)
 

@@ -1,5 +1,8 @@
 """Notebook parameters: checks papermill does not make, unknown names, and quick mode."""
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from gc_tutorial.config import ComparisonConfig, config_defaults
@@ -7,8 +10,8 @@ from gc_tutorial.parameters import (
     NOTEBOOK_DEFAULTS,
     QUICK_OVERRIDES,
     TUTORIAL_DEFAULTS,
+    check_parameters,
     quick_mode,
-    resolve_parameters,
 )
 
 
@@ -50,52 +53,55 @@ def quick(monkeypatch):
 )
 def test_bad_values_get_a_clear_error(full_mode, name, value, message):
     with pytest.raises(ValueError, match=message):
-        resolve_parameters(**{name: value})
+        check_parameters(**{name: value})
 
 
 def test_unknown_parameter_is_refused_with_the_closest_name(full_mode):
     with pytest.raises(ValueError, match="did you mean `epochs`"):
-        resolve_parameters(epoch=3)
+        check_parameters(epoch=3)
 
 
 def test_a_passed_name_the_notebook_lacks_is_refused(full_mode):
     # papermill -p epoch 1 on a notebook whose parameter is `epochs`:
     with pytest.raises(ValueError, match="no parameter `epoch` \\(did you mean `epochs`\\?\\)"):
-        resolve_parameters(epochs=10, passed={"epoch"})
+        check_parameters(epochs=10, passed={"epoch"})
 
 
 def test_numpy_integers_are_accepted(full_mode):
     import numpy as np
 
-    settings = resolve_parameters(seeds=[np.int64(3)], epochs=np.int32(2))
+    settings = check_parameters(seeds=[np.int64(3)], epochs=np.int32(2))
     assert settings.seeds == [3] and type(settings.seeds[0]) is int and settings.epochs == 2
 
 
 def test_full_mode_keeps_the_values(full_mode, capsys):
-    settings = resolve_parameters(dataset="horses_or_humans", epochs=10, learning_rate=1)
+    settings = check_parameters(dataset="horses_or_humans", epochs=10, learning_rate=1)
     assert (settings.dataset, settings.epochs, settings.learning_rate) == (
         "horses_or_humans",
         10,
         1.0,
     )
-    assert settings.quick is False and settings.overridden == {}
+    assert settings.quick is False and settings.changed == {}
     assert "Full tutorial run" in capsys.readouterr().out
 
 
-def test_quick_mode_overrides_what_was_not_passed(quick, capsys):
-    settings = resolve_parameters(
+def test_quick_mode_changes_what_is_at_its_default_and_was_not_passed(quick, capsys):
+    settings = check_parameters(
         dataset=TUTORIAL_DEFAULTS["dataset"],
         epochs=TUTORIAL_DEFAULTS["epochs"],
-        image_size=24,
+        image_size=TUTORIAL_DEFAULTS["image_size"],
+        batch_size=24,
         passed={"epochs"},
     )
     assert settings.quick is True
     assert settings.dataset == QUICK_OVERRIDES["dataset"] == "digits"
-    assert settings.image_size == QUICK_OVERRIDES["image_size"]  # not passed: overridden
+    assert settings.image_size == QUICK_OVERRIDES["image_size"]  # at its default: changed
     assert settings.epochs == 10  # passed (even at its default value): kept
-    assert set(settings.overridden) == {"dataset", "image_size"}
+    assert settings.batch_size == 24  # set to another value than the default: kept
+    assert set(settings.changed) == {"dataset", "image_size"}
     banner = capsys.readouterr().out
-    assert "QUICK MODE" in banner and "'dataset': 'digits'" in banner
+    assert "QUICK MODE" in banner and "dataset 'horses_or_humans' -> 'digits'" in banner
+    assert "Kept as passed: epochs" in banner
 
 
 def test_quick_mode_is_digits_without_augmentation():
@@ -105,7 +111,7 @@ def test_quick_mode_is_digits_without_augmentation():
 def test_defaults_come_from_the_config_once(full_mode):
     assert {k: TUTORIAL_DEFAULTS[k] for k in config_defaults()} == config_defaults()
     assert set(TUTORIAL_DEFAULTS) == set(config_defaults()) | set(NOTEBOOK_DEFAULTS)
-    config = resolve_parameters(epochs=3, seeds=[4]).config()
+    config = check_parameters(epochs=3, seeds=[4]).config()
     assert config == ComparisonConfig(epochs=3, seeds=(4,))
 
 
@@ -132,48 +138,79 @@ def test_quick_mode_switch_rejects_other_values(monkeypatch):
     ids=["digits-augment", "adam-momentum"],
 )
 def test_settings_that_conflict_are_refused_by_their_config(full_mode, values, word):
-    settings = resolve_parameters(passed=(), **values)  # each value is fine alone
+    settings = check_parameters(passed=(), **values)  # each value is fine alone
     with pytest.raises(ValueError, match=word):
         settings.config()
 
 
 def test_digits_without_augmentation_resolve(full_mode):
-    settings = resolve_parameters(passed=(), dataset="digits", augment=False)
+    settings = check_parameters(passed=(), dataset="digits", augment=False)
     assert settings.config().dataset == "digits"
 
 
 def notebook_namespace(declared: dict, injected: dict | None = None) -> dict:
-    """What a notebook's globals() hold after its parameters cell (and papermill's)."""
+    """What a notebook's globals() hold after its parameters cell, and papermill's cell."""
     namespace = {"__annotations__": {name: type(value) for name, value in declared.items()}}
-    namespace.update(declared, In=[], Out={}, get_ipython=print, _exit_code=1)
+    cells = [
+        "import keras",
+        "".join(f"{k}: {type(v).__name__} = {v!r}\n" for k, v in declared.items()),
+    ]
+    if injected:
+        cells.append("# Parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in injected.items()))
+    namespace.update(declared, In=cells, Out={}, get_ipython=print, _exit_code=1)
     namespace.update(injected or {})
     return namespace
 
 
-def test_a_notebook_namespace_gives_its_declared_parameters(full_mode):
+def test_a_notebook_namespace_gives_its_declared_parameters_as_plain_variables(full_mode):
     namespace = notebook_namespace({"epochs": 10, "seeds": [0, 1, 2]}, {"epochs": 4})
-    settings = resolve_parameters(namespace)
+    settings = check_parameters(namespace)
     assert (settings.epochs, settings.seeds) == (4, [0, 1, 2])
-    assert set(vars(settings)) == {"epochs", "seeds", "quick", "overridden"}
+    assert set(vars(settings)) == {"epochs", "seeds", "quick", "changed"}
+    assert (namespace["epochs"], namespace["seeds"]) == (4, [0, 1, 2])
 
 
 def test_a_name_papermill_injected_that_the_notebook_lacks_is_refused(full_mode):
     namespace = notebook_namespace({"epochs": 10}, {"epoch": 4})
     with pytest.raises(ValueError, match=r"no parameter `epoch` \(did you mean `epochs`\?\)"):
-        resolve_parameters(namespace)
+        check_parameters(namespace)
 
 
-def test_quick_mode_replaces_only_what_is_still_at_its_default(quick):
-    namespace = notebook_namespace({"dataset": "horses_or_humans", "epochs": 10, "image_size": 300})
-    namespace["image_size"] = 24  # papermill -p image_size 24
-    settings = resolve_parameters(namespace)
+def test_checking_again_after_later_cells_ran_gives_the_same_values(quick):
+    namespace = notebook_namespace({"dataset": "horses_or_humans", "epochs": 10, "seeds": [0]})
+    first = vars(check_parameters(namespace)).copy()
+    namespace.update(config=object(), settings=first, yours=3.0, result=[1])  # later cells
+    again = vars(check_parameters(namespace))
+    assert again["epochs"] == first["epochs"] == 3 and again["dataset"] == "digits"
+    assert namespace["epochs"] == 3
+
+
+def test_quick_mode_replaces_only_what_is_still_at_its_default(quick, capsys):
+    namespace = notebook_namespace({"dataset": "horses_or_humans", "epochs": 10, "image_size": 24})
+    settings = check_parameters(namespace)
     assert (settings.dataset, settings.epochs, settings.image_size) == ("digits", 3, 24)
-    assert set(settings.overridden) == {"dataset", "epochs"}
+    assert set(settings.changed) == {"dataset", "epochs"}
+    assert "epochs 10 -> 3" in capsys.readouterr().out
+
+
+def test_quick_mode_keeps_what_papermill_passed_even_at_its_default(quick):
+    # papermill -p epochs 10 on the notebook: its injected cell says so.
+    namespace = notebook_namespace({"dataset": "horses_or_humans", "epochs": 10}, {"epochs": 10})
+    settings = check_parameters(namespace)
+    assert (settings.dataset, settings.epochs) == ("digits", 10)
+
+
+def test_quick_mode_writes_into_new_temporary_folders(quick, tmp_path):
+    namespace = notebook_namespace({"output_dir": TUTORIAL_DEFAULTS["output_dir"]})
+    folder = Path(check_parameters(namespace).output_dir)
+    assert folder.is_dir() and folder.is_relative_to(tempfile.gettempdir())
+    assert not any(folder.iterdir())
+    passed = notebook_namespace({"output_dir": "x"}, {"output_dir": str(tmp_path / "mine")})
+    assert check_parameters(passed).output_dir == str(tmp_path / "mine")
 
 
 def test_parameters_read_the_config_not_the_comparison():
     import ast
-    from pathlib import Path
 
     import gc_tutorial.parameters as parameters
 

@@ -81,7 +81,7 @@ def test_train_arm_under_mixed_bfloat16_learns_and_restores_the_policy():
         max_examples=256,
         precision="mixed_bfloat16",
     )
-    _, rows = train_arm("gc", 0, config, verbose=0)
+    rows = train_arm("gc", 0, config, verbose=0).rows
     assert keras.config.dtype_policy().name == "float32"
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
     assert all(np.isfinite(row["test_loss"]) for row in rows)

@@ -15,6 +15,7 @@ reruns it). A failing run leaves its error in error.txt and the others go on.
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import itertools
 import json
 import os
@@ -55,6 +56,12 @@ from gc_tutorial.parameters import NOTEBOOK_DEFAULTS, quick_mode
 from gc_tutorial.results import COMPARISON_FILES, jsonable
 from gc_tutorial.sources import DIGITS, SYNTHETIC, check_tfds_name
 from gc_tutorial.storage import FolderInUseError, prepare_output_dir
+
+
+def comparison_notebook() -> Path:
+    """The comparison notebook (notebook 4) as installed with the package: batch runs need no
+    copy of the repository."""
+    return Path(str(importlib.resources.files("gc_tutorial.grids") / "comparison_notebook.ipynb"))
 
 
 def run_name(optimizer: str, learning_rate: float, seed: int) -> str:
@@ -166,6 +173,8 @@ def resolve_paths(parameters: dict) -> dict:
 
 def _cell(notebook, given, defaults, context, kernel_name, optimizer, rate, seed) -> Cell:
     point = {"optimizer": optimizer, "learning_rate": rate, "seeds": [seed]}
+    if "by_hand" in defaults:  # notebook 4's first seed by hand: run_comparison trains it too
+        point["by_hand"] = False
     settings = {**defaults, **given, **point}
     settings.pop("output_dir", None)
     return Cell(
@@ -341,7 +350,12 @@ def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line for a grid; see the README's "Batch runs" section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notebook", default="notebooks/04_comparison.ipynb")
+    parser.add_argument(
+        "--notebook",
+        default=None,
+        help="the notebook each run executes (default: the comparison notebook, notebook 4, "
+        "as installed with the package)",
+    )
     parser.add_argument("--runs-dir", default=NOTEBOOK_DEFAULTS["runs_dir"])
     parser.add_argument("--optimizers", nargs="+", default=NOTEBOOK_DEFAULTS["grid_optimizers"])
     parser.add_argument(
@@ -369,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         statuses = run_grid(
-            args.notebook,
+            args.notebook or comparison_notebook(),
             args.runs_dir,
             optimizers=args.optimizers,
             learning_rates=args.learning_rates,

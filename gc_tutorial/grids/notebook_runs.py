@@ -87,7 +87,7 @@ def notebook_defaults(notebook: Path, given: dict) -> dict:
             defaults[name] = ast.literal_eval(parameter["default"])
         except (ValueError, SyntaxError):
             defaults[name] = parameter["default"]
-    if quick_mode() and "resolve_parameters" in notebook.read_text():
+    if quick_mode() and "check_parameters(globals())" in notebook.read_text():
         defaults.update({k: v for k, v in QUICK_OVERRIDES.items() if k in defaults})
     return {name: value for name, value in defaults.items() if name not in given}
 

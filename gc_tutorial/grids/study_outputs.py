@@ -7,6 +7,7 @@ whole study.csv, so `recompute_study` rebuilds them all from it (nothing is trai
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 from pathlib import Path
@@ -69,6 +70,12 @@ def record_study_run(output_dir: Path, dataset: str, run: dict) -> None:
     run["cell_time_min"] = round(run["cell_time_min"], 1)
     record[dataset] = run
     write_atomically(Path(output_dir) / "study.json", json.dumps(record, indent=2) + "\n")
+
+
+def committed_study() -> Path:
+    """The folder of the committed study's study.csv and study.json, as installed with the
+    package (the repository's docs/study/)."""
+    return Path(str(importlib.resources.files("gc_tutorial.grids") / "committed_study"))
 
 
 def load_study_record(folder: str | os.PathLike) -> dict:

@@ -1,0 +1,130 @@
+"""Every notebook where a learner opens it: alone in an empty folder, with the package installed
+from a wheel (as Colab's install cell installs it), run by papermill.
+
+Quick mode for all six; horses_or_humans at the default image size under tensorflow-datasets'
+mock data (random images of the dataset's real spec, offline), entered in an IPython start-up
+file so that it covers the whole kernel. The slow tests run each notebook with all its defaults,
+and each notebook twice in one kernel.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+ROOT = Path(__file__).parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+MOCK_HORSES = """\
+import tensorflow_datasets as tfds
+
+_mock = tfds.testing.mock_data(num_examples={examples})
+_mock.__enter__()  # every tfds.load / builder of this kernel serves random images offline
+"""
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory) -> Path:
+    """The package built as a wheel and installed into a folder of its own (no dependencies:
+    they are this environment's), which kernels then find first on their path."""
+    folder = tmp_path_factory.mktemp("installed")
+    wheels = folder / "wheels"
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q"]
+    subprocess.run([*build, "-w", str(wheels), str(ROOT)], check=True, capture_output=True)
+    [wheel] = wheels.glob("gc_tutorial-*.whl")
+    install = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target"]
+    subprocess.run([*install, str(folder / "site"), str(wheel)], check=True, capture_output=True)
+    return folder / "site"
+
+
+def alone(tmp_path: Path, notebook: Path, installed: Path, *, quick: bool, horses: int = 0):
+    """Copy `notebook` into an empty folder and set the environment of a kernel that sees
+    nothing of the repository; with `horses`, tfds serves that many mock images per split."""
+    folder = tmp_path / "alone"
+    folder.mkdir()
+    shutil.copy(notebook, folder / notebook.name)
+    env = {
+        "PYTHONPATH": str(installed),
+        "GC_TUTORIAL_QUICK": "1" if quick else "0",
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+        "MPLBACKEND": "Agg",
+    }
+    if horses:
+        startup = tmp_path / "ipython" / "profile_default" / "startup"
+        startup.mkdir(parents=True)
+        (startup / "00-mock-horses.py").write_text(MOCK_HORSES.format(examples=horses))
+    return folder, env
+
+
+def execute(folder: Path, name: str, env: dict, monkeypatch, **parameters) -> dict:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)  # papermill's kernel inherits this process's environment
+    executed = folder / f"executed-{name}"
+    papermill.execute_notebook(
+        str(folder / name),
+        str(executed),
+        parameters=parameters,
+        cwd=str(folder),
+        progress_bar=False,
+    )
+    return json.loads(executed.read_text())
+
+
+def test_the_kernel_imports_the_installed_package_not_the_repository(installed, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    code = "import gc_tutorial, gc_tutorial.grids.batch as b; print(gc_tutorial.__file__)"
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert Path(found.stdout.strip()).is_relative_to(installed), found.stderr
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_each_notebook_runs_alone_in_quick_mode(notebook, installed, tmp_path, monkeypatch):
+    folder, env = alone(tmp_path, notebook, installed, quick=True)
+    execute(folder, notebook.name, env, monkeypatch)
+    left = sorted(path.name for path in folder.iterdir())
+    assert left == sorted([notebook.name, f"executed-{notebook.name}"])  # nothing else beside it
+
+
+def test_notebook_1_loads_horses_or_humans_at_300_px_under_mock_data(
+    installed, tmp_path, monkeypatch
+):
+    notebook = ROOT / "notebooks" / "01_data.ipynb"
+    folder, env = alone(tmp_path, notebook, installed, quick=False, horses=24)
+    executed = execute(folder, notebook.name, env, monkeypatch)
+    text = json.dumps(executed)
+    assert "Dataset: horses_or_humans (tfds)" in text
+    assert "each 300x300x3" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_each_notebook_runs_alone_with_its_defaults(notebook, installed, tmp_path, monkeypatch):
+    folder, env = alone(tmp_path, notebook, installed, quick=False, horses=16)
+    executed = execute(folder, notebook.name, env, monkeypatch)
+    if notebook.stem == "04_comparison":
+        results = json.loads((folder / "results" / "comparison" / "results.json").read_text())
+        assert results["dataset"]["name"] == "horses_or_humans"
+        assert results["parameters"]["image_size"] == 300 and results["parameters"]["epochs"] == 10
+        assert "run_comparison equals the run by hand in every epoch: True" in json.dumps(executed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_each_notebook_runs_twice_in_one_kernel(notebook, installed, tmp_path, monkeypatch):
+    twice = nbformat.read(notebook, as_version=4)
+    again = [nbformat.from_dict(json.loads(json.dumps(cell))) for cell in twice.cells]
+    for cell in again:
+        cell.metadata.pop("tags", None)  # papermill injects after the first parameters cell
+    twice.cells += again
+    folder, env = alone(tmp_path, notebook, installed, quick=True)
+    nbformat.write(twice, folder / notebook.name)
+    executed = execute(folder, notebook.name, env, monkeypatch)
+    outputs = [cell.get("outputs", []) for cell in executed["cells"]]
+    assert not [o for cell in outputs for o in cell if o.get("output_type") == "error"]
