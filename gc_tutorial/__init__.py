@@ -16,7 +16,7 @@ line's answer to a bad flag, do not wait for Keras and TensorFlow to load.
 
 from importlib import import_module
 
-from gc_tutorial.checks import ADDED_IN_KERAS, KERAS_OPTIMIZERS, keras_version
+from gc_tutorial.checks import KERAS_OPTIMIZERS, NEEDS_KERAS, keras_version
 
 __version__ = "0.1.0"
 
@@ -29,8 +29,8 @@ _HOMES = {
     "run_comparison": "gc_tutorial.comparison",
     "ComparisonConfig": "gc_tutorial.config",
 }
-# The twins of optimizers that the installed Keras does not have yet (GCMuon before 3.10).
-_ABSENT = {f"GC{KERAS_OPTIMIZERS[k]}" for k, v in ADDED_IN_KERAS.items() if keras_version() < v}
+# The twins that the installed Keras cannot have (GCScheduleFreeAdamW before Keras 3.14).
+_ABSENT = {f"GC{KERAS_OPTIMIZERS[k]}" for k, v in NEEDS_KERAS.items() if keras_version() < v}
 __all__ = sorted(set(_HOMES) - _ABSENT)
 
 

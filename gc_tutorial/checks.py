@@ -36,8 +36,9 @@ KERAS_OPTIMIZERS = {
     "sgd": "SGD",
     "schedulefreeadamw": "ScheduleFreeAdamW",
 }
-# The optimizers that Keras releases after the oldest one this package supports added.
-ADDED_IN_KERAS = {"muon": (3, 10), "schedulefreeadamw": (3, 14)}
+# The optimizers that need a newer Keras than the oldest this package supports (3.10): Keras
+# added ScheduleFreeAdamW in 3.14, and its Muon trains TensorFlow variables from 3.13 on.
+NEEDS_KERAS = {"muon": (3, 13), "schedulefreeadamw": (3, 14)}
 
 
 class DatasetUnavailableError(OSError):
@@ -153,14 +154,21 @@ def check_optimizer_name(name: object, what: str = "optimizer") -> str:
     key = name.lower() if isinstance(name, str) else None
     if key not in KERAS_OPTIMIZERS:
         fail(what, name, f"a Keras optimizer's name, in any case: {', '.join(KERAS_OPTIMIZERS)}")
-    added = ADDED_IN_KERAS.get(key)
-    if added is not None and keras_version() < added:
-        raise ValueError(
-            f"`{what}` {name!r} needs keras.optimizers.{KERAS_OPTIMIZERS[key]}, added in Keras "
-            f"{added[0]}.{added[1]}; this Keras is {importlib.metadata.version('keras')} "
-            f"(pip install -U keras). Received: {what}={name!r}"
-        )
+    missing = not_in_this_keras(key)
+    if missing:
+        raise ValueError(f"`{what}` {name!r}: {missing}. Received: {what}={name!r}")
     return key
+
+
+def not_in_this_keras(key: str) -> str | None:
+    """Why the installed Keras cannot give the optimizer `key` ("muon") a twin, or None."""
+    needed = NEEDS_KERAS.get(key)
+    if needed is None or keras_version() >= needed:
+        return None
+    return (
+        f"it needs keras.optimizers.{KERAS_OPTIMIZERS[key]} of Keras {needed[0]}.{needed[1]} or "
+        f"later; this Keras is {importlib.metadata.version('keras')} (pip install -U keras)"
+    )
 
 
 def check_centralize(centralize: object) -> str:

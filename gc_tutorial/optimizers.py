@@ -3,9 +3,9 @@
 `GCAdam` is `keras.optimizers.Adam` with `UpdateCentralization` in front: it takes every
 argument of Adam, plus `conv_only` (centralize convolution kernels only) and `centralize`
 ("gradient", the paper's GC, or "update"). `gc_twin` makes each twin; `make_optimizer` builds
-one by name, with or without GC. An optimizer that the installed Keras lacks (Muon before
-Keras 3.10, ScheduleFreeAdamW before 3.14) has no twin, and asking for it names the Keras
-release that adds it.
+one by name, with or without GC. An optimizer that the installed Keras cannot give a twin
+(Muon before Keras 3.13, ScheduleFreeAdamW before 3.14) has none, and asking for it names the
+Keras release it needs.
 
 Examples:
     >>> from gc_tutorial.optimizers import GCRMSprop
@@ -26,6 +26,7 @@ from gc_tutorial.checks import (
     check_centralize,
     check_number,
     check_optimizer_name,
+    not_in_this_keras,
 )
 from gc_tutorial.update_mode import UpdateCentralization
 
@@ -99,11 +100,11 @@ def gc_twin(name: str) -> type:
 
 
 # Lower-cased Keras name -> (the plain Keras optimizer, its GC twin), for every optimizer the
-# installed Keras has.
+# installed Keras can give a twin.
 OPTIMIZERS = {
     name: (getattr(keras.optimizers, class_name), gc_twin(name))
     for name, class_name in KERAS_OPTIMIZERS.items()
-    if hasattr(keras.optimizers, class_name)
+    if not_in_this_keras(name) is None
 }
 GC_OPTIMIZERS = tuple(twin for _, twin in OPTIMIZERS.values())
 
@@ -112,7 +113,9 @@ def __getattr__(name: str) -> type:
     # The twins by their class names (`GCAdam`), as if each had its own class statement.
     for key, class_name in KERAS_OPTIMIZERS.items():
         if name == f"GC{class_name}":
-            return OPTIMIZERS[check_optimizer_name(key, name)][1]
+            if key not in OPTIMIZERS:
+                raise AttributeError(f"{name} is not available: {not_in_this_keras(key)}")
+            return OPTIMIZERS[key][1]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

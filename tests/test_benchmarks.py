@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 from script_helpers import folder_on_path
 
+pytestmark = pytest.mark.slow  # the benchmark scripts; CI runs them: python -m pytest -m slow
+
 ROOT = Path(__file__).parents[1]
 
 

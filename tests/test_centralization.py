@@ -24,20 +24,25 @@ from gc_tutorial import (
     GCSGD,
     GCAdam,
     GCAdamW,
-    GCMuon,
     GCRMSprop,
-    GCScheduleFreeAdamW,
     GradientCentralization,
     centralize_gradient,
     make_optimizer,
 )
+from gc_tutorial.checks import not_in_this_keras
 from gc_tutorial.optimizers import GC_OPTIMIZERS, OPTIMIZERS
 
 GC_CLASSES = list(GC_OPTIMIZERS)
-KERAS_NAMES = [
+ALL_KERAS_NAMES = [
     "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl",
     "Lamb", "Lion", "Muon", "Nadam", "RMSprop", "SGD", "ScheduleFreeAdamW",
 ]  # fmt: skip
+KERAS_NAMES = [name for name in ALL_KERAS_NAMES if not_in_this_keras(name.lower()) is None]
+# Optimizers that older Keras releases lack: their tests run where the installed Keras has them.
+NEEDS_MUON = pytest.mark.skipif(not_in_this_keras("muon") is not None, reason="Keras < 3.13")
+NEEDS_SCHEDULE_FREE = pytest.mark.skipif(
+    not_in_this_keras("schedulefreeadamw") is not None, reason="Keras < 3.14"
+)
 KERNEL_SHAPES = [(5, 3), (3, 4, 2), (3, 3, 4, 6), (2, 2, 2, 3, 4)]
 ROOT = Path(__file__).parents[1]
 
@@ -342,7 +347,11 @@ def test_gc_classes_take_the_keras_arguments_plus_conv_only_and_centralize():
     assert GCRMSprop(0.02, 0.8).rho == pytest.approx(0.8)  # positional, as in Keras
 
 
+@NEEDS_MUON
+@NEEDS_SCHEDULE_FREE
 def test_special_cases_say_what_gc_does_there():
+    from gc_tutorial.optimizers import GCMuon, GCScheduleFreeAdamW
+
     assert "Newton-Schulz" in GCMuon.__doc__ and "AdamW step" in GCMuon.__doc__
     assert "average x" in GCScheduleFreeAdamW.__doc__
     assert GCScheduleFreeAdamW.weight_space_slots == ("_momentums",)
@@ -569,8 +578,11 @@ def momentum_slot_drift(optimizer, variable, start):
     return np.abs(unit_means(ops.convert_to_numpy(slot)) - unit_means(start)).max()
 
 
+@NEEDS_SCHEDULE_FREE
 @pytest.mark.parametrize("centralize", ["gradient", "update"])
 def test_schedule_free_update_mode_centralizes_the_base_sequence_too(centralize):
+    from gc_tutorial.optimizers import GCScheduleFreeAdamW
+
     values, grads = kernel_and_bias(12)
     optimizer = GCScheduleFreeAdamW(learning_rate=0.05, centralize=centralize)
     variables = [keras.Variable(v) for v in values]
@@ -584,12 +596,15 @@ def test_schedule_free_update_mode_centralizes_the_base_sequence_too(centralize)
         assert kernel_drift.max() > 1e-4 and slot_drift > 1e-4
 
 
+@NEEDS_MUON
 @pytest.mark.parametrize(
     "weight_decay, centralize, fixed",
     [(0.0, "gradient", True), (0.5, "gradient", False), (0.5, "update", True)],
 )
 def test_muon_step_on_a_centralized_gradient_keeps_unit_means(weight_decay, centralize, fixed):
     """Newton-Schulz keeps zero column means, so GC on the gradient centralizes Muon's step."""
+    from gc_tutorial.optimizers import GCMuon
+
     values, grads = kernel_and_bias(13)
     optimizer = GCMuon(learning_rate=0.05, weight_decay=weight_decay, centralize=centralize)
     kernel = keras.Variable(values[0], name="kernel")
@@ -600,3 +615,17 @@ def test_muon_step_on_a_centralized_gradient_keeps_unit_means(weight_decay, cent
     assert np.abs(trained - values[0]).max() > 1e-3
     drift = np.abs(unit_means(trained) - unit_means(values[0])).max()
     assert (drift < 1e-5) if fixed else (drift > 1e-3)
+
+
+def test_a_twin_this_keras_lacks_is_absent_and_names_the_keras_that_adds_it(monkeypatch):
+    import gc_tutorial.checks
+
+    monkeypatch.setattr(gc_tutorial.checks, "keras_version", lambda: (3, 9))
+    monkeypatch.setattr(gc_tutorial.optimizers, "OPTIMIZERS", {**OPTIMIZERS})
+    gc_tutorial.optimizers.OPTIMIZERS.pop("muon", None)
+    with pytest.raises(AttributeError, match="GCMuon is not available: it needs keras.optimizers"):
+        gc_tutorial.optimizers.GCMuon  # noqa: B018
+    assert not hasattr(gc_tutorial, "GCMuon")
+    with pytest.raises(ValueError, match=r"Muon of Keras 3\.13 or later; this Keras is"):
+        make_optimizer("Muon", gc=True, learning_rate=0.1)
+    assert not_in_this_keras("adam") is None and not_in_this_keras("lion") is None

@@ -176,7 +176,7 @@ def test_digits_docstring_warns_about_flips():
 
 
 def test_digits_are_never_augmented():
-    with pytest.raises(ValueError, match=r"`augment` must be False for source 'digits'"):
+    with pytest.raises(ValueError, match=r"`augment` must be False for dataset 'digits'"):
         load_dataset("digits", image_size=8)
 
 

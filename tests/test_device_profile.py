@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from script_helpers import folder_on_path
 
+pytestmark = pytest.mark.slow  # the benchmark scripts; CI runs them: python -m pytest -m slow
+
 ROOT = Path(__file__).parents[1]
 SCRIPT = ROOT / "benchmarks" / "device_profile.py"
 

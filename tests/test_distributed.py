@@ -14,9 +14,12 @@ from pathlib import Path
 import keras
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow", reason="MirroredStrategy is TensorFlow's"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        keras.backend.backend() != "tensorflow", reason="MirroredStrategy is TensorFlow's"
+    ),
+]
 
 
 def test_mirrored_strategy_training_equals_single_device():

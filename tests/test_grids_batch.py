@@ -44,6 +44,7 @@ def tiny_notebook(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_grid_skips_complete_runs_and_contains_failures(tiny_notebook, tmp_path):
     runs_dir = tmp_path / "runs"
     grid = {"optimizers": ["sgd"], "learning_rates": [0.01, 5.0], "seeds": [0]}
@@ -69,6 +70,7 @@ def test_a_misspelt_parameter_stops_the_grid_before_any_run(tiny_notebook, tmp_p
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_rerun_with_other_parameters_never_mixes(tiny_notebook, tmp_path):
     runs_dir = tmp_path / "runs"
     one = {"optimizers": ["sgd"], "learning_rates": [1e-3]}
@@ -85,6 +87,7 @@ def test_a_rerun_with_other_parameters_never_mixes(tiny_notebook, tmp_path):
     assert len(list((runs_dir / ".replaced").iterdir())) == 1  # the 1-epoch run, kept aside
 
 
+@pytest.mark.slow
 def test_a_run_killed_before_its_marker_is_run_again(tiny_notebook, tmp_path):
     runs_dir = tmp_path / "runs"
     grid = {"optimizers": ["sgd"], "learning_rates": [1e-3], "seeds": [0]}
@@ -98,6 +101,7 @@ def test_a_run_killed_before_its_marker_is_run_again(tiny_notebook, tmp_path):
     assert json.loads((folder / "comparison.ipynb").read_text())["cells"]
 
 
+@pytest.mark.slow
 def test_collect_runs_refuses_runs_with_different_shared_parameters(tiny_notebook, tmp_path):
     runs_dir = tmp_path / "runs"
     run_grid(tiny_notebook, runs_dir, optimizers=["sgd"], learning_rates=[1e-3], seeds=[0])
@@ -202,12 +206,14 @@ def test_command_line_values_are_parsed_like_papermill(text, value):
     assert parse_value(text) == _resolve_type(text) and type(_resolve_type(text)) is type(value)
 
 
+@pytest.mark.slow
 def test_duplicate_grid_points_run_once(tiny_notebook, tmp_path):
     grid = {"optimizers": ["sgd", "SGD"], "learning_rates": [1e-3, 0.001], "seeds": [0]}
     statuses = run_grid(tiny_notebook, tmp_path / "runs", **grid)
     assert list(statuses["run"]) == ["sgd-lr0.001-seed0"] and list(statuses["status"]) == ["done"]
 
 
+@pytest.mark.slow
 def test_a_run_is_identified_by_the_notebook_code_and_quick_mode(
     tiny_notebook, tmp_path, monkeypatch
 ):
@@ -321,6 +327,7 @@ def test_replacing_part_of_a_grid_refuses_up_front_what_it_could_not_average(
     assert not (runs_dir / run_name("sgd", 0.1, 0)).exists()
 
 
+@pytest.mark.slow
 def test_passing_a_default_explicitly_reruns_nothing(tiny_notebook, tmp_path):
     grid = {"optimizers": ["sgd"], "learning_rates": [1e-3], "seeds": [0]}
     run_grid(tiny_notebook, tmp_path / "runs", **grid)

@@ -268,6 +268,7 @@ def test_runs_table_has_one_column_per_dataset():
     assert table.loc["command", "synthetic"] == record["synthetic"]["command"]
 
 
+@pytest.mark.slow
 def test_a_tiny_real_study_writes_tidy_tables_and_resumes(tmp_path, capsys):
     out, runs = tmp_path / "out", tmp_path / "runs"
     settings = dict(

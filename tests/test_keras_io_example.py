@@ -233,6 +233,7 @@ def test_gc_keeps_each_output_units_weight_mean_with_sgd():
     assert min(np.max(np.abs(new - old)) for old, new in zip(before, after)) > 1e-4
 
 
+@pytest.mark.slow
 def test_runs_end_to_end_as_a_notebook_at_reduced_size(tmp_path):
     """Converts the reduced copy to a notebook, runs it with nbmake and reads its output:
     the check cell, one line per seed and arm, the paired intervals and epoch times."""

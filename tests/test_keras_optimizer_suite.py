@@ -33,6 +33,8 @@ import pytest
 
 from gc_tutorial.optimizers import GC_OPTIMIZERS
 
+pytestmark = pytest.mark.slow  # CI runs it: python -m pytest -m slow
+
 KERAS_OPTIMIZERS = Path(keras.__file__).parent / "src" / "optimizers"
 EXPECTED_FAILURES = {("AdafactorTest", "test_single_step_2d")}
 

@@ -144,6 +144,7 @@ def test_quick_comparison_learns_real_digits_well_above_chance(tmp_path, monkeyp
     assert min(accuracy.values()) > 0.5, accuracy  # chance is 0.1 for ten digits
 
 
+@pytest.mark.slow
 def test_papermill_parameters_are_kept_in_quick_mode_and_saved(tmp_path, monkeypatch):
     monkeypatch.setenv("GC_TUTORIAL_QUICK", "1")
     passed = dict(dataset="synthetic", image_size=32, batch_size=32, epochs=2, max_examples=64)

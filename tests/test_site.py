@@ -16,6 +16,8 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+pytestmark = pytest.mark.slow  # needs the built site; CI runs it: python -m pytest -m slow
+
 ROOT = Path(__file__).parents[1]
 HTML = ROOT / "docs" / "_build" / "html"
 EXECUTED = ROOT / "docs" / "_build" / "executed"
