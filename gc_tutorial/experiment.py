@@ -19,13 +19,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_arguments(parser)
     parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="where results go")
+    parser.add_argument(
+        "--tensorboard-dir",
+        default=None,
+        help="TensorBoard logs of every arm go to DIR/seed<N>/<arm> (default: none)",
+    )
     arguments = parser.parse_args(argv)
     try:
         config = config_from_arguments(arguments)
         # Imported once the arguments are checked: a bad flag is answered before Keras loads.
         from gc_tutorial.comparison import run_comparison
 
-        result = run_comparison(config, output_dir=arguments.output_dir)
+        result = run_comparison(
+            config, output_dir=arguments.output_dir, tensorboard_dir=arguments.tensorboard_dir
+        )
     except EXPECTED_ERRORS as error:
         parser.exit(2, f"{parser.prog}: error: {command_line_message(error)}\n")
     print(result.report())

@@ -510,3 +510,25 @@ def test_data_notes_say_when_results_are_not_horses_or_humans():
     mixed = [{"kind": "synthetic", "synthetic": True}, {"kind": "digits", "synthetic": False}]
     notes = report.data_notes(mixed)
     assert len(notes) == 2 and "SYNTHETIC" in notes[0] and "digits" in notes[1]
+
+
+def test_tensorboard_logs_every_arm_of_every_seed_and_changes_no_number(tmp_path):
+    pytest.importorskip("tensorboard")
+    plain = compare(seeds=[0, 1]).history
+    logged = compare(seeds=[0, 1], tensorboard_dir=tmp_path / "logs").history
+    pd.testing.assert_frame_equal(plain[METRICS], logged[METRICS], check_exact=True)
+    for seed in (0, 1):
+        for name in ("baseline", "gc"):
+            for split in ("train", "validation"):
+                folder = tmp_path / "logs" / f"seed{seed}" / name / split
+                assert list(folder.glob("events.out.tfevents.*")), folder
+
+
+def test_the_command_line_writes_tensorboard_logs(tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    arguments = ["--dataset", "synthetic", "--image-size", "16", "--max-examples", "32"]
+    arguments += ["--epochs", "1", "--seeds", "0", "--batch-size", "16"]
+    logs, output = tmp_path / "logs", tmp_path / "out"
+    experiment.main([*arguments, "--output-dir", str(output), "--tensorboard-dir", str(logs)])
+    assert list((logs / "seed0" / "gc" / "train").glob("events.out.tfevents.*"))
+    assert (output / "results.json").is_file()

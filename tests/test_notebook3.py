@@ -9,6 +9,7 @@ from pathlib import Path
 import jupytext
 import keras
 import numpy as np
+import pytest
 
 import gc_tutorial
 from gc_tutorial import verify_gc
@@ -53,3 +54,36 @@ def test_the_learners_class_trains_exactly_like_the_packages_gc_rmsprop():
 
 def test_verify_gc_says_the_learners_class_centralizes_the_gradient():
     assert verify_gc(learners_class()(learning_rate=1e-3)).verdict == "gradient"
+
+
+def readme_snippet_class() -> type:
+    """The GCRMSprop of the README's "Why the keras-io example's GC is a no-op" section."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    [code] = [block for block in readme.split("```python\n")[1:] if CLASS_LINE in block]
+    namespace = {}
+    exec(code.split("```")[0], namespace)
+    return namespace["GCRMSprop"]
+
+
+@pytest.mark.parametrize("make_class", [learners_class, readme_snippet_class])
+def test_a_weight_without_a_gradient_keeps_none_and_the_rest_trains_like_the_package(make_class):
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(3, 4)).astype("float32")
+    grad = rng.normal(loc=1.0, size=(3, 4)).astype("float32")
+    trained = {}
+    for name, optimizer in (
+        ("snippet", make_class()(learning_rate=1e-2)),
+        ("package", gc_tutorial.GCRMSprop(learning_rate=1e-2)),
+    ):
+        used, unused = keras.Variable(start), keras.Variable(start)
+        optimizer.apply([keras.ops.convert_to_tensor(grad), None], [used, unused])
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(unused), start)
+        trained[name] = keras.ops.convert_to_numpy(used)
+    np.testing.assert_allclose(trained["snippet"], trained["package"], rtol=ROUNDING, atol=1e-7)
+    assert np.abs(trained["snippet"] - start).max() > 1e-3
+
+
+def test_the_readme_snippet_is_at_most_15_lines():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    [code] = [block for block in readme.split("```python\n")[1:] if CLASS_LINE in block]
+    assert len(code.split("```")[0].strip().splitlines()) <= 15

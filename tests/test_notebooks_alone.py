@@ -9,6 +9,7 @@ and each notebook twice in one kernel.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,8 +19,15 @@ import nbformat
 import papermill
 import pytest
 
+from gc_tutorial.storage import lock_file
+
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# What a reader should never see in an executed notebook: TensorFlow's start-up logs, warnings.
+LOG_NOISE = re.compile(
+    r"absl::InitializeLog|^[IWEF]\d{4} |oneDNN|cuda|cpu_feature_guard|Warning", re.M
+)
+KERNEL_NOTICE = re.compile(r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP.*$", re.M)
 MOCK_HORSES = """\
 import tensorflow_datasets as tfds
 
@@ -31,14 +39,18 @@ _mock.__enter__()  # every tfds.load / builder of this kernel serves random imag
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory) -> Path:
     """The package built as a wheel and installed into a folder of its own (no dependencies:
-    they are this environment's), which kernels then find first on their path."""
-    folder = tmp_path_factory.mktemp("installed")
-    wheels = folder / "wheels"
-    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q"]
-    subprocess.run([*build, "-w", str(wheels), str(ROOT)], check=True, capture_output=True)
-    [wheel] = wheels.glob("gc_tutorial-*.whl")
-    install = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target"]
-    subprocess.run([*install, str(folder / "site"), str(wheel)], check=True, capture_output=True)
+    they are this environment's), which kernels then find first on their path. Built once for
+    all test processes (pytest-xdist's share the parent of their temporary folders)."""
+    shared = tmp_path_factory.getbasetemp().parent
+    folder = shared / "installed"
+    with lock_file(shared / "installed.lock", "the installed package", wait=True):
+        if not (folder / "site" / "gc_tutorial").is_dir():
+            wheels = folder / "wheels"
+            build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels)]
+            subprocess.run([*build, str(ROOT)], check=True, capture_output=True)
+            [wheel] = wheels.glob("gc_tutorial-*.whl")
+            install = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target"]
+            subprocess.run([*install, str(folder / "site"), str(wheel)], check=True)
     return folder / "site"
 
 
@@ -87,7 +99,12 @@ def test_the_kernel_imports_the_installed_package_not_the_repository(installed, 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_each_notebook_runs_alone_in_quick_mode(notebook, installed, tmp_path, monkeypatch):
     folder, env = alone(tmp_path, notebook, installed, quick=True)
-    execute(folder, notebook.name, env, monkeypatch)
+    executed = execute(folder, notebook.name, env, monkeypatch)
+    for index, cell in enumerate(executed["cells"]):
+        for output in cell.get("outputs", []):
+            if output.get("name") == "stderr":
+                text = KERNEL_NOTICE.sub("", "".join(output["text"])).strip()
+                assert not LOG_NOISE.search(text), f"cell {index}: {text[:300]}"
     left = sorted(path.name for path in folder.iterdir())
     assert left == sorted([notebook.name, f"executed-{notebook.name}"])  # nothing else beside it
 

@@ -42,3 +42,17 @@ def test_the_package_needs_no_test_or_notebook_runner_tools():
     extras = project["optional-dependencies"]
     assert "papermill" in requirement_names(extras["batch"])
     assert {"nbmake", "pytest", "papermill"} <= requirement_names(extras["test"])
+
+
+def test_ci_and_the_readme_use_the_oldest_keras_and_tensorflow_declared():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    minimum = dict(
+        re.fullmatch(r"(keras|tensorflow)>=([\d.]+)", requirement).groups()
+        for requirement in project["dependencies"]
+        if re.fullmatch(r"(keras|tensorflow)>=[\d.]+", requirement)
+    )
+    ci = (ROOT / ".ci" / "run").read_text()
+    for name, version in minimum.items():
+        assert f'"{name}=={version}.0"' in ci, name
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"Keras {minimum['keras']} or later and TensorFlow {minimum['tensorflow']}" in readme

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from gc_tutorial._quiet_tensorflow import load_tensorflow_quietly
 from gc_tutorial.grids.runs_folder import lock_folder
 from gc_tutorial.storage import check_only_ours, write_atomically
 
@@ -159,6 +160,7 @@ def use_threads(threads: int) -> None:
         os.environ[name] = str(threads)
     if importlib.util.find_spec("tensorflow") is None:
         return
+    load_tensorflow_quietly()  # a worker's TensorFlow logs would reach the terminal
     import tensorflow as tf
 
     with contextlib.suppress(RuntimeError):  # set already, before this process's first op
