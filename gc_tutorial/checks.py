@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import NoReturn
 
+DIGITS, SYNTHETIC = "digits", "synthetic"  # the two datasets made offline, by name
 # numpy's default generator takes seeds below 2**32 in keras.utils.set_random_seed.
 SEED_LIMIT = 2**32
 # The example's CNN reads at least 11x11 pixels: five 3x3 'valid' convolutions (`model.py`).
@@ -56,7 +57,7 @@ def check_digits_not_augmented(
     augment: object, dataset: object, what: str = "dataset", hint: str = ""
 ) -> None:
     """Digits are never augmented: a flip or a rotation changes a digit's class."""
-    if dataset == "digits" and augment:
+    if dataset == DIGITS and augment:
         fail(
             "augment",
             augment,

@@ -7,7 +7,6 @@ import dataclasses
 import re
 from typing import Any
 
-from gc_tutorial.checks import DatasetUnavailableError
 from gc_tutorial.config import ComparisonConfig, config_defaults
 from gc_tutorial.storage import FolderInUseError
 
@@ -66,9 +65,9 @@ def _parse_jit_compile(text: str) -> bool | str:
     return text
 
 
-# Errors a user can fix: one line and exit status 2 on the command line.
-EXPECTED_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
-EXPECTED_ERRORS += (IsADirectoryError, PermissionError, DatasetUnavailableError, FolderInUseError)
+# Errors a user can fix: one line and exit status 2 on the command line. OSError includes a
+# missing or unwritable folder, a full disk and a dataset that cannot be downloaded.
+EXPECTED_ERRORS = (ValueError, OSError, FolderInUseError)
 
 
 def command_line_message(error: BaseException) -> str:

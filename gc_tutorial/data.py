@@ -114,28 +114,11 @@ def load_dataset(
         max_examples: keep at most this many examples of each split.
         data_dir: tensorflow-datasets data directory (where prepared datasets live).
 
-    A folder of images is read as follows:
-        - Every format that `tf.io.decode_image` reads is loaded: .png, .jpg, .jpeg, .bmp,
-          .gif (its first frame), and .webp where TensorFlow reads it (it has
-          `tf.io.decode_webp`; still, opaque WebP only). Images in nested subfolders of a
-          class folder (links followed) belong to that class. Other files in class
-          folders (.tiff, .txt, ...) are skipped, with a warning that counts them per
-          extension; files directly in `<dir>` are ignored.
-        - Each real file is read once, under the class folder that holds it: links out of
-          their class folder (into another class, or above it) or to a file already read are
-          skipped, and so are named pipes, sockets and devices (only regular files are
-          opened), each with a warning that counts them.
-        - Hidden entries are ignored: names starting with "." (also macOS's "._*" files),
-          "__MACOSX" folders, Thumbs.db and desktop.ini.
-        - A JPEG's EXIF orientation is applied, as photo viewers do, so a photo taken with
-          the camera turned loads upright.
-        - With `train/` and `test/` folders, a test class that train lacks is an error. A
-          class left without test images (a class of one image, or by `max_examples`) is
-          named in a warning; so, for digits and synthetic data, is a class with fewer than
-          two images in a split (as `max_examples` can leave it).
-        - Files that do not decode are named in an error, and an `image_size` whose cache
-          (`num_images * image_size**2 * 3` bytes) would not fit in the available memory is
-          refused, both before training starts.
+    A folder is read as a user's folder is: every format TensorFlow decodes, nested
+    subfolders in their class, hidden entries ignored, JPEG orientation applied, each file once
+    and only from inside its class folder, files that do not decode skipped with a warning that
+    counts them (`gc_tutorial.folders`; the site's data page lists every rule). A cache that
+    would not fit in memory is refused before any image is decoded.
     """
     image_size = check_int("image_size", image_size)
     batch_size = check_int("batch_size", batch_size)

@@ -56,15 +56,21 @@ def folder_examples(root: Path, image_size: int, seed: int, max_examples: int | 
         [files[i] for i in rng.permutation(len(files))][:max_examples]
         for files in (train_files, test_files)
     )
-    if not test_files:
-        raise ValueError(
-            f"Image folder {str(root)!r} leaves no images for the test split: a class needs "
-            "2 images or more to give one to each split (or use train/ and test/ folders)."
+    check_cache_fits_in_memory(len(train_files) + len(test_files), image_size)
+    bad = undecodable_images([path for path, _ in train_files + test_files])
+    if bad:
+        _warn_undecodable(root, bad)
+        train_files, test_files = (
+            [item for item in files if item[0] not in bad] for files in (train_files, test_files)
         )
     for split, files in (("train", train_files), ("test", test_files)):
+        if not files:
+            raise ValueError(
+                f"Image folder {str(root)!r} leaves no images for the {split} split: a class "
+                "needs 2 images or more to give one to each split (or use train/ and test/ "
+                "folders)."
+            )
         _warn_classes_without_images(root, class_names, split, files)
-    check_cache_fits_in_memory(len(train_files) + len(test_files), image_size)
-    check_images_decode([path for path, _ in train_files + test_files])
     return Examples(
         train=_decoded_files(train_files),
         test=_decoded_files(test_files),
@@ -159,13 +165,13 @@ def _class_files(
     root: Path,
     folder: Path,
     class_names: tuple[str, ...],
-    seen: set[str],
+    seen: set[tuple[int, int]],
     skipped: _Skipped,
     must_have_images: bool = True,
 ) -> list[tuple[str, int]]:
     """Every image under `folder/<class>/` (subfolders too) as `(file path, label)`, sorted.
 
-    A file already in `seen` (real paths) is skipped as a repeat; the others are added.
+    A file already in `seen` (its device and inode) is skipped as a repeat; the others are added.
     """
     files = []
     for label, name in enumerate(class_names):
@@ -182,15 +188,19 @@ def _class_files(
     return files
 
 
-def _unseen(paths: list[Path], seen: set[str], skipped: _Skipped) -> list[Path]:
-    """The paths whose real file is not in `seen`, which then holds them; the others are repeats."""
+def _unseen(paths: list[Path], seen: set[tuple[int, int]], skipped: _Skipped) -> list[Path]:
+    """The paths whose file is not in `seen`, which then holds them; the others are repeats.
+
+    A file is its device and inode, so two paths to it count once: a symbolic link and its
+    target, or two hard links."""
     unseen = []
     for path in paths:
-        real = os.path.realpath(path)
-        if real in seen:
+        status = os.stat(path)
+        file = (status.st_dev, status.st_ino)
+        if file in seen:
             skipped.repeated_files += 1
         else:
-            seen.add(real)
+            seen.add(file)
             unseen.append(path)
     return unseen
 
@@ -198,8 +208,8 @@ def _unseen(paths: list[Path], seen: set[str], skipped: _Skipped) -> list[Path]:
 def _class_folder_images(root: Path, class_folder: Path, skipped: _Skipped) -> list[Path]:
     """The regular image files anywhere under `class_folder`, sorted; `skipped` counts the rest.
 
-    Hidden entries are left out, and links that leave the class folder for elsewhere
-    in the dataset `root` (or for a folder above it). A missing folder has no images.
+    Hidden entries are left out, and every link (to a file or a folder) whose target is not
+    inside the class folder: only files under it are read. A missing folder has no images.
     """
     images, folders_read = [], set()
     inside = (os.path.realpath(class_folder), os.path.realpath(root))
@@ -217,13 +227,13 @@ def _class_folder_images(root: Path, class_folder: Path, skipped: _Skipped) -> l
         subfolders[:] = [
             name
             for name in subfolders
-            if not _is_hidden(name) and _stays_in_class(Path(folder, name), *inside, skipped)
+            if not _is_hidden(name) and _stays_in_class(Path(folder, name), inside[0], skipped)
         ]
         for name in names:
             path = Path(folder, name)
             if _is_hidden(name) or not _is_image(path, skipped):
                 continue
-            if _stays_in_class(path, *inside, skipped):
+            if _stays_in_class(path, inside[0], skipped):
                 images.append(path)
     return sorted(images)
 
@@ -240,16 +250,14 @@ def _is_image(path: Path, skipped: _Skipped) -> bool:
     return True
 
 
-def _stays_in_class(path: Path, class_folder: str, root: str, skipped: _Skipped) -> bool:
-    """False for a link into `root` outside `class_folder`, or to a folder holding `root`."""
+def _stays_in_class(path: Path, class_folder: str, skipped: _Skipped) -> bool:
+    """False for a link whose target lies outside `class_folder` (a real path)."""
     if not path.is_symlink():
         return True
-    target = Path(os.path.realpath(path))
-    into_the_dataset = target.is_relative_to(root) and not target.is_relative_to(class_folder)
-    if into_the_dataset or Path(root).is_relative_to(target):
-        skipped.links_out += 1
-        return False
-    return True
+    if Path(os.path.realpath(path)).is_relative_to(class_folder):
+        return True
+    skipped.links_out += 1
+    return False
 
 
 def _count_per_extension(counts: Counter) -> str:
@@ -323,21 +331,29 @@ def _warn_classes_without_images(
         )
 
 
-def check_images_decode(paths: list[str]) -> None:
-    """Decode every file once, in parallel, and name the ones that fail."""
+def undecodable_images(paths: list[str]) -> set[str]:
+    """The files of `paths` that do not decode (corrupt, empty, or not the format their name
+    says), each decoded once, in parallel."""
     checks = tf.data.Dataset.from_tensor_slices(paths).enumerate()
     checks = checks.map(
         lambda index, path: (index, tf.shape(decode_image(path))),
         num_parallel_calls=tf.data.AUTOTUNE,
     ).ignore_errors()
     decoded = {int(index) for index, _ in checks.as_numpy_iterator()}
-    bad = [path for index, path in enumerate(paths) if index not in decoded]
-    if bad:
-        shown = ", ".join(repr(path) for path in bad[:5])
-        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        any_webp = any(path.lower().endswith(".webp") for path in bad)
-        webp = " TensorFlow reads no animated or transparent WebP." if any_webp else ""
-        raise ValueError(f"Cannot decode {len(bad)} image file(s): {shown}{more}.{webp}")
+    return {path for index, path in enumerate(paths) if index not in decoded}
+
+
+def _warn_undecodable(root: Path, bad: set[str]) -> None:
+    """One warning that counts the files that do not decode and names a few."""
+    shown = ", ".join(repr(os.path.relpath(path, root)) for path in sorted(bad)[:5])
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+    webp = any(path.lower().endswith(".webp") for path in bad)
+    note = " (TensorFlow reads no animated or transparent WebP)" if webp else ""
+    warnings.warn(
+        f"Skipped {len(bad)} image file(s) in image folder {str(root)!r} that cannot be decoded "
+        f"(corrupt, empty, or not the format their name says){note}: {shown}{more}.",
+        stacklevel=3,
+    )
 
 
 def _decoded_files(files: list[tuple[str, int]]) -> tf.data.Dataset:

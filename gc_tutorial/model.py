@@ -1,4 +1,5 @@
-"""The Keras example's CNN, layer for layer, buildable at any input size from 11 px up."""
+"""The Keras example's CNN: layer for layer at its 300x300 (and down to 94x94); smaller inputs,
+down to 11x11, keep fewer of its 2x2 max-poolings (`pooled_convolutions`)."""
 
 from __future__ import annotations
 

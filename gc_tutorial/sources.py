@@ -18,13 +18,11 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from gc_tutorial._quiet_tensorflow import load_tensorflow_quietly
-from gc_tutorial.checks import DatasetUnavailableError
+from gc_tutorial.checks import DIGITS, SYNTHETIC, DatasetUnavailableError
 
 load_tensorflow_quietly()  # before TensorFlow's first import: no start-up logs in notebooks
 import tensorflow as tf  # noqa: E402
 
-SYNTHETIC = "synthetic"
-DIGITS = "digits"
 DIGITS_ORIGIN = (
     "scikit-learn load_digits: real handwritten digits (UCI Optical Recognition of "
     "Handwritten Digits), 8x8 grey scans of 17 levels (0 to 16)"

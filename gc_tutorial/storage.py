@@ -67,19 +67,31 @@ def write_atomically(path: str | os.PathLike, data: str | bytes) -> None:
     """Write a file so that a crash leaves either the old file or the new one, never half of one.
 
     The file gets the permissions any new file gets (0666 less the umask, so 0644 under the
-    usual umask 022): results are there to be read.
+    usual umask 022): results are there to be read. A write that fails (a full disk, a folder
+    that vanished) raises an `OSError` that names the file and the cause.
     """
     path = Path(path)
-    tmp_path, tmp = _create_temporary_file(path)
+    try:
+        tmp_path, tmp = _create_temporary_file(path)
+    except OSError as error:
+        raise _naming(error, path) from None
     try:
         with tmp:
             tmp.write(data.encode() if isinstance(data, str) else data)  # str as UTF-8
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp_path, path)
+    except OSError as error:
+        tmp_path.unlink(missing_ok=True)
+        raise _naming(error, path) from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """`error` (same class and errno) saying which file could not be written, and why."""
+    return type(error)(error.errno, f"Cannot write {str(path)!r}: {error.strerror}")
 
 
 def _create_temporary_file(path: Path) -> tuple[Path, BinaryIO]:
@@ -152,17 +164,20 @@ def _lock_holder(lock: TextIO) -> str:
     return f"pid {pid}" if pid.isdigit() else "another process"
 
 
-def foreign_entries(folder: str | os.PathLike, our_names: Collection[str]) -> list[str]:
-    """The visible entries of `folder` that our code did not write, sorted: every name not in
-    `our_names`, and any of those names that is a folder (we write files). Hidden entries
-    (a lock, a notebook runner's partial output) are not counted; they are never deleted."""
+def foreign_entries(
+    folder: str | os.PathLike, our_names: Collection[str], *, hidden: bool = False
+) -> list[str]:
+    """The entries of `folder` that our code did not write, sorted: every name not in
+    `our_names`, and any of those names that is a folder (we write files). Hidden entries are
+    counted only with `hidden`: where a folder is swapped, they are moved back, never deleted;
+    where it is deleted (a grid's incomplete cell), they count as anything else."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     return sorted(
         entry.name
         for entry in folder.iterdir()
-        if not entry.name.startswith(".") and not _is_ours(entry, our_names)
+        if (hidden or not entry.name.startswith(".")) and not _is_ours(entry, our_names)
     )
 
 
@@ -177,15 +192,17 @@ def check_only_ours(
     name: str = "output_dir",
     holds: str = "files this project writes",
     note: str = "",
+    hidden: bool = False,
 ) -> None:
     """Refuse a `folder` that holds anything our code did not write, naming those entries.
 
-    A folder may be replaced as a whole only when every visible entry in it is one of
-    `our_names` (see `foreign_entries`). `name` is the argument named in the message,
-    `holds` says what such a folder holds, `note` is added (e.g. where results wait).
+    A folder may be replaced as a whole only when every entry in it is one of `our_names`
+    (see `foreign_entries`; hidden ones too with `hidden`). `name` is the argument named in
+    the message, `holds` says what such a folder holds, `note` is added (e.g. where results
+    wait).
     """
     folder = Path(folder)
-    others = foreign_entries(folder, our_names)
+    others = foreign_entries(folder, our_names, hidden=hidden)
     if others:
         more = f", and {len(others) - 5} more" if len(others) > 5 else ""
         raise ValueError(

@@ -532,3 +532,28 @@ def test_the_command_line_writes_tensorboard_logs(tmp_path, capsys):
     experiment.main([*arguments, "--output-dir", str(output), "--tensorboard-dir", str(logs)])
     assert list((logs / "seed0" / "gc" / "train").glob("events.out.tfevents.*"))
     assert (output / "results.json").is_file()
+
+
+def test_a_full_disk_is_one_line_and_the_earlier_results_stay(tmp_path, monkeypatch, capsys):
+    import errno
+
+    arguments = ["--dataset", "synthetic", "--image-size", "16", "--max-examples", "32"]
+    arguments += ["--epochs", "1", "--seeds", "0", "--batch-size", "16"]
+    output = tmp_path / "out"
+    experiment.main([*arguments, "--output-dir", str(output)])
+    earlier = {path.name: path.read_bytes() for path in output.iterdir()}
+    real_write = results.write_atomically
+
+    def disk_full(path, data):
+        if path.name == "results.json":
+            raise OSError(errno.ENOSPC, f"Cannot write {str(path)!r}: No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(results, "write_atomically", disk_full)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        experiment.main([*arguments, "--epochs", "2", "--output-dir", str(output)])
+    error = capsys.readouterr().err
+    assert exit_.value.code == 2 and error.count("\n") == 1, error
+    assert "No space left on device" in error and "results.json" in error
+    assert {path.name: path.read_bytes() for path in output.iterdir()} == earlier

@@ -123,8 +123,9 @@ def test_a_transparent_webp_is_named_with_what_tensorflow_reads(tmp_path):
     write_images(tmp_path, {"a": 2, "b": 2})
     pixels = np.zeros((8, 8, 4), np.uint8)
     Image.fromarray(pixels).save(tmp_path / "a" / "clear.webp", "WEBP", lossless=True)
-    with pytest.raises(ValueError, match="clear.webp.*transparent WebP"):
-        load_dataset(tmp_path, image_size=8)
+    with pytest.warns(UserWarning, match="transparent WebP.*clear.webp"):
+        loaded = load_dataset(tmp_path, image_size=8, augment=False)
+    assert loaded.info.num_train + loaded.info.num_test == 4
 
 
 def test_files_tensorflow_cannot_decode_are_skipped_with_counts_per_extension(tmp_path):
@@ -157,15 +158,28 @@ def test_split_folders_without_both_splits_are_refused_not_read_as_classes(tmp_p
         load_dataset(tmp_path, image_size=8)
 
 
-def test_images_under_a_linked_subfolder_load_into_their_class(tmp_path):
+def test_only_files_inside_their_class_folder_are_read_links_out_are_skipped(tmp_path):
     write_images(tmp_path / "data", {"a": 2, "b": 2})
     write_images(tmp_path / "elsewhere", {"more": 2})
-    (tmp_path / "data" / "a" / "linked").symlink_to(tmp_path / "elsewhere" / "more")
-    (tmp_path / "data" / "a" / "loop").symlink_to(tmp_path / "data" / "a")  # read once
-    with pytest.warns(UserWarning, match=r"Skipped 1 link\(s\).*: 1 to a folder already read"):
+    (tmp_path / "data" / "a" / "linked").symlink_to(tmp_path / "elsewhere" / "more")  # skipped
+    (tmp_path / "data" / "a" / "passwd.png").symlink_to("/etc/passwd")  # never opened
+    (tmp_path / "data" / "a" / "inner").mkdir()
+    (tmp_path / "data" / "a" / "inner" / "up").symlink_to(tmp_path / "data" / "a")  # read once
+    with pytest.warns(UserWarning, match=r"Skipped 3 link\(s\).*: 2 out of their class folder, "
+                      r"1 to a folder already read"):  # fmt: skip
         loaded = load_dataset(tmp_path / "data", image_size=8, augment=False)
     labels = np.concatenate([y for split in loaded[:2] for _, y in batches(split)])
-    assert sorted(labels) == [0] * 4 + [1] * 2
+    assert sorted(labels) == [0] * 2 + [1] * 2
+
+
+def test_two_paths_to_one_file_count_once(tmp_path):
+    write_images(tmp_path, {"a": 3, "b": 3})
+    first = sorted((tmp_path / "a").glob("*.png"))[0]
+    os.link(first, tmp_path / "a" / "hard-link.png")
+    (tmp_path / "a" / "soft-link.png").symlink_to(first)
+    with pytest.warns(UserWarning, match=r"Skipped 2 link\(s\).*: 2 to a file already read"):
+        loaded = load_dataset(tmp_path, image_size=8, augment=False)
+    assert loaded.info.num_train + loaded.info.num_test == 6
 
 
 def test_a_folder_given_as_dot_is_named_after_itself(tmp_path, monkeypatch):
@@ -232,11 +246,12 @@ def test_class_folder_without_images(tmp_path):
 
 
 @pytest.mark.parametrize("content", [b"", b"not a png at all", b"\x89PNG\r\n\x1a\n truncated"])
-def test_corrupt_image_is_named(tmp_path, content):
+def test_a_corrupt_image_is_skipped_and_named(tmp_path, content):
     write_images(tmp_path, {"horses": 3, "humans": 3})
     (tmp_path / "humans" / "broken.png").write_bytes(content)
-    with pytest.raises(ValueError, match="broken.png"):
-        load_dataset(tmp_path)
+    with pytest.warns(UserWarning, match="broken.png"):
+        loaded = load_dataset(tmp_path, image_size=8, augment=False)
+    assert loaded.info.num_train + loaded.info.num_test == 6
 
 
 def test_test_class_that_train_lacks_is_named(tmp_path):
@@ -257,7 +272,7 @@ def test_image_size_whose_cache_exceeds_memory_is_refused_before_decoding(tmp_pa
     def no_decoding(paths):
         raise AssertionError("the images were decoded before the size was checked")
 
-    monkeypatch.setattr(folders, "check_images_decode", no_decoding)
+    monkeypatch.setattr(folders, "undecodable_images", no_decoding)
     monkeypatch.setattr(sources, "available_memory_bytes", lambda: 16 * 2**30, raising=False)
     start = time.monotonic()
     with pytest.raises(ValueError, match="`image_size`") as error:
@@ -379,3 +394,16 @@ def test_a_class_folder_that_links_to_the_dataset_itself_is_refused(tmp_path):
     (tmp_path / "zebras").symlink_to(tmp_path)
     with pytest.raises(ValueError, match="'.*zebras'.*holds the whole dataset"):
         load_dataset(tmp_path, image_size=8, augment=False)
+
+
+def test_corrupt_empty_and_misnamed_images_are_skipped_with_a_warning_that_counts_them(tmp_path):
+    write_images(tmp_path, {"a": 4, "b": 4})
+    (tmp_path / "a" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (tmp_path / "a" / "empty.jpg").write_bytes(b"")
+    (tmp_path / "b" / "notes.png").write_text("not an image at all")
+    with pytest.warns(UserWarning, match=r"Skipped 3 image file\(s\) .* cannot be decoded") as seen:
+        loaded = load_dataset(tmp_path, image_size=8, augment=False)
+    message = str(next(w.message for w in seen if "cannot be decoded" in str(w.message)))
+    assert "'a/corrupt.png'" in message and "'b/notes.png'" in message
+    assert loaded.info.num_train + loaded.info.num_test == 8
+    assert len(list(batches(loaded.train))) > 0

@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from gc_tutorial.grids import batch
-from gc_tutorial.grids.batch import COMPLETE_MARKER, collect_runs, main, parse_value, run_name
+from gc_tutorial.grids.batch import (
+    COMPLETE_MARKER,
+    collect_runs,
+    grid_points,
+    main,
+    parse_value,
+    run_name,
+)
 from gc_tutorial.grids.saved import MixedResultsError
 from gc_tutorial.grids.tables import summarize_grid
 
@@ -151,7 +158,7 @@ def test_summarize_grid_is_the_paired_difference_per_cell():
         (None, {"optimizers": []}, ValueError, "grid is empty"),
         (None, {"optimizers": ["../../x"]}, ValueError, "must be a Keras optimizer's name"),
         (None, {"learning_rates": [float("inf")]}, ValueError, "learning_rates"),
-        (None, {"seeds": [0, 0]}, ValueError, "seeds"),
+        (None, {"seeds": [0, -1]}, ValueError, "seeds"),
         (
             None,
             {"learning_rates": [1e-4, 1.000001e-4]},
@@ -204,6 +211,11 @@ def test_command_line_values_are_parsed_like_papermill(text, value):
 
     assert parse_value(text) == value and type(parse_value(text)) is type(value)
     assert parse_value(text) == _resolve_type(text) and type(_resolve_type(text)) is type(value)
+
+
+def test_duplicate_grid_points_and_seeds_are_dropped():
+    points = grid_points(["sgd", "SGD"], [1e-3, 0.001], [0, 0, 1])
+    assert points == [("sgd", 0.001, 0), ("sgd", 0.001, 1)]
 
 
 @pytest.mark.slow

@@ -115,3 +115,53 @@ def test_a_scheduler_that_is_not_there_is_a_one_line_error(tmp_path):
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines()[-1].startswith("study.py: error: `--scheduler`")
+
+
+def test_a_server_that_is_not_a_dask_scheduler_is_the_same_one_line_error(tmp_path):
+    with socket.socket() as server:  # accepts connections and never answers them
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        done = subprocess.run(
+            [sys.executable, "-m", "gc_tutorial.study", *STUDY]
+            + ["--scheduler", address, "--output-dir", str(tmp_path / "out")]
+            + ["--runs-dir", str(tmp_path / "runs")],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("study.py: error: `--scheduler`")
+    assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_on_a_study_leaves_no_process_of_its_own_running(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    study = [sys.executable, "-m", "gc_tutorial.study", *STUDY[:7], "--epochs", "20"]
+    study += ["--image-size", "16", "--max-examples", "256", "--batch-size", "16", "--workers", "2"]
+    study += ["--output-dir", str(tmp_path / "out"), "--runs-dir", str(tmp_path / "runs")]
+    running = subprocess.Popen(study, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started, deadline = set(), time.monotonic() + 180
+    while time.monotonic() < deadline and len(started) < 3:  # the tracker and two workers
+        started |= {child.pid for child in psutil.Process(running.pid).children(recursive=True)}
+        time.sleep(0.5)
+    time.sleep(5)  # the workers are training
+    started |= {child.pid for child in psutil.Process(running.pid).children(recursive=True)}
+    interrupted = time.monotonic()
+    running.send_signal(signal.SIGINT)
+    _, errors = running.communicate(timeout=60)
+
+    def alive():
+        return [
+            pid
+            for pid in started
+            if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        ]
+
+    while alive() and time.monotonic() < interrupted + 5:
+        time.sleep(0.2)
+    assert len(started) >= 3 and alive() == []
+    assert running.returncode == 130
+    assert errors.strip().splitlines()[-1] == (
+        "study.py: interrupted: the complete cells are kept, and the same command runs the rest."
+    )

@@ -171,3 +171,25 @@ def test_an_incomplete_folder_holding_anything_else_is_refused_never_deleted(tmp
     (folder / "thesis.tex").unlink()
     assert [outcome.status for outcome in run_plan(plan, workers=0, progress=False)] == ["done"]
     assert (folder / "square.txt").read_text() == "4"
+
+
+def test_an_incomplete_cell_folder_holding_a_users_file_is_never_replaced(tmp_path):
+    (tmp_path / "cell-3").mkdir()
+    (tmp_path / "cell-3" / ".my-notes").write_text("mine")  # no complete.json beside it
+    plan = GridPlan(tmp_path, cells(3), frozenset({"square.txt", "tables"}))
+    with pytest.raises(ValueError, match=r"cell-3.*\.my-notes|\.my-notes.*cell-3"):
+        run_plan(plan, workers=0, progress=False)
+    assert (tmp_path / "cell-3" / ".my-notes").read_text() == "mine"
+    (tmp_path / "cell-3" / ".my-notes").unlink()
+    (tmp_path / "cell-3" / "square.txt").write_text("half")  # ours: replaced
+    [outcome] = run_plan(plan, workers=0, progress=False)
+    assert outcome.status == "done" and (tmp_path / "cell-3" / "square.txt").read_text() == "9"
+
+
+def test_the_staging_folder_is_the_projects_and_only_its_own_entries_are_removed(tmp_path):
+    staging = tmp_path / STAGING_FOLDER
+    (staging / "cell-1-0123abcd").mkdir(parents=True)  # left by an interrupted grid: ours
+    (staging / "mine").mkdir()
+    run_plan(GridPlan(tmp_path, cells(2)), workers=0, progress=False)
+    assert [path.name for path in staging.iterdir()] == ["mine"]
+    assert STAGING_FOLDER not in ("staging", ".staging", "tmp", ".tmp")

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from gc_tutorial.grids import study as study_module
 from gc_tutorial.grids.study import (
     STUDY_GRID,
     main,
@@ -22,6 +21,7 @@ from gc_tutorial.grids.study import (
     study_command,
     study_parser,
 )
+from gc_tutorial.grids.study_outputs import load_study_record, merged_study, write_study
 from gc_tutorial.grids.study_report import at_best_sentences, study_readme, study_runs_table
 from gc_tutorial.grids.tables import (
     best_learning_rates,
@@ -110,7 +110,9 @@ def test_epochs_to_target_at_each_arms_best_learning_rate():
     [([], "non-empty"), (["sgd", "lion"], "Unknown optimizer"), ("adam", "non-empty")],
 )
 def test_bad_grid_fails_before_any_training(optimizers, words, monkeypatch, tmp_path):
-    monkeypatch.setattr(study_module, "run_comparison", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(
+        "gc_tutorial.comparison.run_comparison", lambda *a, **k: pytest.fail("trained")
+    )
     with pytest.raises(ValueError, match=words):
         run_study("digits", optimizers=optimizers, output_dir=tmp_path, runs_dir=tmp_path)
 
@@ -152,7 +154,9 @@ def test_bad_arguments_are_value_errors_before_any_training(arguments, message, 
     ],
 )
 def test_command_line_refuses_a_bad_argument_in_one_line(argv, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(study_module, "run_comparison", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(
+        "gc_tutorial.comparison.run_comparison", lambda *a, **k: pytest.fail("trained")
+    )
     runs = tmp_path / "runs"
     with pytest.raises(SystemExit) as exit_info:
         main([*argv, "--output-dir", str(tmp_path / "out"), "--runs-dir", str(runs)])
@@ -399,7 +403,9 @@ TINY = ["--optimizers", "adam", "--seeds", "0", "1", "--epochs", "1", "--image-s
 def test_a_complete_cell_that_cannot_be_read_stops_the_study_before_training(
     content, tmp_path, monkeypatch, capsys
 ):
-    monkeypatch.setattr(study_module, "run_comparison", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(
+        "gc_tutorial.comparison.run_comparison", lambda *a, **k: pytest.fail("trained")
+    )
     runs = tmp_path / "runs"
     plan = plan_study(
         "digits",
@@ -425,7 +431,9 @@ def test_a_complete_cell_that_cannot_be_read_stops_the_study_before_training(
 def test_a_folder_flag_that_is_a_file_is_refused_before_training(
     flag_name, tmp_path, monkeypatch, capsys
 ):
-    monkeypatch.setattr(study_module, "run_comparison", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(
+        "gc_tutorial.comparison.run_comparison", lambda *a, **k: pytest.fail("trained")
+    )
     folders = {"--output-dir": tmp_path / "out", "--runs-dir": tmp_path / "runs"}
     folders[flag_name] = tmp_path / "a file"
     folders[flag_name].write_text("")
@@ -434,7 +442,9 @@ def test_a_folder_flag_that_is_a_file_is_refused_before_training(
 
 
 def test_a_study_output_dir_holding_other_files_is_refused(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(study_module, "run_comparison", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(
+        "gc_tutorial.comparison.run_comparison", lambda *a, **k: pytest.fail("trained")
+    )
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "thesis.tex").write_text("mine")
     argv = [*TINY, "--runs-dir", str(tmp_path / "runs"), "--output-dir", str(tmp_path / "out")]
@@ -445,7 +455,9 @@ def test_a_study_output_dir_holding_other_files_is_refused(tmp_path, monkeypatch
 def test_two_studies_cannot_share_a_runs_folder(tmp_path, monkeypatch, capsys):
     from gc_tutorial.grids.runs_folder import lock_folder
 
-    monkeypatch.setattr(study_module, "run_comparison", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(
+        "gc_tutorial.comparison.run_comparison", lambda *a, **k: pytest.fail("trained")
+    )
     argv = [*TINY, "--runs-dir", str(tmp_path / "runs"), "--output-dir", str(tmp_path / "out")]
     with lock_folder(tmp_path / "runs" / "digits"):
         assert "in use" in one_line_error([*argv, "--sequential"], capsys)
@@ -468,3 +480,36 @@ def test_a_study_of_other_optimizers_keeps_or_refuses_the_earlier_rows(tmp_path)
     assert plan_study("digits", optimizers=["rmsprop"], **same).optimizers == ["rmsprop"]
     with pytest.raises(ValueError, match="holds a digits study of sgd with other settings"):
         plan_study("digits", optimizers=["rmsprop"], **{**same, "epochs": 2})
+
+
+def test_a_study_of_other_optimizers_keeps_the_rows_already_there(tmp_path):
+    sgd = hand_made_study()
+    sgd.to_csv(tmp_path / "study.csv", index=False)
+    adam = sgd.assign(optimizer="adam")
+    merged = merged_study(tmp_path, "digits", ["adam"], adam)
+    assert sorted(merged["optimizer"].unique()) == ["adam", "sgd"]
+    assert len(merged) == 2 * len(sgd)
+    again = merged_study(tmp_path, "digits", ["sgd"], sgd.assign(train_loss=9.0))
+    assert (again.loc[again["optimizer"] == "sgd", "train_loss"] == 9.0).all()  # replaced
+
+
+def test_a_study_that_cannot_be_written_leaves_the_one_there_as_it_was(tmp_path, monkeypatch):
+    import errno
+
+    from gc_tutorial import storage
+
+    study, record = pd.read_csv(COMMITTED / "study.csv"), load_study_record(COMMITTED)
+    write_study(tmp_path, study, record)
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    real_write = storage.write_atomically
+
+    def disk_full_at_the_readme(path, data):
+        if Path(path).name == "README.md":
+            raise OSError(errno.ENOSPC, f"Cannot write {str(path)!r}: No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr("gc_tutorial.grids.study_outputs.write_atomically", disk_full_at_the_readme)
+    with pytest.raises(OSError, match="No space left on device"):
+        write_study(tmp_path, study.assign(test_accuracy=0.1), record)
+    after = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    assert after == before

@@ -45,9 +45,15 @@ def installed(tmp_path_factory) -> Path:
     folder = shared / "installed"
     with lock_file(shared / "installed.lock", "the installed package", wait=True):
         if not (folder / "site" / "gc_tutorial").is_dir():
+            source = folder / "source"  # a copy: building writes build/ and *.egg-info beside it
+            for name in ("pyproject.toml", "README.md"):
+                (source / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(ROOT / name, source / name)
+            ignore = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(ROOT / "gc_tutorial", source / "gc_tutorial", ignore=ignore)
             wheels = folder / "wheels"
             build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels)]
-            subprocess.run([*build, str(ROOT)], check=True, capture_output=True)
+            subprocess.run([*build, str(source)], check=True, capture_output=True)
             [wheel] = wheels.glob("gc_tutorial-*.whl")
             install = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target"]
             subprocess.run([*install, str(folder / "site"), str(wheel)], check=True)

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from gc_tutorial.checks import check_number, check_optimizer_name, check_seeds
+from gc_tutorial.checks import DIGITS, SYNTHETIC, check_number, check_optimizer_name, check_seeds
 from gc_tutorial.config import ComparisonConfig, config_defaults
-from gc_tutorial.data import load_dataset
 from gc_tutorial.grids.grid import (
     COMPLETE_MARKER,
     ERROR_FILE,
+    INTERRUPTED,
     REPLACED_FOLDER,
     Cell,
     GridPlan,
@@ -54,7 +54,6 @@ from gc_tutorial.grids.saved import MixedResultsError, load_comparison
 from gc_tutorial.grids.tables import summarize_grid
 from gc_tutorial.parameters import NOTEBOOK_DEFAULTS, quick_mode
 from gc_tutorial.results import COMPARISON_FILES, jsonable
-from gc_tutorial.sources import DIGITS, SYNTHETIC, check_tfds_name
 from gc_tutorial.storage import FolderInUseError, prepare_output_dir
 
 
@@ -79,7 +78,7 @@ def grid_points(
     """
     optimizers = list(dict.fromkeys(check_optimizer_name(name) for name in optimizers))
     rates = list(dict.fromkeys(check_number("learning_rates", rate) for rate in learning_rates))
-    seeds = list(check_seeds("seeds", list(seeds))) if seeds else []
+    seeds = list(check_seeds("seeds", list(dict.fromkeys(seeds)))) if seeds else []
     grid = list(itertools.product(optimizers, rates, seeds))
     if not grid:
         raise ValueError("The grid is empty: give at least one optimizer, learning rate and seed.")
@@ -257,6 +256,10 @@ def _shared_settings(marker: dict) -> str:
 def check_datasets(plan: GridPlan) -> None:
     """Load the listing of every folder dataset the runs use, and check that every other name
     is a tensorflow-datasets name, before the first run."""
+    # TensorFlow loads here, once the arguments are checked: a bad flag is answered at once.
+    from gc_tutorial.data import load_dataset
+    from gc_tutorial.sources import check_tfds_name
+
     checked = set()
     for cell in plan.cells:
         if plan.state(cell) == "complete":
@@ -396,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         summary = summarize_grid(collect_runs(args.runs_dir))
     except (ValueError, OSError, ImportError, MixedResultsError, FolderInUseError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog}: {INTERRUPTED}\n")
     print(statuses.to_string(index=False))
     print(summary.to_string(index=False) if not summary.empty else "No finished run yet.")
     if statuses["status"].str.startswith("failed").any():

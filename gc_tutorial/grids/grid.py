@@ -26,10 +26,12 @@ import io
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -43,8 +45,11 @@ from gc_tutorial.storage import check_only_ours, write_atomically
 COMPLETE_MARKER = "complete.json"
 ERROR_FILE = "error.txt"
 REPLACED_FOLDER = ".replaced"
-STAGING_FOLDER = ".staging"
+STAGING_FOLDER = ".gc_tutorial-staging"  # in the runs folder: where cells are written first
+STAGED_CELL = re.compile(r".+-[0-9a-f]{8}(\.old)?")  # what store_cell puts there
 SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
+SCHEDULER_TIMEOUT_S = 10
+INTERRUPTED = "interrupted: the complete cells are kept, and the same command runs the rest."
 
 
 @dataclass(frozen=True)
@@ -190,7 +195,7 @@ def store_cell(plan: GridPlan, cell: Cell, result: CellFiles) -> None:
             raise ValueError(f"Cell {cell.name} returned a file it may not write: {name!r}.")
         target = staging.joinpath(*path.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        write_atomically(target, data)
     if result.error:
         write_atomically(staging / ERROR_FILE, result.error)
     else:
@@ -232,7 +237,7 @@ def run_plan(
     check_workers(workers)
     scheduler = scheduler or os.environ.get(SCHEDULER_VARIABLE) or None
     with lock_folder(plan.runs_dir) if lock else contextlib.nullcontext():
-        shutil.rmtree(plan.runs_dir / STAGING_FOLDER, ignore_errors=True)  # ours: we hold it
+        _clear_staging(plan.runs_dir)
         outcomes = {
             cell.name: CellOutcome(cell, "skipped")
             for cell in plan.cells
@@ -242,15 +247,30 @@ def run_plan(
         for cell in pending:  # an incomplete folder is replaced: only if all in it is ours
             if plan.state(cell) == "incomplete":
                 names = {*plan.our_names, COMPLETE_MARKER, ERROR_FILE}
-                check_only_ours(plan.folder(cell), names, name="runs_dir", holds="a cell's files")
+                check_only_ours(
+                    plan.folder(cell), names, name="runs_dir", holds="a cell's files", hidden=True
+                )
         try:
             for cell, result in _results(pending, workers, scheduler, progress):
                 store_cell(plan, cell, result)
                 status = "failed" if result.error else "done"
                 outcomes[cell.name] = CellOutcome(cell, status, result.seconds, result.error)
         finally:
-            shutil.rmtree(plan.runs_dir / STAGING_FOLDER, ignore_errors=True)
+            _clear_staging(plan.runs_dir)
     return [outcomes[cell.name] for cell in plan.cells]
+
+
+def _clear_staging(runs_dir: Path) -> None:
+    """Remove what store_cell left in the staging folder (an interrupted grid's), and the
+    folder if nothing else is in it: anything else there is not ours to delete."""
+    staging = runs_dir / STAGING_FOLDER
+    if not staging.is_dir():
+        return
+    for entry in staging.iterdir():
+        if entry.is_dir() and not entry.is_symlink() and STAGED_CELL.fullmatch(entry.name):
+            shutil.rmtree(entry)
+    with contextlib.suppress(OSError):
+        staging.rmdir()
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
@@ -373,22 +393,47 @@ def _finished(cells, workers, scheduler, bar) -> Iterator[tuple[Cell, CellFiles]
                 yield cell, CellFiles({}, f"{type(error).__name__}: {error}\n", 0.0)
 
 
+def _scheduler_answer(address: str) -> str | None:
+    """None if a Dask scheduler answers at `address`, else what went wrong, in a few words.
+
+    A server that is not Dask's may never answer Dask's handshake, and the Dask client then
+    waits forever: the attempt runs in a thread of its own, given up after a while.
+    """
+    from distributed import Client
+
+    found = {}
+
+    def connect():
+        try:
+            with Client(address, timeout=f"{SCHEDULER_TIMEOUT_S}s", set_as_default=False):
+                found["answer"] = None
+        except Exception as error:  # whatever a wrong address or a foreign server gives
+            found["answer"] = f"{type(error).__name__}: {error}"
+
+    attempt = threading.Thread(target=connect, daemon=True)
+    attempt.start()
+    attempt.join(2 * SCHEDULER_TIMEOUT_S)
+    if attempt.is_alive():
+        return f"no Dask scheduler answered within {2 * SCHEDULER_TIMEOUT_S} s"
+    return found["answer"]
+
+
 @contextlib.contextmanager
 def _client(workers: int | None, scheduler: str | None):
     """A Dask client of `scheduler`, or of a `LocalCluster` started and closed here."""
     from distributed import Client, LocalCluster
 
     if scheduler:
-        try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, ValueError, TypeError) as error:
+        answer = _scheduler_answer(scheduler)
+        if answer is not None:
             raise ValueError(
                 f"`--scheduler` must be the address of a running Dask scheduler. Received: "
-                f"scheduler={scheduler!r} ({type(error).__name__}: {error})."
-            ) from None
-        with client:
+                f"scheduler={scheduler!r} ({answer})."
+            )
+        with Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT_S}s") as client:
             yield client
         return
+    before = _descendants()
     cluster = LocalCluster(
         n_workers=workers or os.cpu_count() or 1,
         threads_per_worker=1,
@@ -397,4 +442,36 @@ def _client(workers: int | None, scheduler: str | None):
         silence_logs=logging.ERROR,
     )
     with cluster, Client(cluster) as client:
-        yield client
+        try:
+            yield client
+        except KeyboardInterrupt:  # Ctrl-C: this grid's workers (and their kernels) stop now
+            _kill(_descendants() - before)
+            raise
+
+
+def _descendants() -> set[int]:
+    """The process ids of this process's children, their children, and so on, but for
+    multiprocessing's resource tracker, which ends with this process and cleans up after the
+    others."""
+    import psutil  # installed with distributed
+
+    pids = set()
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "resource_tracker" not in " ".join(child.cmdline()):
+                pids.add(child.pid)
+    return pids
+
+
+def _kill(pids: set[int]) -> None:
+    """Kill the processes `pids` that are still running, and wait for them."""
+    import psutil
+
+    processes = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            processes.append(psutil.Process(pid))
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(processes, timeout=5)

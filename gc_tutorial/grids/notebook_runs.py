@@ -92,11 +92,6 @@ def notebook_defaults(notebook: Path, given: dict) -> dict:
     return {name: value for name, value in defaults.items() if name not in given}
 
 
-def jsonable(settings: dict) -> dict:
-    """`settings` as JSON gives them back (tuples as lists), so identities compare equal."""
-    return json.loads(json.dumps(settings, default=str))
-
-
 def execute_notebook(
     folder: Path, source: str, name: str, parameters: dict, kernel_name, cwd: str
 ) -> None:

@@ -22,12 +22,11 @@ from pathlib import Path
 import pandas as pd
 
 from gc_tutorial.analysis import HISTORY_COLUMNS
-from gc_tutorial.checks import check_seeds, check_text, fail
+from gc_tutorial.checks import DIGITS, check_seeds, check_text, fail
 from gc_tutorial.command_line import EXPECTED_ERRORS, command_line_message, config_help, flag
-from gc_tutorial.comparison import run_comparison
 from gc_tutorial.config import ComparisonConfig
-from gc_tutorial.data import load_dataset
 from gc_tutorial.grids.grid import (
+    INTERRUPTED,
     Cell,
     CellsFailed,
     GridPlan,
@@ -43,17 +42,16 @@ from gc_tutorial.grids.saved import load_comparison
 from gc_tutorial.grids.study_outputs import (
     STUDY_FILES,
     load_study_record,
-    merge_into_study,
+    merged_study,
     recompute_study,
-    record_study_run,
-    write_study_outputs,
+    recorded_study,
+    write_study,
 )
 from gc_tutorial.grids.tables import (
     TARGET_ACCURACY,
 )
 from gc_tutorial.report import describe_environment
 from gc_tutorial.results import COMPARISON_FILES
-from gc_tutorial.sources import DIGITS
 from gc_tutorial.storage import FolderInUseError, check_only_ours, lock_file, prepare_output_dir
 
 # Three learning rates per optimizer, spanning its usual range.
@@ -106,6 +104,9 @@ class StudyPlan:
 
 def train_cell(folder: Path, config: ComparisonConfig) -> None:
     """One study cell: the comparison of `config` over all its seeds, written to `folder`."""
+    # Imported here, where a cell runs: the command line answers a bad flag before Keras loads.
+    from gc_tutorial.comparison import run_comparison
+
     run_comparison(config, output_dir=folder, verbose=0)
 
 
@@ -168,6 +169,8 @@ def plan_study(
     plan = StudyPlan(dataset, names, seeds, settings, cells, Path(output_dir))
     grid = plan.grid()
     if any(grid.state(cell) != "complete" for cell in grid.cells):  # fail before training
+        from gc_tutorial.data import load_dataset  # TensorFlow: only where a dataset loads
+
         loading = ("image_size", "batch_size", "max_examples")
         load_dataset(dataset, augment=False, **{k: settings.get(k) for k in loading})
     prepare_output_dir(plan.output_dir, "--output-dir")
@@ -290,7 +293,7 @@ def run_planned_study(
     # Studies of other datasets may share output_dir: one at a time reads, merges and writes.
     lock = plan.output_dir / ".study.lock"
     with lock_file(lock, f"study {str(plan.output_dir)!r}", remove=True, wait=True):
-        study = merge_into_study(plan.output_dir, plan.dataset, plan.optimizers, rows)
+        study = merged_study(plan.output_dir, plan.dataset, plan.optimizers, rows)
         run = {
             "kind": kinds.pop(),
             "settings": plan.settings,
@@ -304,8 +307,7 @@ def run_planned_study(
             "environment": describe_environment(),
             "command": study_command(plan, workers, scheduler),
         }
-        record_study_run(plan.output_dir, plan.dataset, run)
-        write_study_outputs(study, plan.output_dir)
+        write_study(plan.output_dir, study, recorded_study(plan.output_dir, plan.dataset, run))
     return study
 
 
@@ -386,6 +388,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.exit(2, f"{parser.prog}: error: {command_line_message(error)}\n")
     except CellsFailed as error:
         parser.exit(1, f"{parser.prog}: {error}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog}: {INTERRUPTED}\n")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -33,25 +34,23 @@ STUDY_FILES = frozenset(
 )  # all a study writes into its output folder
 
 
-def merge_into_study(
+def merged_study(
     output_dir: Path, dataset: str, optimizers: list[str], rows: pd.DataFrame
 ) -> pd.DataFrame:
     """study.csv with the rows of `dataset` x `optimizers` replaced by `rows`; other datasets
     and other optimizers are kept (the study refuses, before training, to keep rows made with
     other settings)."""
-    path = prepare_output_dir(output_dir) / "study.csv"
+    path = Path(output_dir) / "study.csv"
     if path.is_file():
         earlier = pd.read_csv(path)
         ours = (earlier["dataset"] == dataset) & earlier["optimizer"].isin(optimizers)
         rows = pd.concat([earlier[~ours], rows], ignore_index=True)
     study = rows.sort_values(["dataset", "optimizer", "learning_rate", "seed", "arm", "epoch"])
-    study = study.reset_index(drop=True)
-    write_atomically(path, study.to_csv(index=False))
-    return study
+    return study.reset_index(drop=True)
 
 
-def record_study_run(output_dir: Path, dataset: str, run: dict) -> None:
-    """study.json: per dataset, the settings, grid, machine and time of its run.
+def recorded_study(output_dir: Path, dataset: str, run: dict) -> dict:
+    """study.json with `run` as the record of `dataset`: the settings, grid, machine and time.
 
     With the same settings and seeds, the grid adds the optimizers already recorded in the
     folder; the times add up over the invocations of the same study (a resumed study counts
@@ -68,8 +67,7 @@ def record_study_run(output_dir: Path, dataset: str, run: dict) -> None:
         run["grid"] = grid
     run["wall_time_min"] = round(run["wall_time_min"], 1)
     run["cell_time_min"] = round(run["cell_time_min"], 1)
-    record[dataset] = run
-    write_atomically(Path(output_dir) / "study.json", json.dumps(record, indent=2) + "\n")
+    return {**record, dataset: run}
 
 
 def committed_study() -> Path:
@@ -84,20 +82,35 @@ def load_study_record(folder: str | os.PathLike) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def write_study_outputs(study: pd.DataFrame, output_dir: str | os.PathLike) -> None:
-    """summary.csv, best_learning_rates.csv, epochs_to_target.csv, the plots and README.md."""
+def write_study(output_dir: str | os.PathLike, study: pd.DataFrame, record: dict) -> None:
+    """Every file of a study: study.csv and study.json as given, and what follows from them
+    (summary.csv, best_learning_rates.csv, epochs_to_target.csv, the plots, README.md).
+
+    All are written into a staging folder first and then moved into `output_dir` one by one,
+    so a failed write (a full disk) leaves the study that was there as it was.
+    """
     folder = prepare_output_dir(output_dir)
-    summary = summarize_study(study)
-    at_best = compare_at_best_learning_rates(study)
-    reach = epochs_to_target(study)
-    write_atomically(folder / "summary.csv", summary.to_csv(index=False))
-    write_atomically(folder / "best_learning_rates.csv", at_best.to_csv(index=False))
-    write_atomically(folder / "epochs_to_target.csv", reach.to_csv(index=False))
-    save_figure(plot_forest(summary, at_best), folder / "forest.png")
-    save_figure(plot_best_learning_rates(study), folder / "learning_rates.png")
-    save_figure(plot_epochs_to_target(study, reach), folder / "epochs_to_target.png")
-    record = load_study_record(folder)
-    write_atomically(folder / "README.md", study_readme(summary, at_best, reach, record))
+    staging = folder / ".gc_tutorial-study-staging"
+    shutil.rmtree(staging, ignore_errors=True)  # ours: only this function writes it
+    staging.mkdir()
+    try:
+        summary = summarize_study(study)
+        at_best = compare_at_best_learning_rates(study)
+        reach = epochs_to_target(study)
+        tables = {"study.csv": study, "summary.csv": summary}
+        tables.update({"best_learning_rates.csv": at_best, "epochs_to_target.csv": reach})
+        for name, table in tables.items():
+            write_atomically(staging / name, table.to_csv(index=False))
+        write_atomically(staging / "study.json", json.dumps(record, indent=2) + "\n")
+        save_figure(plot_forest(summary, at_best), staging / "forest.png")
+        save_figure(plot_best_learning_rates(study), staging / "learning_rates.png")
+        save_figure(plot_epochs_to_target(study, reach), staging / "epochs_to_target.png")
+        readme = study_readme(summary, at_best, reach, record)
+        write_atomically(staging / "README.md", readme)
+        for path in staging.iterdir():
+            os.replace(path, folder / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def recompute_study(output_dir: str | os.PathLike) -> pd.DataFrame:
@@ -106,5 +119,5 @@ def recompute_study(output_dir: str | os.PathLike) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"`--output-dir` {str(output_dir)!r} has no study.csv.")
     study = pd.read_csv(path)
-    write_study_outputs(study, output_dir)
+    write_study(output_dir, study, load_study_record(output_dir))
     return study
