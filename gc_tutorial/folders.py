@@ -1,10 +1,9 @@
 """Folders of images as a source: `<dir>/<class>/*.png`, or `train/` and `test/` class folders.
 
 Users' folders are read as they are: hidden entries and macOS zip leftovers are ignored,
-nested subfolders belong to their class, JPEG EXIF orientation is applied, split-folder
-synonyms (`validation/`, `val/`, `valid/`) are the test split. Each real file is read once,
-under its own class: links out of their class folder, or to what was read already, are
-skipped, and only regular files are opened (a named pipe would block forever).
+nested subfolders belong to their class, JPEG EXIF orientation is applied, `validation/`,
+`val/` or `valid/` may stand for `test/`. Each file is read once and only from inside its class
+folder, and only regular files are opened (a named pipe would block forever).
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ class _Skipped:
     """What reading a folder left out, counted, for one warning of each kind at the end."""
 
     extensions: Counter = field(default_factory=Counter)  # files TensorFlow does not decode
-    links_out: int = 0  # links out of their class folder, into the dataset or above it
+    links_out: int = 0  # links whose target lies outside their class folder
     repeated_files: int = 0  # paths to a file already read
     repeated_folders: int = 0  # links to a folder already read
     not_regular: int = 0  # named pipes, sockets, devices, broken links
@@ -86,10 +85,8 @@ def folder_examples(root: Path, image_size: int, seed: int, max_examples: int | 
 def folder_files(
     root: Path, seed: int
 ) -> tuple[tuple[str, ...], list[tuple[str, int]], list[tuple[str, int]]]:
-    """The class names, and the `(file path, label)`s of the train and the test images.
-
-    Each real file is listed once: the first path to it, in class order, train before test.
-    """
+    """The class names, and the `(file path, label)`s of the train and the test images; each
+    file once, by its first path in class order, train before test."""
     splits, skipped, seen = _split_folders(root), _Skipped(), set()
     if splits is not None:
         train, test = splits
@@ -169,10 +166,8 @@ def _class_files(
     skipped: _Skipped,
     must_have_images: bool = True,
 ) -> list[tuple[str, int]]:
-    """Every image under `folder/<class>/` (subfolders too) as `(file path, label)`, sorted.
-
-    A file already in `seen` (its device and inode) is skipped as a repeat; the others are added.
-    """
+    """Every image under `folder/<class>/` (subfolders too) as `(file path, label)`, sorted;
+    a file already in `seen` is skipped as a repeat."""
     files = []
     for label, name in enumerate(class_names):
         skipped_before = Counter(skipped.extensions)
@@ -189,10 +184,8 @@ def _class_files(
 
 
 def _unseen(paths: list[Path], seen: set[tuple[int, int]], skipped: _Skipped) -> list[Path]:
-    """The paths whose file is not in `seen`, which then holds them; the others are repeats.
-
-    A file is its device and inode, so two paths to it count once: a symbolic link and its
-    target, or two hard links."""
+    """The paths whose file (device and inode: a link and its target, or two hard links, are
+    one file) is not in `seen`, which then holds them; the others are repeats."""
     unseen = []
     for path in paths:
         status = os.stat(path)

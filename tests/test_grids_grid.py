@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gc_tutorial.grids.cluster import check_workers, describe_where
 from gc_tutorial.grids.grid import (
     COMPLETE_MARKER,
     ERROR_FILE,
@@ -14,8 +15,6 @@ from gc_tutorial.grids.grid import (
     Cell,
     CellFiles,
     GridPlan,
-    check_workers,
-    describe_where,
     execute_cell,
     run_plan,
     store_cell,

@@ -26,28 +26,27 @@ import pandas as pd
 
 from gc_tutorial.checks import DIGITS, SYNTHETIC, check_number, check_optimizer_name, check_seeds
 from gc_tutorial.config import ComparisonConfig, config_defaults
+from gc_tutorial.grids.cluster import add_grid_arguments, check_workers
 from gc_tutorial.grids.grid import (
     COMPLETE_MARKER,
     ERROR_FILE,
     INTERRUPTED,
-    REPLACED_FOLDER,
     Cell,
     GridPlan,
-    add_grid_arguments,
-    check_workers,
     read_marker,
     run_plan,
 )
 from gc_tutorial.grids.notebook_runs import (
     EXECUTED_NOTEBOOK,
     GRID_KEYS,
-    SET_PER_RUN,
     check_notebook_parameters,
     execute_notebook,
     import_papermill,
     notebook_defaults,
     notebook_fingerprint,
     parse_value,
+    stop_on_mixing,
+    stop_on_other_settings,
 )
 from gc_tutorial.grids.runs_folder import lock_folder, safe_name
 from gc_tutorial.grids.saved import MixedResultsError, load_comparison
@@ -148,9 +147,9 @@ def run_grid(
             tuple(_cell(notebook, given, defaults, context, kernel_name, *p) for p in grid),
             COMPARISON_FILES | {EXECUTED_NOTEBOOK},
         )
-        _stop_on_other_settings(plan, replace)
+        stop_on_other_settings(plan, replace)
         if replace:
-            _stop_on_mixing(plan)  # replacing is asked for to average: never after training
+            stop_on_mixing(plan)  # replacing is asked for to average: never after training
         check_datasets(plan)
         outcomes = run_plan(plan, workers=workers, scheduler=scheduler, lock=False)
     return pd.DataFrame([_status(plan, outcome) for outcome in outcomes])
@@ -209,50 +208,6 @@ def _status(plan: GridPlan, outcome) -> dict:
     return {**row, "status": status, "seconds": round(outcome.seconds, 1)}
 
 
-def _stop_on_other_settings(plan: GridPlan, replace: bool) -> None:
-    """Before any run: name the runs made with other settings, unless replacing them."""
-    others = [cell for cell in plan.cells if plan.state(cell) == "other settings"]
-    if not others or replace:
-        return
-    described = [f"{cell.name} ({'; '.join(_changes(plan, cell))})" for cell in others[:5]]
-    more = f", and {len(others) - 5} more" if len(others) > 5 else ""
-    raise ValueError(
-        f"{len(others)} run(s) in this runs folder were made with other settings: "
-        + ", ".join(described)
-        + more
-        + ". Use another runs folder, or pass replace=True (--replace) to move them aside "
-        f"(into {REPLACED_FOLDER}/) and run them again."
-    )
-
-
-def _stop_on_mixing(plan: GridPlan) -> None:
-    """Refuse, before any run, a runs folder holding complete runs outside this grid whose
-    shared settings differ: `collect_runs` would refuse to average them with these."""
-    ours = {cell.name for cell in plan.cells}
-    shared = _shared_settings(plan.cells[0].marker())
-    others = [
-        folder.name
-        for folder in sorted(plan.runs_dir.iterdir())
-        if folder.name not in ours
-        and (marker := read_marker(folder)) is not None
-        and _shared_settings(marker) != shared
-    ]
-    if others:
-        raise MixedResultsError(
-            f"The runs folder {str(plan.runs_dir)!r} holds runs made with other shared "
-            f"parameters or notebook code ({', '.join(others[:3])}"
-            f"{', ...' if len(others) > 3 else ''}), which this grid does not rerun: refusing "
-            "to average them together. Use another runs folder (--runs-dir)."
-        )
-
-
-def _shared_settings(marker: dict) -> str:
-    settings = marker.get("settings", marker.get("parameters", {}))
-    shared = {k: v for k, v in settings.items() if k not in SET_PER_RUN}
-    code = (marker.get("notebook") or {}).get("code_sha256")
-    return json.dumps([shared, code, marker.get("quick_mode")], sort_keys=True)
-
-
 def check_datasets(plan: GridPlan) -> None:
     """Load the listing of every folder dataset the runs use, and check that every other name
     is a tensorflow-datasets name, before the first run."""
@@ -279,31 +234,6 @@ def check_datasets(plan: GridPlan) -> None:
             augment=False,
             max_examples=settings.get("max_examples"),
         )
-
-
-def _changes(plan: GridPlan, cell: Cell) -> list[str]:
-    """What differs between a run on disk and the planned one, e.g. 'epochs: 1 -> 2'."""
-    marker = read_marker(plan.folder(cell)) or {}
-    before, after = marker.get("settings", marker.get("parameters", {})), cell.settings
-    changes = [
-        f"{key}: {before.get(key)!r} -> {after.get(key)!r}"
-        for key in sorted((set(before) | set(after)) - {"output_dir"})
-        if before.get(key) != after.get(key)
-    ]
-    code_before = _notebook_label(marker.get("notebook"))
-    code_after = _notebook_label(cell.context["notebook"])
-    if code_before != code_after:
-        changes.append(f"notebook code: {code_before} -> {code_after}")
-    quick_before = marker.get("quick_mode")
-    if quick_before != cell.context["quick_mode"]:
-        changes.append(f"quick mode: {quick_before} -> {cell.context['quick_mode']}")
-    return changes or ["recorded by another version of gc_tutorial"]
-
-
-def _notebook_label(fingerprint: dict | None) -> str:
-    if not fingerprint:
-        return "not recorded"
-    return f"{fingerprint.get('name')} {fingerprint.get('code_sha256')}"
 
 
 def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:

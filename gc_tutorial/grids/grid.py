@@ -18,20 +18,16 @@ function that writes one folder's files) with the resolved settings that identif
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import importlib.util
 import io
 import json
-import logging
 import os
 import re
 import secrets
 import shutil
-import sys
 import tempfile
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -39,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gc_tutorial._quiet_tensorflow import load_tensorflow_quietly
+from gc_tutorial.grids.cluster import SCHEDULER_VARIABLE, check_workers, dask_results
 from gc_tutorial.grids.runs_folder import lock_folder
 from gc_tutorial.storage import check_only_ours, write_atomically
 
@@ -47,8 +44,6 @@ ERROR_FILE = "error.txt"
 REPLACED_FOLDER = ".replaced"
 STAGING_FOLDER = ".gc_tutorial-staging"  # in the runs folder: where cells are written first
 STAGED_CELL = re.compile(r".+-[0-9a-f]{8}(\.old)?")  # what store_cell puts there
-SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
-SCHEDULER_TIMEOUT_S = 10
 INTERRUPTED = "interrupted: the complete cells are kept, and the same command runs the rest."
 
 
@@ -273,30 +268,6 @@ def _clear_staging(runs_dir: Path) -> None:
         staging.rmdir()
 
 
-def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
-    """--workers, --sequential and --scheduler: where a grid's cells run (`grid.run_plan`)."""
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="process workers of the LocalCluster the command starts (default: one per core)",
-    )
-    where.add_argument(
-        "--sequential",
-        dest="workers",
-        action="store_const",
-        const=0,
-        help="run the cells one after the other in this process (same as --workers 0)",
-    )
-    where.add_argument(
-        "--scheduler",
-        default=None,
-        help=f"address of a running Dask scheduler, e.g. tcp://host:8786 (default: "
-        f"${SCHEDULER_VARIABLE}, else a LocalCluster)",
-    )
-
-
 class CellsFailed(RuntimeError):
     """Some cells of a grid raised; the others are complete and kept for the rerun."""
 
@@ -311,41 +282,6 @@ def check_outcomes(plan: GridPlan, outcomes: list[CellOutcome]) -> list[CellOutc
             "complete: run the same command again to retry only the failed ones."
         )
     return outcomes
-
-
-def describe_where(workers: int | None, scheduler: str | None) -> str:
-    """Where `run_plan` runs the cells with these arguments, in words."""
-    scheduler = scheduler or os.environ.get(SCHEDULER_VARIABLE)
-    if scheduler:
-        return f"Dask scheduler {scheduler}"
-    if workers == 0:
-        return f"one process with {_tensorflow_threads()}"
-    return f"LocalCluster of {workers or os.cpu_count()} one-thread workers"
-
-
-def where_flags(workers: int | None, scheduler: str | None) -> list[str]:
-    """The command-line flags that run cells where these arguments run them."""
-    scheduler = scheduler or os.environ.get(SCHEDULER_VARIABLE)
-    if scheduler:
-        return ["--scheduler", scheduler]
-    return {None: [], 0: ["--sequential"]}.get(workers, ["--workers", str(workers)])
-
-
-def _tensorflow_threads() -> str:
-    """This process's TensorFlow intra-op threads, which decide the order of float sums."""
-    tf = sys.modules.get("tensorflow")
-    threads = tf.config.threading.get_intra_op_parallelism_threads() if tf else 0
-    threads = threads or int(os.environ.get("TF_NUM_INTRAOP_THREADS") or 0)
-    if not threads:
-        return "TensorFlow's default threads"
-    return f"{threads} TensorFlow thread{'s' if threads > 1 else ''}"
-
-
-def check_workers(workers: int | None) -> None:
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
-        raise ValueError(f"`--workers` must be an int >= 0. Received: workers={workers!r}")
-    if workers is not None and workers < 0:
-        raise ValueError(f"`--workers` must be an int >= 0. Received: workers={workers!r}")
 
 
 def _results(
@@ -376,102 +312,8 @@ def _finished(cells, workers, scheduler, bar) -> Iterator[tuple[Cell, CellFiles]
         for cell in cells:
             yield cell, execute_cell(cell)
         return
-    from distributed import as_completed
-
-    with _client(workers, scheduler) as client:
-        if importlib.util.find_spec("bokeh") is not None:
-            bar.write(f"Dask dashboard: {client.dashboard_link}")
-        futures = {
-            client.submit(execute_cell, cell, key=f"cell-{cell.name}-{cell.identity}"): cell
-            for cell in cells
-        }
-        for future in as_completed(futures):
-            cell = futures[future]
-            try:
-                yield cell, future.result()
-            except Exception as error:  # e.g. KilledWorker: the cell killed every worker
-                yield cell, CellFiles({}, f"{type(error).__name__}: {error}\n", 0.0)
-
-
-def _scheduler_answer(address: str) -> str | None:
-    """None if a Dask scheduler answers at `address`, else what went wrong, in a few words.
-
-    A server that is not Dask's may never answer Dask's handshake, and the Dask client then
-    waits forever: the attempt runs in a thread of its own, given up after a while.
-    """
-    from distributed import Client
-
-    found = {}
-
-    def connect():
-        try:
-            with Client(address, timeout=f"{SCHEDULER_TIMEOUT_S}s", set_as_default=False):
-                found["answer"] = None
-        except Exception as error:  # whatever a wrong address or a foreign server gives
-            found["answer"] = f"{type(error).__name__}: {error}"
-
-    attempt = threading.Thread(target=connect, daemon=True)
-    attempt.start()
-    attempt.join(2 * SCHEDULER_TIMEOUT_S)
-    if attempt.is_alive():
-        return f"no Dask scheduler answered within {2 * SCHEDULER_TIMEOUT_S} s"
-    return found["answer"]
-
-
-@contextlib.contextmanager
-def _client(workers: int | None, scheduler: str | None):
-    """A Dask client of `scheduler`, or of a `LocalCluster` started and closed here."""
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        answer = _scheduler_answer(scheduler)
-        if answer is not None:
-            raise ValueError(
-                f"`--scheduler` must be the address of a running Dask scheduler. Received: "
-                f"scheduler={scheduler!r} ({answer})."
-            )
-        with Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT_S}s") as client:
-            yield client
-        return
-    before = _descendants()
-    cluster = LocalCluster(
-        n_workers=workers or os.cpu_count() or 1,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",  # any free port: grids started side by side never clash
-        silence_logs=logging.ERROR,
-    )
-    with cluster, Client(cluster) as client:
-        try:
-            yield client
-        except KeyboardInterrupt:  # Ctrl-C: this grid's workers (and their kernels) stop now
-            _kill(_descendants() - before)
-            raise
-
-
-def _descendants() -> set[int]:
-    """The process ids of this process's children, their children, and so on, but for
-    multiprocessing's resource tracker, which ends with this process and cleans up after the
-    others."""
-    import psutil  # installed with distributed
-
-    pids = set()
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if "resource_tracker" not in " ".join(child.cmdline()):
-                pids.add(child.pid)
-    return pids
-
-
-def _kill(pids: set[int]) -> None:
-    """Kill the processes `pids` that are still running, and wait for them."""
-    import psutil
-
-    processes = []
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            processes.append(psutil.Process(pid))
-    for process in processes:
-        with contextlib.suppress(psutil.Error):
-            process.kill()
-    psutil.wait_procs(processes, timeout=5)
+    keys = {cell.name: f"cell-{cell.name}-{cell.identity}" for cell in cells}
+    for cell, result in dask_results(cells, execute_cell, keys, workers, scheduler, bar.write):
+        if isinstance(result, Exception):  # e.g. KilledWorker: the cell killed every worker
+            result = CellFiles({}, f"{type(result).__name__}: {result}\n", 0.0)
+        yield cell, result

@@ -25,17 +25,14 @@ from gc_tutorial.analysis import HISTORY_COLUMNS
 from gc_tutorial.checks import DIGITS, check_seeds, check_text, fail
 from gc_tutorial.command_line import EXPECTED_ERRORS, command_line_message, config_help, flag
 from gc_tutorial.config import ComparisonConfig
+from gc_tutorial.grids.cluster import add_grid_arguments, check_workers, describe_where, where_flags
 from gc_tutorial.grids.grid import (
     INTERRUPTED,
     Cell,
     CellsFailed,
     GridPlan,
-    add_grid_arguments,
     check_outcomes,
-    check_workers,
-    describe_where,
     run_plan,
-    where_flags,
 )
 from gc_tutorial.grids.runs_folder import safe_name
 from gc_tutorial.grids.saved import load_comparison
