@@ -540,16 +540,16 @@ def study_answer(best: pd.DataFrame) -> str:
 
 
 def api_page() -> str:
-    """The API reference: every public module of gc_tutorial, from its docstrings."""
+    """The API reference: every public module of gc_tutorial and of gc_tutorial.grids, from
+    their docstrings."""
     import gc_tutorial
+    import gc_tutorial.grids
 
-    modules = sorted(
-        info.name for info in pkgutil.iter_modules(gc_tutorial.__path__) if info.name[0] != "_"
-    )
     lines = [
         "# API reference",
         "",
-        "Generated from the docstrings of the `gc_tutorial` package, one section per module.",
+        "Generated from the docstrings of the `gc_tutorial` package, one section per module: the",
+        "core a learner reads, then `gc_tutorial.grids`, the machinery for many runs.",
         "",
         "```{eval-rst}",
         ".. automodule:: gc_tutorial",
@@ -557,15 +557,12 @@ def api_page() -> str:
         "```",
         "",
     ]
-    for module in modules:
-        lines += [
-            f"## `gc_tutorial.{module}`",
-            "",
-            "```{eval-rst}",
-            f".. automodule:: gc_tutorial.{module}",
-            "```",
-            "",
-        ]
+    for package in (gc_tutorial, gc_tutorial.grids):
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+            if info.name[0] == "_" or info.ispkg:
+                continue
+            module = f"{package.__name__}.{info.name}"
+            lines += [f"## `{module}`", "", "```{eval-rst}", f".. automodule:: {module}", "```", ""]
     return "\n".join(lines)
 
 

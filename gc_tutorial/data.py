@@ -91,7 +91,7 @@ def load_dataset(
     max_examples: int | None = None,
     data_dir: str | os.PathLike | None = None,
 ) -> LoadedDataset:
-    """Load an image-classification dataset as batched train and test `tf.data.Dataset`s.
+    """Load an image-classification dataset as batched train and test `tf.data.Dataset` objects.
 
     Args:
         dataset: a tensorflow-datasets name (default "horses_or_humans"), the path to a

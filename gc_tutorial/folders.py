@@ -85,7 +85,7 @@ def folder_examples(root: Path, image_size: int, seed: int, max_examples: int | 
 def folder_files(
     root: Path, seed: int
 ) -> tuple[tuple[str, ...], list[tuple[str, int]], list[tuple[str, int]]]:
-    """The class names, and the `(file path, label)`s of the train and the test images; each
+    """The class names, and the `(file path, label)` pairs of the train and the test images; each
     file once, by its first path in class order, train before test."""
     splits, skipped, seen = _split_folders(root), _Skipped(), set()
     if splits is not None:

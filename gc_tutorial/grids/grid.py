@@ -1,6 +1,6 @@
 """One grid runner: cells that each fill one folder, run on Dask, resumed by identity.
 
-A grid is a `GridPlan`: a runs folder and its `Cell`s. A cell is a task (a module-level
+A grid is a `GridPlan`: a runs folder and its cells (`Cell`). A cell is a task (a module-level
 function that writes one folder's files) with the resolved settings that identify it.
 `run_plan` runs the cells that are not complete yet:
 
