@@ -4,8 +4,8 @@ The grid: digits, 2 optimizers x 2 learning rates x 4 seeds (one cell per seed, 
 15 epochs at 24 px, no augmentation, run by `gc_tutorial.grids.grid.run_plan`. Each way gets a
 fresh runs folder; cells per minute count the whole run, cluster start-up included. The
 runs are checked to give the same final metrics (bit for bit where the thread counts
-match). Then `steps_per_execution`: the study's model trained for a few epochs with 1 and 32
-steps per call, timed, and its final weights compared.
+match), and where a cell's time goes. Then `steps_per_execution`: the study's model trained for
+a few epochs with 1 and 32 steps per call, timed, and its final weights compared.
 
     python benchmarks/grid_scaling.py            # writes benchmarks/results/grid_scaling.json
 """
@@ -49,8 +49,8 @@ def grid_cells(epochs: int, seeds: int) -> tuple[Cell, ...]:
     return tuple(cells)
 
 
-def run_way(cells: tuple[Cell, ...], workers: int, folder: Path) -> tuple[float, dict]:
-    """Seconds for the whole grid and each cell's final metrics."""
+def run_way(cells: tuple[Cell, ...], workers: int, folder: Path) -> tuple[float, dict, dict]:
+    """Seconds for the whole grid, each cell's final metrics, and where a cell's time went."""
     import pandas as pd
 
     plan = GridPlan(folder, cells)
@@ -60,12 +60,32 @@ def run_way(cells: tuple[Cell, ...], workers: int, folder: Path) -> tuple[float,
     failed = [outcome.cell.name for outcome in outcomes if outcome.status != "done"]
     if failed:
         raise RuntimeError(f"cells failed: {failed}")
-    finals = {}
+    finals, histories = {}, []
     for cell in cells:
         history = pd.read_csv(plan.folder(cell) / "history.csv")
+        histories.append(history)
         last = history.sort_values("epoch").groupby("arm").tail(1).sort_values("arm")
         finals[cell.name] = last[METRICS].to_numpy().tolist()
-    return seconds, finals
+    return seconds, finals, where_the_time_goes(outcomes, pd.concat(histories))
+
+
+def where_the_time_goes(outcomes: list, history) -> dict:
+    """A cell's mean seconds: its first epochs (graph tracing, filling the data cache), its
+    other epochs' training, the evaluations on the test split, and the rest (start-up, data
+    loading, model building, statistics, plots and files)."""
+    cells = len(outcomes)
+    total = sum(outcome.seconds for outcome in outcomes) / cells
+    first = history.loc[history["epoch"] == 1, "train_time_s"].sum() / cells
+    steady = history.loc[history["epoch"] > 1, "train_time_s"].sum() / cells
+    evaluation = history["eval_time_s"].sum() / cells
+    parts = {
+        "cell_s": total,
+        "first_epochs_s": first,
+        "steady_training_s": steady,
+        "evaluation_s": evaluation,
+        "rest_s": total - first - steady - evaluation,
+    }
+    return {name: round(value, 2) for name, value in parts.items()}
 
 
 def largest_difference(one: dict, other: dict) -> dict[str, float]:
@@ -124,7 +144,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="grid-scaling-") as scratch:
         for way, workers in WAYS.items():
             load = load_average()
-            seconds, finals[way] = run_way(cells, workers, Path(scratch) / str(workers))
+            seconds, finals[way], parts = run_way(cells, workers, Path(scratch) / str(workers))
             rows.append(
                 {
                     "way": way,
@@ -132,6 +152,7 @@ def main() -> None:
                     "seconds": round(seconds, 1),
                     "cells_per_minute": round(60 * len(cells) / seconds, 2),
                     "load_average_before": load,
+                    **parts,
                 }
             )
     base = rows[0]["seconds"]
@@ -143,6 +164,8 @@ def main() -> None:
         "max_abs_difference_sequential_vs_2_workers": largest_difference(sequential, two),
     }
     print_table(rows, ["way", "seconds", "cells_per_minute", "speed_up"])
+    parts = ["cell_s", "first_epochs_s", "steady_training_s", "evaluation_s", "rest_s"]
+    print_table(rows, ["way", *parts])
     print(agreement)
     probe = steps_per_execution_probe(epochs=min(5, args.epochs))
     print_table(probe, ["steps_per_execution", "epoch_s", "weights_identical_to_1"])

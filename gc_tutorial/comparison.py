@@ -228,6 +228,7 @@ def _fit(model, data, arm: str, seed: int, config: ComparisonConfig, verbose: in
         loss=loss_for(data.info.num_classes),
         metrics=["accuracy"],
         jit_compile=config.jit_compile,
+        steps_per_execution=config.steps_per_execution,
     )
     initial_weights = weights_fingerprint(model)
     timer = EpochTimer()

@@ -92,6 +92,12 @@ class ComparisonConfig:
     max_examples: int | None = _setting(
         None, "cap on the examples of each split (None: all)", check_optional_int
     )
+    steps_per_execution: int = _setting(
+        32,
+        "training steps per call into TensorFlow (Keras's steps_per_execution): the same numbers "
+        "as one step per call, with less overhead; a NaN loss is seen at the end of such a call",
+        check_int,
+    )
     jit_compile: bool | str = _setting(
         "auto",
         "XLA: True, False or 'auto' (Keras turns it off under op determinism)",

@@ -557,3 +557,31 @@ def test_a_full_disk_is_one_line_and_the_earlier_results_stay(tmp_path, monkeypa
     assert exit_.value.code == 2 and error.count("\n") == 1, error
     assert "No space left on device" in error and "results.json" in error
     assert {path.name: path.read_bytes() for path in output.iterdir()} == earlier
+
+
+@pytest.mark.parametrize(
+    "optimizer, learning_rate", [("sgd", 0.05), ("adam", 1e-3), ("rmsprop", 0.5)]
+)
+def test_steps_per_execution_changes_no_recorded_number(optimizer, learning_rate):
+    # 0.5 with RMSprop diverges: the divergence rule reads the epoch's loss either way.
+    grid = {"optimizer": optimizer, "learning_rate": learning_rate, "seeds": [0, 1], "epochs": 3}
+    one = compare(**grid, steps_per_execution=1, max_examples=96).history
+    many = compare(**grid, steps_per_execution=32, max_examples=96).history
+    columns = [*METRICS, "diverged", "initial_weights"]
+    pd.testing.assert_frame_equal(one[columns], many[columns], check_exact=True)
+
+
+def test_steps_per_execution_trains_the_same_weights():
+    from gc_tutorial.data import load_dataset
+    from gc_tutorial.model import build_model
+
+    trained = []
+    for steps in (1, 32):
+        keras.utils.set_random_seed(0)  # the same shuffled batches: a new pipeline each time
+        data = load_dataset("digits", image_size=16, batch_size=32, augment=False, max_examples=256)
+        model = build_model(data.info.image_shape, 10, seed=0)
+        config = ComparisonConfig(dataset="digits", augment=False, steps_per_execution=steps)
+        comparison._fit(model, data, "gc", 0, config.replace(epochs=2), 0, None)
+        trained.append(model.get_weights())
+    for a, b in zip(*trained, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -43,6 +43,7 @@ ONE_CHANGE_PER_FIELD = {
     "centralize": "update",
     "augment": False,
     "max_examples": 100,
+    "steps_per_execution": 1,
     "jit_compile": False,
     "precision": "mixed_bfloat16",
 }
