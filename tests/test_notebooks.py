@@ -164,3 +164,9 @@ def test_papermill_parameters_are_kept_in_quick_mode_and_saved(tmp_path, monkeyp
         "learning_curves.png",
     ):
         assert (folder / name).stat().st_size > 0, name
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_cell_is_empty(notebook):
+    cells = json.loads(notebook.read_text())["cells"]
+    assert all("".join(cell["source"]).strip() for cell in cells), notebook.name
