@@ -225,7 +225,7 @@ def reserve_folder(
     Refused, before any work, when it cannot be written, is the current folder or holds it,
     holds anything but `our_names` (`check_only_ours`), or another run holds it
     (`FolderInUseError`, from a lock file beside it). A staging folder left by an
-    interrupted run is discarded; an empty one is removed at the end.
+    interrupted run is discarded; this run's is removed when a write fails, or is left empty.
     """
     folder = Path(output_dir).expanduser().resolve()
     check_writable(folder, name)
@@ -235,6 +235,9 @@ def reserve_folder(
         staging = staging_folder(folder)
         try:
             yield folder, staging
+        except OSError:  # a write failed (a full disk): leave no half-written files behind
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         finally:
             if staging.is_dir() and not any(staging.iterdir()):
                 staging.rmdir()  # nothing was written: leave no empty staging folder behind

@@ -557,6 +557,7 @@ def test_a_full_disk_is_one_line_and_the_earlier_results_stay(tmp_path, monkeypa
     assert exit_.value.code == 2 and error.count("\n") == 1, error
     assert "No space left on device" in error and "results.json" in error
     assert {path.name: path.read_bytes() for path in output.iterdir()} == earlier
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]  # no staging folder left
 
 
 @pytest.mark.parametrize(
