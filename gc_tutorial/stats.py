@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from gc_tutorial.checks import fail
 
@@ -124,6 +123,9 @@ def paired_summary(differences: Sequence[float], confidence: float = 0.95) -> Pa
     std = float(values.std(ddof=1))
     if std <= RELATIVE_SPREAD_TOLERANCE * float(np.abs(values).max()):
         std = 0.0  # equal differences: what is left of the std is rounding
+    # Imported here: scipy takes a second to load, and a bad flag is answered before that.
+    from scipy import stats as scipy_stats
+
     half_width = float(scipy_stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
     return PairedSummary(
         n=n,
