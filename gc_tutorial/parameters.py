@@ -68,9 +68,10 @@ QUICK_OVERRIDES = {
     "grid_optimizers": ["sgd", "rmsprop"],
     "grid_learning_rates": [1e-2],
 }
-# Folders a quick run writes into: each a new temporary folder, so a smoke test leaves nothing
-# beside the notebook.
+# Folders a quick run writes into: a temporary folder each, so a smoke test leaves nothing
+# beside the notebook; made once per kernel, so a re-run finds what the first run wrote.
 QUICK_FOLDERS = ("output_dir", "runs_dir")
+_quick_folders: dict[str, str] = {}
 
 
 def quick_mode() -> bool:
@@ -155,7 +156,9 @@ def _quick_values(checked: dict) -> dict:
     quick = {name: value for name, value in QUICK_OVERRIDES.items() if name in checked}
     for name in QUICK_FOLDERS:
         if name in checked:
-            quick[name] = tempfile.mkdtemp(prefix=f"gc-tutorial-quick-{name}-")
+            if not os.path.isdir(_quick_folders.get(name, "")):
+                _quick_folders[name] = tempfile.mkdtemp(prefix=f"gc-tutorial-quick-{name}-")
+            quick[name] = _quick_folders[name]
     return quick
 
 

@@ -561,7 +561,12 @@ def test_a_full_disk_is_one_line_and_the_earlier_results_stay(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize(
-    "optimizer, learning_rate", [("sgd", 0.05), ("adam", 1e-3), ("rmsprop", 0.5)]
+    "optimizer, learning_rate",
+    [
+        ("rmsprop", 0.5),
+        pytest.param("sgd", 0.05, marks=pytest.mark.slow),
+        pytest.param("adam", 1e-3, marks=pytest.mark.slow),
+    ],
 )
 def test_steps_per_execution_changes_no_recorded_number(optimizer, learning_rate):
     # 0.5 with RMSprop diverges: the divergence rule reads the epoch's loss either way.

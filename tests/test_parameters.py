@@ -1,5 +1,6 @@
 """Notebook parameters: checks papermill does not make, unknown names, and quick mode."""
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -200,11 +201,26 @@ def test_quick_mode_keeps_what_papermill_passed_even_at_its_default(quick):
     assert (settings.dataset, settings.epochs) == ("digits", 10)
 
 
-def test_quick_mode_writes_into_new_temporary_folders(quick, tmp_path):
-    namespace = notebook_namespace({"output_dir": TUTORIAL_DEFAULTS["output_dir"]})
-    folder = Path(check_parameters(namespace).output_dir)
+def test_quick_mode_writes_into_temporary_folders_made_once_per_kernel(
+    quick, tmp_path, monkeypatch
+):
+    import gc_tutorial.parameters as parameters
+
+    monkeypatch.setattr(parameters, "_quick_folders", {})
+
+    def run_cell():  # the parameters cell, then check_parameters, as a (re-)run executes them
+        namespace = notebook_namespace({"output_dir": TUTORIAL_DEFAULTS["output_dir"]})
+        return Path(check_parameters(namespace).output_dir)
+
+    folder = run_cell()
     assert folder.is_dir() and folder.is_relative_to(tempfile.gettempdir())
     assert not any(folder.iterdir())
+    (folder / "results.json").write_text("{}")
+    assert run_cell() == folder  # a re-run finds what the first run wrote
+    runs = notebook_namespace({"runs_dir": TUTORIAL_DEFAULTS["runs_dir"]})
+    assert Path(check_parameters(runs).runs_dir) not in (folder, Path("runs/grid"))
+    shutil.rmtree(folder)  # deleted by hand: the next run makes a new one
+    assert run_cell().is_dir()
     passed = notebook_namespace({"output_dir": "x"}, {"output_dir": str(tmp_path / "mine")})
     assert check_parameters(passed).output_dir == str(tmp_path / "mine")
 
