@@ -133,6 +133,7 @@ def run_comparison_notebook(tmp_path, **parameters):
     return json.loads((output_dir / "results.json").read_text()), output_dir
 
 
+@pytest.mark.slow
 def test_quick_comparison_learns_real_digits_well_above_chance(tmp_path, monkeypatch):
     monkeypatch.setenv("GC_TUTORIAL_QUICK", "1")
     results, _ = run_comparison_notebook(tmp_path)

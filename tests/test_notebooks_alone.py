@@ -107,6 +107,7 @@ def twice(notebook: Path) -> nbformat.NotebookNode:
     both = nbformat.read(notebook, as_version=4)
     again = [nbformat.from_dict(json.loads(json.dumps(cell))) for cell in both.cells]
     for cell in again:
+        cell.id = f"{cell.id}-again"  # cell ids are unique within a notebook
         cell.metadata.pop("tags", None)  # papermill injects after the first parameters cell
     both.cells += again
     return both
