@@ -203,6 +203,10 @@ def check_output(
     return path
 
 
+# The empty file that shows a folder takes files; it is removed at once.
+WRITE_CHECK_PREFIX = ".write-check-"
+
+
 def check_folder(parser: argparse.ArgumentParser, option: str, folder: Path) -> None:
     """`parser.error` (one line, exit 2) unless `folder` is, or can be made, a folder that
     takes files."""
@@ -210,7 +214,7 @@ def check_folder(parser: argparse.ArgumentParser, option: str, folder: Path) -> 
         parser.error(f"{option}: {folder} is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder):
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=WRITE_CHECK_PREFIX):
             pass
     except OSError as error:
         parser.error(f"{option}: cannot write in {folder}: {error.strerror or error}")

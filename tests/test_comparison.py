@@ -111,7 +111,7 @@ def test_cells_on_a_dask_local_cluster_pass_and_equal_the_main_process():
     distributed = pytest.importorskip("dask.distributed")
     settings = dict(augment=False, image_size=16, epochs=1, batch_size=64, optimizer="adam")
     settings.update(learning_rate=1e-3, max_examples=256)
-    configs = [ComparisonConfig(dataset="digits", seeds=[seed], **settings) for seed in range(3)]
+    configs = [ComparisonConfig(dataset="digits", seeds=[seed], **settings) for seed in range(2)]
     with (
         distributed.LocalCluster(
             n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
@@ -264,13 +264,13 @@ def test_an_interrupted_comparison_keeps_its_arms_apart_from_the_finished_one(
     monkeypatch, tmp_path, capsys
 ):
     folder = tmp_path / "D"
-    first = compare(seeds=[0, 1], output_dir=folder)
+    first = compare(seeds=[0], output_dir=folder)
     crash_after_first_arm(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         compare(seeds=[5, 6], optimizer="adam", output_dir=folder)
     # The finished comparison is untouched and whole; the new arm waits in the staging folder.
     loaded = load_comparison(folder)
-    assert loaded.parameters["seeds"] == [0, 1] and loaded.identity == first.identity
+    assert loaded.parameters["seeds"] == [0] and loaded.identity == first.identity
     pd.testing.assert_frame_equal(loaded.history[METRICS], first.history[METRICS])
     staged = pd.read_csv(tmp_path / ".D.staging" / "history.csv")
     assert list(staged["seed"].unique()) == [5] and list(staged["arm"].unique()) == ["baseline"]
