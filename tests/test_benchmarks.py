@@ -224,9 +224,14 @@ def script():
 def results_state() -> dict:
     """Each result file and its time of change; the short-lived write checks of tests that run
     meanwhile (refused runs check the folder too) are not results."""
+    with folder_on_path(ROOT / "benchmarks"):
+        from common import WRITE_CHECK_PREFIX
     files = (ROOT / "benchmarks" / "results").rglob("*")
-    prefix = ".write-check-"  # benchmarks/common.py's WRITE_CHECK_PREFIX
-    return {path: path.stat().st_mtime_ns for path in files if not path.name.startswith(prefix)}
+    return {
+        path: path.stat().st_mtime_ns
+        for path in files
+        if not path.name.startswith(WRITE_CHECK_PREFIX)
+    }
 
 
 def refused(capsys, main, argv: list[str]) -> str:
