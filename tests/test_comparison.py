@@ -6,7 +6,6 @@ Kept fast: synthetic data, tiny images, few examples, one or two epochs.
 import json
 import random
 import threading
-import time
 
 import keras
 import matplotlib.image
@@ -168,26 +167,27 @@ def test_momentum_reaches_both_arms_optimizers(monkeypatch):
     assert [optimizer.get_config()["momentum"] for optimizer in made] == [0.9, 0.9]
 
 
-def test_the_epoch_timer_counts_evaluation_apart_from_training():
-    class Slow(keras.callbacks.Callback):
+def test_the_epoch_timer_counts_evaluation_apart_from_training(monkeypatch):
+    # A clock that only the batches move: a training batch takes 1 s, a test batch 100 s,
+    # so the sums say exactly which batches each part counted, whatever the machine's load.
+    clock = [0.0]
+    monkeypatch.setattr(comparison.time, "perf_counter", lambda: clock[0])
+
+    class Batches(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            time.sleep(0.05)
+            clock[0] += 1.0
 
         def on_test_batch_end(self, batch, logs=None):
-            time.sleep(1.5)
+            clock[0] += 100.0
 
     model = keras.Sequential([keras.layers.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     x, y = np.zeros((8, 2)), np.zeros((8, 1))
     timer = comparison.EpochTimer()
-    model.fit(
-        x, y, batch_size=4, epochs=2, validation_data=(x, y), callbacks=[timer, Slow()], verbose=0
-    )
-    assert len(timer.train_times) == len(timer.eval_times) == 2
-    for train_time, eval_time in zip(timer.train_times[1:], timer.eval_times[1:]):
-        assert train_time >= 0.1  # two training batches of 0.05 s (and the steps)
-        assert eval_time >= 3.0  # two test batches of 1.5 s
-        assert train_time < eval_time - 1.5  # not one test batch of them in the training time
+    callbacks = [timer, Batches()]
+    model.fit(x, y, batch_size=4, epochs=2, validation_data=(x, y), callbacks=callbacks, verbose=0)
+    assert timer.train_times == [2.0, 2.0]  # two training batches per epoch
+    assert timer.eval_times == [200.0, 200.0]  # two test batches per epoch
 
 
 def test_two_seed_comparison_writes_readable_tables_and_plots(tmp_path):
