@@ -100,6 +100,7 @@ def describe_environment(jit_compile: bool | str = "auto") -> dict:
         "backend": keras.backend.backend(),
         "platform": platform.platform(),
         "processor": processor_name(),
+        "cpu_vector_extensions": cpu_vector_extensions(),
         "cpu_count": os.cpu_count(),
         "memory_gib": memory_gib(),
         "gpus": [device.name for device in tf.config.list_physical_devices("GPU")],
@@ -117,6 +118,23 @@ def processor_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# The CPU features that decide which kernels TensorFlow and oneDNN run, and so the last bits of
+# every float they add up: two machines without the same ones need not give the same numbers.
+VECTOR_EXTENSIONS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def cpu_vector_extensions(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str] | None:
+    """Which of `VECTOR_EXTENSIONS` the CPU has (Linux's /proc/cpuinfo), or None where unknown."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return [name for name in VECTOR_EXTENSIONS if name in flags]
+    except OSError:
+        pass
+    return None
 
 
 def memory_gib() -> float | None:

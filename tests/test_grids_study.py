@@ -513,3 +513,14 @@ def test_a_study_that_cannot_be_written_leaves_the_one_there_as_it_was(tmp_path,
         write_study(tmp_path, study.assign(test_accuracy=0.1), record)
     after = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
     assert after == before
+
+
+def test_how_it_was_run_names_the_vector_extensions_where_the_record_has_them():
+    study = pd.read_csv(COMMITTED / "study.csv")
+    record = json.loads((COMMITTED / "study.json").read_text())
+    tables = summarize_study(study), compare_at_best_learning_rates(study), epochs_to_target(study)
+    older = study_readme(*tables, record)  # made before the extensions were recorded
+    for run in record.values():
+        run["environment"]["cpu_vector_extensions"] = ["avx", "avx2", "fma"]
+    newer = study_readme(*tables, record)
+    assert "(2 cores, 23.5 GiB" in older and "(2 cores, avx avx2 fma, 23.5 GiB" in newer

@@ -9,7 +9,7 @@ import json
 import pandas as pd
 import pytest
 
-from gc_tutorial import analysis, comparison, experiment, results
+from gc_tutorial import analysis, comparison, experiment, report, results
 from gc_tutorial.grids.saved import MixedResultsError, load_comparison
 from gc_tutorial.plots import save_comparison_plots
 from gc_tutorial.results import COMPARISON_FILES, ComparisonResult, reserve_output_dir
@@ -229,3 +229,12 @@ def test_a_tilde_in_output_dir_is_the_home_folder(monkeypatch, tmp_path):
     hand_made_result().save("~/E")
     assert load_comparison("~/E").identity == "hand-made"
     assert not (tmp_path / "~").exists()
+
+
+def test_the_environment_names_the_vector_extensions_that_decide_the_last_bits(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("model name\t: A CPU\nflags\t\t: fpu sse4_1 avx2 fma avx avx512f amx_tile\n")
+    assert report.cpu_vector_extensions(cpuinfo) == ["avx", "avx2", "fma", "avx512f", "amx_tile"]
+    assert report.cpu_vector_extensions(tmp_path / "absent") is None
+    environment = report.describe_environment()
+    assert environment["cpu_vector_extensions"] == report.cpu_vector_extensions()

@@ -114,11 +114,13 @@ def study_readme(
     for run in record.values():
         settings = ", ".join(f"{key}={value}" for key, value in run["settings"].items())
         environment = run["environment"]
+        extensions = environment.get("cpu_vector_extensions")  # absent from older records
+        extensions = f", {' '.join(extensions)}" if extensions else ""
         lines.append(
             f"- `{run['command']}`: {settings}; {len(run['seeds'])} seeds; grid "
             f"{run['grid']}; SGD momentum 0.9. {run['wall_time_min']} min wall time "
             f"({_time_spent(run)}) on "
-            f"{environment['processor']} ({environment['cpu_count']} cores, "
+            f"{environment['processor']} ({environment['cpu_count']} cores{extensions}, "
             f"{environment['memory_gib']} GiB, TensorFlow {environment['tensorflow']})."
         )
     lines += [
