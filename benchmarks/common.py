@@ -41,7 +41,7 @@ def machine(device: str | None = None) -> dict:
         "load_average": load_average(),
     }
     if backend == "tensorflow":
-        from gc_tutorial.report import describe_environment
+        from gc_tutorial.files.environment import describe_environment
 
         environment = describe_environment()
         described |= {key: environment[key] for key in ("memory_gib", "gpus", "tensorflow")}
@@ -53,7 +53,7 @@ def machine(device: str | None = None) -> dict:
 def processor_name() -> str:
     """The CPU's model name, as results.json records it (platform's, without pandas/scipy)."""
     try:
-        from gc_tutorial.results import processor_name as recorded_name
+        from gc_tutorial.files.environment import processor_name as recorded_name
     except ImportError:  # a machine with only the benchmark's backend installed
         return platform.processor() or platform.machine()
     return recorded_name()
@@ -181,7 +181,7 @@ def write_results(
     name: str, payload: dict, output: str | os.PathLike | None = None, device: str | None = None
 ) -> Path:
     """Write `payload` and the machine as JSON, in benchmarks/results/ unless told otherwise."""
-    from gc_tutorial.storage import prepare_output_dir, write_atomically
+    from gc_tutorial.files.storage import prepare_output_dir, write_atomically
 
     path = output_path(name, output)
     prepare_output_dir(path.parent)

@@ -118,7 +118,7 @@ def comparison(args, config) -> None:
 def comparison_config(parser: argparse.ArgumentParser, args):
     """The comparison's settings and its --output-dir, checked before the stand-in is written."""
     from gc_tutorial.config import ComparisonConfig
-    from gc_tutorial.results import check_results_replaceable
+    from gc_tutorial.files.saving import check_results_replaceable
 
     try:
         config = ComparisonConfig(

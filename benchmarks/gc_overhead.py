@@ -63,8 +63,8 @@ from common import (
 )
 
 from gc_tutorial import centralize_gradient, make_optimizer
+from gc_tutorial.files.storage import write_atomically
 from gc_tutorial.model import build_model, loss_for
-from gc_tutorial.storage import write_atomically
 
 OPTIMIZERS = {"sgd": 1e-2, "rmsprop": 1e-4, "adam": 1e-4}
 TARGET = 1.03  # the most GC may cost: GC step / plain step

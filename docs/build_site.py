@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     os.environ["GC_TUTORIAL_QUICK"] = "1" if quick else "0"
     os.environ.pop("MPLBACKEND", None)  # the kernels' inline backend must draw the figures
-    from gc_tutorial.report import describe_environment
+    from gc_tutorial.files.environment import describe_environment
 
     machine = describe_machine(describe_environment())
     offline = not quick and not tutorial_dataset_available()
@@ -540,16 +540,18 @@ def study_answer(best: pd.DataFrame) -> str:
 
 
 def api_page() -> str:
-    """The API reference: every public module of gc_tutorial and of gc_tutorial.grids, from
-    their docstrings."""
+    """The API reference: every public module of gc_tutorial, gc_tutorial.files and
+    gc_tutorial.grids, from their docstrings."""
     import gc_tutorial
+    import gc_tutorial.files
     import gc_tutorial.grids
 
     lines = [
         "# API reference",
         "",
         "Generated from the docstrings of the `gc_tutorial` package, one section per module: the",
-        "core a learner reads, then `gc_tutorial.grids`, the machinery for many runs.",
+        "core a learner reads, then `gc_tutorial.files` (image folders, results written whole)",
+        "and `gc_tutorial.grids`, the machinery for many runs.",
         "",
         "```{eval-rst}",
         ".. automodule:: gc_tutorial",
@@ -557,7 +559,7 @@ def api_page() -> str:
         "```",
         "",
     ]
-    for package in (gc_tutorial, gc_tutorial.grids):
+    for package in (gc_tutorial, gc_tutorial.files, gc_tutorial.grids):
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
             if info.name[0] == "_" or info.ispkg:
                 continue

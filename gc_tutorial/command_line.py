@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from gc_tutorial.config import ComparisonConfig, config_defaults
-from gc_tutorial.storage import FolderInUseError
+from gc_tutorial.files.storage import FolderInUseError
 
 
 def config_help() -> dict[str, str]:

@@ -14,7 +14,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
@@ -30,14 +30,11 @@ from gc_tutorial.analysis import (
     paired_statistics,
     summarize,
 )
-from gc_tutorial.config import ComparisonConfig, check_output_dir
+from gc_tutorial.config import ComparisonConfig
 from gc_tutorial.data import DatasetInfo, load_dataset
 from gc_tutorial.model import build_model, loss_for
 from gc_tutorial.optimizers import make_optimizer
-from gc_tutorial.plots import save_comparison_plots
-from gc_tutorial.report import describe_environment
-from gc_tutorial.results import ComparisonResult, jsonable, reserve_output_dir
-from gc_tutorial.storage import write_atomically
+from gc_tutorial.results import ComparisonResult, jsonable
 
 load_keras_quietly()  # before Keras's first import: TensorFlow's start-up logs stay out
 import keras  # noqa: E402
@@ -62,7 +59,7 @@ def run_comparison(
         config: a `ComparisonConfig`; or, for short, the dataset name, with the other
             settings as keywords: `run_comparison("digits", augment=False, epochs=5)`.
         output_dir: if given, the tables, plots and results.json are written there,
-            all or nothing (see `ComparisonResult.save`). It must be new, empty or hold
+            all or nothing (see `gc_tutorial.files.saving`). It must be new, empty or hold
             an earlier comparison, and no other run may be using it: checked before any
             training, and held until the results are in place.
         tensorboard_dir: if given, TensorBoard logs of every arm go to
@@ -83,21 +80,27 @@ def run_comparison(
         config = config.replace(**settings)
     logs = None if tensorboard_dir is None else Path(tensorboard_dir).expanduser()
     if output_dir is None:
-        return _compare(config, None, verbose, logs)
-    output_dir = check_output_dir(output_dir, config.dataset)
-    with reserve_output_dir(output_dir) as (folder, staging):  # refuses a second run at once
-        result = _compare(config, staging, verbose, logs)
-        save_comparison_plots(result.history, staging)  # swapped into place with the tables
-        result.save_reserved(folder, staging)
+        return _compare(config, verbose, logs)
+    # A results folder has rules (one run at a time, written whole): loaded only to save.
+    from gc_tutorial.files import saving
+
+    output_dir = saving.check_output_dir(output_dir, config.dataset)
+    with saving.reserve_output_dir(output_dir) as (folder, staging):  # refuses a second run
+        result = _compare(
+            config, verbose, logs, keep=lambda so_far: saving.keep_history(so_far, staging)
+        )
+        saving.save_comparison_plots(result.history, staging)  # swapped in with the tables
+        saving.save_reserved(result, folder, staging)
     return result
 
 
 def _compare(
-    config: ComparisonConfig, staging: Path | None, verbose: int, logs: Path | None
+    config: ComparisonConfig, verbose: int, logs: Path | None, keep: Callable | None = None
 ) -> ComparisonResult:
-    """Train every arm and derive the tables; the history so far is kept in `staging`."""
+    """Train every arm and derive the tables; `keep`, if given, gets the history so far
+    after each arm."""
     enable_determinism()
-    history, info = _train_all_arms(config, staging, verbose, logs)
+    history, info = _train_all_arms(config, verbose, logs, keep)
     check_fair_start(history)
     paired = paired_differences(history)
     return ComparisonResult(
@@ -106,15 +109,14 @@ def _compare(
         paired=paired,
         statistics=paired_statistics(paired),
         parameters=config.get_config(),
-        environment=describe_environment(config.jit_compile),
         dataset=jsonable(asdict(info)),
         identity=config.identity(),
     )
 
 
-def _train_all_arms(config: ComparisonConfig, staging: Path | None, verbose: int, logs):
-    """Both arms for every seed, the second from the first one's initial weights; the history
-    so far is kept in `staging` after each arm."""
+def _train_all_arms(config: ComparisonConfig, verbose: int, logs, keep):
+    """Both arms for every seed, the second from the first one's initial weights; `keep`
+    gets the history so far after each arm."""
     runs = [(seed, arm) for seed in config.seeds for arm in ARMS]
     rows, info, starts = [], None, {}
     for index, (seed, arm) in enumerate(runs, start=1):
@@ -131,9 +133,8 @@ def _train_all_arms(config: ComparisonConfig, staging: Path | None, verbose: int
         )
         info, starts[seed] = trained.info, trained.initial_weights
         rows += trained.rows
-        if staging is not None:  # an interrupted comparison keeps its finished arms, apart
-            table = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-            write_atomically(staging / "history.csv", table.to_csv(index=False))
+        if keep is not None:
+            keep(pd.DataFrame(rows, columns=HISTORY_COLUMNS))
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS), info
 
 

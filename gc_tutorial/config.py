@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from gc_tutorial.checks import (
@@ -170,30 +169,6 @@ def check_setting(name: str, value: object):
     if name in ("dataset", "data_dir") and isinstance(value, str) and value.startswith("~"):
         value = os.path.expanduser(value)
     return item.metadata["check"](name, value)
-
-
-def _existing_folder(dataset: str) -> Path | None:
-    """The folder a folder dataset reads (resolved), or None for digits, synthetic and tfds."""
-    if dataset in ("digits", "synthetic"):
-        return None
-    path = Path(dataset).expanduser()
-    return path.resolve() if path.is_dir() else None
-
-
-def check_output_dir(output_dir: str | os.PathLike, dataset: str) -> Path:
-    """The output folder with `~` expanded; refused if it is inside the dataset's folder
-    (its files would be read as a class next time) or holds the dataset's folder."""
-    path = Path(output_dir).expanduser()
-    data = _existing_folder(dataset)
-    if data is not None:
-        resolved = path.resolve()
-        if resolved.is_relative_to(data) or data.is_relative_to(resolved):
-            raise ValueError(
-                f"`output_dir` must be neither inside the dataset folder {str(data)!r} nor "
-                "around it (results there would be read as images on the next run). "
-                f"Received: output_dir={str(output_dir)!r}."
-            )
-    return path
 
 
 def config_defaults() -> dict:

@@ -5,7 +5,7 @@
 (generated offline), and returns batched train and test datasets
 built by one pipeline (`build_pipeline`), plus a `DatasetInfo` that says where the
 images came from. The sources themselves live in `gc_tutorial.sources` and
-`gc_tutorial.folders`.
+`gc_tutorial.files.folders`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from gc_tutorial.checks import (
     check_int,
     check_optional_int,
 )
-from gc_tutorial.folders import folder_examples
 from gc_tutorial.sources import (
     DIGITS,
     SYNTHETIC,
@@ -117,7 +116,7 @@ def load_dataset(
     A folder is read as a user's folder is: every format TensorFlow decodes, nested
     subfolders in their class, hidden entries ignored, JPEG orientation applied, each file once
     and only from inside its class folder, files that do not decode skipped with a warning that
-    counts them (`gc_tutorial.folders`; the site's data page lists every rule). A cache that
+    counts them (`gc_tutorial.files.folders`; the site's data page lists every rule). A cache that
     would not fit in memory is refused before any image is decoded.
     """
     image_size = check_int("image_size", image_size)
@@ -158,6 +157,10 @@ def load_examples(
     """The examples of `dataset`: a folder, synthetic, digits, or a tensorflow-datasets name."""
     folder = dataset_folder(dataset)
     if folder is not None:
+        # A user's folder has rules of its own (links, duplicates, undecodable files): the
+        # folder reader is loaded only for one.
+        from gc_tutorial.files.folders import folder_examples
+
         return folder_examples(folder, image_size, seed, max_examples)
     if dataset == SYNTHETIC:
         return synthetic_examples(image_size, seed, max_examples)

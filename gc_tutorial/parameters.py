@@ -28,7 +28,7 @@ from gc_tutorial.checks import (
     check_text,
     fail,
 )
-from gc_tutorial.config import DEFAULT_OUTPUT_DIR, ComparisonConfig, check_setting, config_defaults
+from gc_tutorial.config import ComparisonConfig, check_setting, config_defaults
 
 QUICK_MODE_VARIABLE = "GC_TUTORIAL_QUICK"
 
@@ -36,7 +36,7 @@ QUICK_MODE_VARIABLE = "GC_TUTORIAL_QUICK"
 # ComparisonConfig. Together they are every default a parameters cell may repeat.
 NOTEBOOK_DEFAULTS = {
     "seed": 0,
-    "output_dir": DEFAULT_OUTPUT_DIR,
+    "output_dir": None,
     "tensorboard_dir": None,
     "by_hand": True,
     "runs_dir": "runs/grid",
@@ -70,7 +70,7 @@ QUICK_OVERRIDES = {
 }
 # Folders a quick run writes into: a temporary folder each, so a smoke test leaves nothing
 # beside the notebook; made once per kernel, so a re-run finds what the first run wrote.
-QUICK_FOLDERS = ("output_dir", "runs_dir")
+QUICK_FOLDERS = ("runs_dir",)
 _quick_folders: dict[str, str] = {}
 
 
@@ -223,7 +223,7 @@ def _learning_rate_list(name, value):
 
 NOTEBOOK_CHECKS = {
     "seed": lambda name, value: check_int(name, value, 0, SEED_LIMIT),
-    "output_dir": check_text,
+    "output_dir": check_optional_text,
     "tensorboard_dir": check_optional_text,
     "by_hand": check_bool,
     "runs_dir": check_text,

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import io
-import os
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
-
-from gc_tutorial.results import PLOT_FILES
-from gc_tutorial.storage import write_atomically
 
 ARM_STYLE = {
     "baseline": {"color": "tab:gray", "label": "baseline"},
@@ -89,33 +82,6 @@ def plot_epoch_times(history: pd.DataFrame) -> plt.Figure:
     axis.grid(alpha=0.3)
     figure.tight_layout()
     return figure
-
-
-# The file names are the result's (`results.PLOT_FILES`), so a saved folder holds only its own.
-COMPARISON_PLOTS = dict(
-    zip(PLOT_FILES, (plot_learning_curves, plot_final_accuracy, plot_epoch_times), strict=True)
-)
-
-
-def save_comparison_plots(history: pd.DataFrame, folder: str | os.PathLike) -> list[Path]:
-    """Write the three comparison plots as PNG into `folder`; return their paths.
-
-    `run_comparison` writes them into the staging folder, before the result is swapped in.
-    """
-    paths = []
-    for name, plot in COMPARISON_PLOTS.items():
-        figure = plot(history)
-        paths.append(save_figure(figure, Path(folder) / name))
-    return paths
-
-
-def save_figure(figure: plt.Figure, path: str | os.PathLike) -> Path:
-    """Save a figure as PNG atomically and close it."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    write_atomically(path, buffer.getvalue())
-    return Path(path)
 
 
 def plot_images(images, titles: list[str], columns: int = 4, size: float = 2.2) -> plt.Figure:

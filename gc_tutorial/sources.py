@@ -2,7 +2,7 @@
 
 Each source gives unbatched `(image, int32 label)` examples of a train and a test split
 (`Examples`), which `gc_tutorial.data.build_pipeline` turns into batches. Folders of images
-are read by `gc_tutorial.folders`. Also here: the checks that run before any image is
+are read by `gc_tutorial.files.folders`. Also here: the checks that run before any image is
 decoded (is the network reachable, does the cache fit in memory).
 """
 

@@ -53,7 +53,7 @@ centralize: str = "gradient"  # GC arm centralizes the "gradient" (the paper) or
 augment: bool = True  # flip/rotate/zoom the training images (not for digits)
 max_examples: int = None  # cap on the examples of each split (None: all)
 precision: str = "float32"  # "mixed_bfloat16": bfloat16 compute, float32 weights and GC
-output_dir: str = "results/comparison"  # tables, plots and results.json go here
+output_dir: str = None  # if set, tables, plots and results.json are saved there
 tensorboard_dir: str = None  # TensorBoard logs of every arm go here (None: none)
 by_hand: bool = True  # train the first seed by hand first
 
@@ -221,8 +221,9 @@ plt.show()
 # %% [markdown]
 # ## The tables
 # The paired statistics of every metric (GC - baseline; `n` seeds, interval, p-value,
-# wins/ties/losses of GC, effect size = mean / std). The per-epoch table, the plots and a
-# `results.json` with the parameters, versions and machine are in `output_dir`.
+# wins/ties/losses of GC, effect size = mean / std). With `output_dir` set (batch runs set it),
+# the per-epoch table, the plots and a `results.json` with the parameters, versions and
+# machine are saved there, written whole.
 
 # %%
 result.statistics

@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gc_tutorial import analysis, comparison, experiment, report, results
+from gc_tutorial import analysis, comparison, experiment, report
 from gc_tutorial.comparison import run_comparison
 from gc_tutorial.config import ComparisonConfig
+from gc_tutorial.files import saving
+from gc_tutorial.files.storage import FolderInUseError
 from gc_tutorial.grids import saved
 from gc_tutorial.grids.saved import load_comparison
-from gc_tutorial.storage import FolderInUseError
 
 TINY = {
     "seeds": [0],
@@ -321,7 +322,7 @@ def test_command_line_refuses_a_busy_or_foreign_output_dir_in_one_line(
     monkeypatch.setattr(comparison, "train_arm", pytest.fail)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("x")
-    with results.reserve_output_dir(tmp_path / "busy"):
+    with saving.reserve_output_dir(tmp_path / "busy"):
         for output_dir, message in [(".", "`--output-dir` must not"), ("busy", "is in use")]:
             with pytest.raises(SystemExit) as exit_info:
                 experiment.main(["--dataset", "synthetic", "--output-dir", output_dir])
@@ -332,7 +333,7 @@ def test_command_line_refuses_a_busy_or_foreign_output_dir_in_one_line(
 
 def test_a_second_run_on_one_output_dir_fails_at_once(monkeypatch, tmp_path):
     monkeypatch.setattr(comparison, "train_arm", pytest.fail)
-    with results.reserve_output_dir(tmp_path / "D") as (folder, staging):
+    with saving.reserve_output_dir(tmp_path / "D") as (folder, staging):
         assert folder == (tmp_path / "D").resolve() and staging.is_dir()
         with pytest.raises(FolderInUseError, match="output_dir .*D' is in use"):
             compare(output_dir=tmp_path / "D")
@@ -547,14 +548,14 @@ def test_a_full_disk_is_one_line_and_the_earlier_results_stay(tmp_path, monkeypa
     output = tmp_path / "out"
     experiment.main([*arguments, "--output-dir", str(output)])
     earlier = {path.name: path.read_bytes() for path in output.iterdir()}
-    real_write = results.write_atomically
+    real_write = saving.write_atomically
 
     def disk_full(path, data):
         if path.name == "results.json":
             raise OSError(errno.ENOSPC, f"Cannot write {str(path)!r}: No space left on device")
         real_write(path, data)
 
-    monkeypatch.setattr(results, "write_atomically", disk_full)
+    monkeypatch.setattr(saving, "write_atomically", disk_full)
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_:
         experiment.main([*arguments, "--epochs", "2", "--output-dir", str(output)])

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from gc_tutorial.checks import SMALLEST_IMAGE_SIZE
-from gc_tutorial.config import ComparisonConfig, check_output_dir, check_setting
+from gc_tutorial.config import ComparisonConfig, check_setting
+from gc_tutorial.files.saving import check_output_dir
 
 
 def test_an_image_too_small_for_the_model_is_refused_when_the_config_is_made():

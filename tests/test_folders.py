@@ -13,8 +13,9 @@ import tensorflow as tf
 from data_helpers import assert_batches, batches, loaded_files, same_batches, write_images
 from PIL import Image, ImageOps
 
-from gc_tutorial import folders, sources
+from gc_tutorial import sources
 from gc_tutorial.data import load_dataset
+from gc_tutorial.files import folders
 
 EXIF_ORIENTATION = 0x0112
 

@@ -275,8 +275,8 @@ def test_command_line_errors_are_one_line_and_exit_2(
 
 
 def test_two_batches_cannot_share_a_runs_folder(tiny_notebook, tmp_path):
+    from gc_tutorial.files.storage import FolderInUseError
     from gc_tutorial.grids.runs_folder import lock_folder
-    from gc_tutorial.storage import FolderInUseError
 
     grid = {"optimizers": ["sgd"], "learning_rates": [1e-3], "seeds": [0]}
     with lock_folder(tmp_path / "runs"), pytest.raises(FolderInUseError, match="in use"):

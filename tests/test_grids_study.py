@@ -496,7 +496,7 @@ def test_a_study_of_other_optimizers_keeps_the_rows_already_there(tmp_path):
 def test_a_study_that_cannot_be_written_leaves_the_one_there_as_it_was(tmp_path, monkeypatch):
     import errno
 
-    from gc_tutorial import storage
+    from gc_tutorial.files import storage
 
     study, record = pd.read_csv(COMMITTED / "study.csv"), load_study_record(COMMITTED)
     write_study(tmp_path, study, record)

@@ -19,7 +19,7 @@ import nbformat
 import papermill
 import pytest
 
-from gc_tutorial.storage import lock_file
+from gc_tutorial.files.storage import lock_file
 
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

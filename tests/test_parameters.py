@@ -209,20 +209,20 @@ def test_quick_mode_writes_into_temporary_folders_made_once_per_kernel(
     monkeypatch.setattr(parameters, "_quick_folders", {})
 
     def run_cell():  # the parameters cell, then check_parameters, as a (re-)run executes them
-        namespace = notebook_namespace({"output_dir": TUTORIAL_DEFAULTS["output_dir"]})
-        return Path(check_parameters(namespace).output_dir)
+        namespace = notebook_namespace({"runs_dir": TUTORIAL_DEFAULTS["runs_dir"]})
+        return Path(check_parameters(namespace).runs_dir)
 
     folder = run_cell()
     assert folder.is_dir() and folder.is_relative_to(tempfile.gettempdir())
     assert not any(folder.iterdir())
-    (folder / "results.json").write_text("{}")
+    (folder / "grid.json").write_text("{}")
     assert run_cell() == folder  # a re-run finds what the first run wrote
-    runs = notebook_namespace({"runs_dir": TUTORIAL_DEFAULTS["runs_dir"]})
-    assert Path(check_parameters(runs).runs_dir) not in (folder, Path("runs/grid"))
     shutil.rmtree(folder)  # deleted by hand: the next run makes a new one
     assert run_cell().is_dir()
-    passed = notebook_namespace({"output_dir": "x"}, {"output_dir": str(tmp_path / "mine")})
-    assert check_parameters(passed).output_dir == str(tmp_path / "mine")
+    passed = notebook_namespace({"runs_dir": "x"}, {"runs_dir": str(tmp_path / "mine")})
+    assert check_parameters(passed).runs_dir == str(tmp_path / "mine")
+    unsaved = notebook_namespace({"output_dir": TUTORIAL_DEFAULTS["output_dir"]})
+    assert check_parameters(unsaved).output_dir is None  # notebook 4 saves only when asked
 
 
 def test_parameters_read_the_config_not_the_comparison():

@@ -9,10 +9,17 @@ import json
 import pandas as pd
 import pytest
 
-from gc_tutorial import analysis, comparison, experiment, report, results
+from gc_tutorial import analysis, comparison, experiment
+from gc_tutorial.files import environment, saving
+from gc_tutorial.files.saving import (
+    COMPARISON_FILES,
+    reserve_output_dir,
+    save_comparison,
+    save_comparison_plots,
+    save_reserved,
+)
 from gc_tutorial.grids.saved import MixedResultsError, load_comparison
-from gc_tutorial.plots import save_comparison_plots
-from gc_tutorial.results import COMPARISON_FILES, ComparisonResult, reserve_output_dir
+from gc_tutorial.results import ComparisonResult
 
 QUICK = ["--dataset", "digits", "--no-augment", "--image-size", "16", "--epochs", "1"]
 QUICK += ["--seeds", "0", "--max-examples", "64"]
@@ -67,7 +74,7 @@ def saved_comparison(folder) -> ComparisonResult:
     result = hand_made_result()
     with reserve_output_dir(folder) as (reserved, staging):
         save_comparison_plots(result.history, staging)
-        result.save_reserved(reserved, staging)
+        save_reserved(result, reserved, staging)
     return result
 
 
@@ -130,7 +137,9 @@ def test_an_earlier_comparison_alone_is_replaced_and_hidden_entries_kept(tmp_pat
     (folder / ".ipynb_checkpoints").mkdir()
     second = hand_made_result()
     second.identity = "another"
-    second.save(folder)  # tables and results.json only: the old plots go with the old result
+    save_comparison(
+        second, folder
+    )  # tables and results.json only: the old plots go with the old result
     assert "(other settings: hand-made -> another)" in capsys.readouterr().out
     assert load_comparison(folder).identity == "another" != first.identity
     assert (folder / ".ipynb_checkpoints").is_dir()
@@ -138,9 +147,9 @@ def test_an_earlier_comparison_alone_is_replaced_and_hidden_entries_kept(tmp_pat
 
 
 def test_the_result_type_draws_no_plots(tmp_path):
-    hand_made_result().save(tmp_path / "D")
+    save_comparison(hand_made_result(), tmp_path / "D")
     assert not any(path.suffix == ".png" for path in (tmp_path / "D").iterdir())
-    assert "plots" not in results.ComparisonResult.save_reserved.__code__.co_names
+    assert not [name for name in saving.save_reserved.__code__.co_names if "plot" in name]
 
 
 @pytest.mark.parametrize(
@@ -226,7 +235,7 @@ def test_a_tilde_in_output_dir_is_the_home_folder(monkeypatch, tmp_path):
     with reserve_output_dir("~/results/D") as (folder, staging):
         assert folder == (tmp_path / "results" / "D").resolve()
         assert staging.parent == folder.parent
-    hand_made_result().save("~/E")
+    save_comparison(hand_made_result(), "~/E")
     assert load_comparison("~/E").identity == "hand-made"
     assert not (tmp_path / "~").exists()
 
@@ -234,7 +243,25 @@ def test_a_tilde_in_output_dir_is_the_home_folder(monkeypatch, tmp_path):
 def test_the_environment_names_the_vector_extensions_that_decide_the_last_bits(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("model name\t: A CPU\nflags\t\t: fpu sse4_1 avx2 fma avx avx512f amx_tile\n")
-    assert report.cpu_vector_extensions(cpuinfo) == ["avx", "avx2", "fma", "avx512f", "amx_tile"]
-    assert report.cpu_vector_extensions(tmp_path / "absent") is None
-    environment = report.describe_environment()
-    assert environment["cpu_vector_extensions"] == report.cpu_vector_extensions()
+    assert environment.cpu_vector_extensions(cpuinfo) == [
+        "avx",
+        "avx2",
+        "fma",
+        "avx512f",
+        "amx_tile",
+    ]
+    assert environment.cpu_vector_extensions(tmp_path / "absent") is None
+    described = environment.describe_environment()
+    assert described["cpu_vector_extensions"] == environment.cpu_vector_extensions()
+
+
+def test_the_machine_is_recorded_when_a_new_result_is_saved_and_kept_when_read_back(tmp_path):
+    result = hand_made_result()
+    result.environment = {}  # as run_comparison returns it: made here, not yet saved
+    save_comparison(result, tmp_path / "D")
+    assert result.environment == environment.describe_environment()
+    assert load_comparison(tmp_path / "D").environment == result.environment
+    loaded = load_comparison(tmp_path / "D")
+    loaded.environment = {"processor": "another machine"}
+    save_comparison(loaded, tmp_path / "E")  # a result read back keeps the machine it was made on
+    assert load_comparison(tmp_path / "E").environment == {"processor": "another machine"}

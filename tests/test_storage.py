@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gc_tutorial.grids.runs_folder import lock_folder, safe_name
-from gc_tutorial.storage import (
+from gc_tutorial.files.storage import (
     FolderInUseError,
     check_only_ours,
     foreign_entries,
@@ -23,6 +22,7 @@ from gc_tutorial.storage import (
     swap_into_place,
     write_atomically,
 )
+from gc_tutorial.grids.runs_folder import lock_folder, safe_name
 
 OURS = {"table.csv", "results.json"}
 

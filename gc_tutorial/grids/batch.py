@@ -26,6 +26,8 @@ import pandas as pd
 
 from gc_tutorial.checks import DIGITS, SYNTHETIC, check_number, check_optimizer_name, check_seeds
 from gc_tutorial.config import ComparisonConfig, config_defaults
+from gc_tutorial.files.saving import COMPARISON_FILES
+from gc_tutorial.files.storage import FolderInUseError, prepare_output_dir
 from gc_tutorial.grids.cluster import add_grid_arguments, check_workers
 from gc_tutorial.grids.grid import (
     COMPLETE_MARKER,
@@ -52,8 +54,7 @@ from gc_tutorial.grids.runs_folder import lock_folder, safe_name
 from gc_tutorial.grids.saved import MixedResultsError, load_comparison
 from gc_tutorial.grids.tables import summarize_grid
 from gc_tutorial.parameters import NOTEBOOK_DEFAULTS, quick_mode
-from gc_tutorial.results import COMPARISON_FILES, jsonable
-from gc_tutorial.storage import FolderInUseError, prepare_output_dir
+from gc_tutorial.results import jsonable
 
 
 def comparison_notebook() -> Path:

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gc_tutorial._quiet_tensorflow import load_tensorflow_quietly
+from gc_tutorial.files.storage import check_only_ours, write_atomically
 from gc_tutorial.grids.cluster import SCHEDULER_VARIABLE, check_workers, dask_results
 from gc_tutorial.grids.runs_folder import lock_folder
-from gc_tutorial.storage import check_only_ours, write_atomically
 
 COMPLETE_MARKER = "complete.json"
 ERROR_FILE = "error.txt"

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from gc_tutorial.storage import lock_file, prepare_output_dir
+from gc_tutorial.files.storage import lock_file, prepare_output_dir
 
 LOCK_FILE_NAME = ".lock"
 SAFE_NAME_LENGTH = 100

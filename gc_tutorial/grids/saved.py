@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from gc_tutorial.analysis import HISTORY_COLUMNS, paired_differences, paired_statistics, summarize
-from gc_tutorial.results import RESULTS_FILE, ComparisonResult, file_sha256, records
+from gc_tutorial.files.saving import RESULTS_FILE, file_sha256
+from gc_tutorial.results import ComparisonResult, records
 
 RELATIVE_TOLERANCE = 1e-9  # for numbers recomputed from a table read back
 

@@ -25,6 +25,14 @@ from gc_tutorial.analysis import HISTORY_COLUMNS
 from gc_tutorial.checks import DIGITS, check_seeds, check_text, fail
 from gc_tutorial.command_line import EXPECTED_ERRORS, command_line_message, config_help, flag
 from gc_tutorial.config import ComparisonConfig
+from gc_tutorial.files.environment import describe_environment
+from gc_tutorial.files.saving import COMPARISON_FILES
+from gc_tutorial.files.storage import (
+    FolderInUseError,
+    check_only_ours,
+    lock_file,
+    prepare_output_dir,
+)
 from gc_tutorial.grids.cluster import add_grid_arguments, check_workers, describe_where, where_flags
 from gc_tutorial.grids.grid import (
     INTERRUPTED,
@@ -47,9 +55,6 @@ from gc_tutorial.grids.study_outputs import (
 from gc_tutorial.grids.tables import (
     TARGET_ACCURACY,
 )
-from gc_tutorial.report import describe_environment
-from gc_tutorial.results import COMPARISON_FILES
-from gc_tutorial.storage import FolderInUseError, check_only_ours, lock_file, prepare_output_dir
 
 # Three learning rates per optimizer, spanning its usual range.
 STUDY_GRID = {

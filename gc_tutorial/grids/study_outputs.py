@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from gc_tutorial.files.saving import save_figure
+from gc_tutorial.files.storage import prepare_output_dir, write_atomically
 from gc_tutorial.grids.plots import plot_best_learning_rates, plot_epochs_to_target, plot_forest
 from gc_tutorial.grids.study_report import study_readme
 from gc_tutorial.grids.tables import (
@@ -22,8 +24,6 @@ from gc_tutorial.grids.tables import (
     epochs_to_target,
     summarize_study,
 )
-from gc_tutorial.plots import save_figure
-from gc_tutorial.storage import prepare_output_dir, write_atomically
 
 STUDY_FILES = frozenset(
     (
