@@ -357,6 +357,22 @@ def grid_scaling_rows(results: list[dict]) -> list[tuple]:
     ]
 
 
+def compiled_once_rows(results: list[dict]) -> list[tuple]:
+    (result,) = results
+    same = "identical" if result["identical_histories"] else "DIFFERENT"
+    return [
+        (
+            r["way"],
+            f"{r['seconds']:.0f} s",
+            f"{r['speed_up']:.2f}",
+            f"{r['first_epochs_s']:.1f} s",
+            f"{r['other_epochs_s']:.1f} s",
+            same,
+        )
+        for r in result["rows"]
+    ]
+
+
 def study_runs_rows(results: list[dict]) -> list[tuple]:
     (result,) = results
     return [
@@ -559,6 +575,21 @@ TABLES = [
             "a cell: first epochs + other epochs' training + evaluation + the rest",
         ),
         grid_scaling_rows,
+    ),
+    Table(
+        "compiled_once",
+        "One study cell (digits, RMSprop 1e-3, 10 seeds): each arm compiled anew or once",
+        ("compiled_once.json",),
+        "python benchmarks/compiled_once.py --output benchmarks/results/compiled_once.json",
+        (
+            "how the arms were compiled",
+            "wall time",
+            "speed-up",
+            "first epochs",
+            "other epochs' training",
+            "histories",
+        ),
+        compiled_once_rows,
     ),
     Table(
         "study_runs",

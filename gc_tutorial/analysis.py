@@ -54,7 +54,7 @@ def per_run_table(history: pd.DataFrame) -> pd.DataFrame:
             "final_train_loss": last["train_loss"],
             "final_test_loss": last["test_loss"],
             "first_epoch_time_s": runs["train_time_s"].first(),
-            # Epoch 1 includes graph tracing and filling the data cache: excluded when possible.
+            # Epoch 1 fills the data cache (and traces, in the first seed): left out if possible.
             "steady_epoch_time_s": runs["train_time_s"].apply(
                 lambda times: times.iloc[1:].mean() if len(times) > 1 else times.iloc[0]
             ),
@@ -113,7 +113,7 @@ def paired_differences(history: pd.DataFrame) -> pd.DataFrame:
 
 def _common_epoch_time_ratio(history: pd.DataFrame) -> pd.Series:
     """Per seed: mean GC epoch time / mean baseline epoch time over the epochs both ran,
-    leaving out epoch 1 (tracing, cache filling) when there are later ones."""
+    leaving out epoch 1 (cache filling, tracing) when there are later ones."""
     ratios = {}
     for seed, runs in history.groupby("seed"):
         times = runs.pivot_table(index="epoch", columns="arm", values="train_time_s").dropna()

@@ -68,12 +68,13 @@ def plot_final_accuracy(history: pd.DataFrame) -> plt.Figure:
 
 
 def plot_epoch_times(history: pd.DataFrame) -> plt.Figure:
-    """Training time of each epoch per arm (mean over seeds); epoch 1 includes tracing."""
+    """Training time of each epoch per arm (mean over seeds); epoch 1 fills the data cache,
+    and in the first seed Keras also traces the training step."""
     figure, axis = plt.subplots(figsize=(6, 4))
     for arm, runs in history.groupby("arm", sort=False):
         times = runs.groupby("epoch")["train_time_s"].mean()
         axis.plot(times.index, times.values, marker="o", **ARM_STYLE.get(arm, {"label": arm}))
-    axis.set_xlabel("epoch (1 includes graph tracing and filling the data cache)")
+    axis.set_xlabel("epoch (1 fills the data cache; in the first seed it also traces)")
     axis.set_ylabel("training time per epoch (s)")
     axis.set_ylim(bottom=0)
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))

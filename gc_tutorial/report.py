@@ -36,7 +36,7 @@ def format_report(result) -> str:
         lines += [
             label,
             *(f"  {title:<22} {_row_mean_std(row, metric)}" for metric, title in REPORT_METRICS),
-            f"  First epoch (with tracing): {row.first_epoch_time_s_mean:.2f} s; "
+            f"  First epoch (data cache; tracing in seed 1): {row.first_epoch_time_s_mean:.2f} s; "
             f"steady epoch: {_row_mean_std(row, 'steady_epoch_time_s', 2)} s "
             f"({row.images_per_second_mean:.1f} images/s)",
         ]

@@ -143,8 +143,10 @@ if by_hand:
 # ## Every seed: `run_comparison`
 # One seed says little: another seed gives other initial weights and batches, and the
 # difference between the arms moves with it. `run_comparison` does exactly the above for every
-# seed (32 training steps per call into TensorFlow: the same numbers, less overhead), then pairs
-# the arms seed by seed. A run whose loss is not finite, or whose training loss
+# seed, then pairs the arms seed by seed. Two things make it faster and change no number: it
+# trains 32 steps per call into TensorFlow, and each arm's compiled model trains every seed
+# (set to that seed's weights, dropout seeds and a fresh optimizer state), so that Keras
+# traces its step once per arm. A run whose loss is not finite, or whose training loss
 # exceeds 10 times the loss of guessing uniformly (10 ln(classes): 6.9 for two classes), is
 # stopped and marked as diverged; the others go on. With `tensorboard_dir` set, each arm of each
 # seed also writes TensorBoard logs (`tensorboard --logdir <tensorboard_dir>`; in Colab,
@@ -211,8 +213,8 @@ plt.show()
 
 # %% [markdown]
 # ## Time per epoch
-# Epoch 1 includes graph tracing and the first pass through the data; later epochs show what
-# GC costs per epoch (`benchmarks/gc_overhead.py` measures it per step).
+# Epoch 1 fills the data cache, and in the first seed Keras also traces the training step;
+# later epochs show what GC costs per epoch (`benchmarks/gc_overhead.py` measures it per step).
 
 # %%
 plot_epoch_times(result.history)

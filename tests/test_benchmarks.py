@@ -532,3 +532,18 @@ def test_a_table_names_the_machine_of_its_file(tables):
     )["machine"]
     (line,) = [line for line in lines if line.startswith("Machine: ")]
     assert machine["device"] in line and machine["python"] in line and machine["keras"] in line
+
+
+def test_a_cell_compiled_once_per_arm_gives_the_histories_of_one_compiled_per_seed(
+    script, capsys, tmp_path
+):
+    compiled_once = script("compiled_once")
+    output = tmp_path / "compiled_once.json"
+    arguments = ["--seeds", "2", "--epochs", "2", "--max-examples", "64"]
+    compiled_once.main([*arguments, "--output", str(output)])
+    result = json.loads(output.read_text())
+    assert result["identical_histories"] is True
+    assert [row["way"] for row in result["rows"]][0] == "each arm compiled anew"
+    assert result["cell"]["seeds"] == 2 and result["machine"]["cpu_count"] >= 1
+    error = refused(capsys, compiled_once.main, ["--seeds", "1"])
+    assert "--seeds: must be an integer >= 2, got 1" in error

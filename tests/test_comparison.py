@@ -593,7 +593,40 @@ def test_steps_per_execution_trains_the_same_weights():
         data = load_dataset("digits", image_size=16, batch_size=32, augment=False, max_examples=256)
         model = build_model(data.info.image_shape, 10, seed=0)
         config = ComparisonConfig(dataset="digits", augment=False, steps_per_execution=steps)
-        comparison._fit(model, data, "gc", 0, config.replace(epochs=2), 0, None)
+        compiled = comparison.compile_arm(model, "gc", config, data.info.num_classes)
+        comparison._fit(compiled.model, data, "gc", 0, config.replace(epochs=2), 0, None)
         trained.append(model.get_weights())
     for a, b in zip(*trained, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "settings, compiles",
+    [
+        ({"optimizer": "rmsprop"}, 2),
+        pytest.param({"optimizer": "adam", "centralize": "update"}, 2, marks=pytest.mark.slow),
+        pytest.param(
+            {"optimizer": "sgd", "precision": "mixed_bfloat16"}, 2, marks=pytest.mark.slow
+        ),
+        pytest.param({"optimizer": "adagrad"}, 6, marks=pytest.mark.slow),  # starts at 0.1
+    ],
+    ids=["rmsprop", "adam-update", "sgd-mixed", "adagrad"],
+)
+def test_one_compiled_model_per_arm_trains_every_seed_as_a_new_model_would(
+    settings, compiles, monkeypatch
+):
+    compiled = []
+
+    def counted(*args):
+        compiled.append(args[1])
+        return compile_arm(*args)
+
+    compile_arm = comparison.compile_arm
+    monkeypatch.setattr(comparison, "compile_arm", counted)
+    grid = {**settings, "seeds": [0, 1, 2], "learning_rate": 1e-3}
+    together = compare(**grid).history
+    assert len(compiled) == compiles  # once per arm, unless the optimizer starts from weights
+    alone = [compare(**{**grid, "seeds": [seed]}).history for seed in grid["seeds"]]
+    columns = ["seed", "arm", "epoch", *METRICS, "diverged", "initial_weights"]
+    alone = pd.concat(alone, ignore_index=True)[columns]
+    pd.testing.assert_frame_equal(together[columns], alone, check_exact=True)
