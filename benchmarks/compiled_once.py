@@ -18,6 +18,7 @@ import shlex
 import sys
 import time
 
+import pandas as pd
 from common import at_least, check_output, load_average, print_table, write_results
 
 from gc_tutorial.analysis import ARMS, HISTORY_COLUMNS
@@ -30,10 +31,7 @@ TIMES = ["train_time_s", "eval_time_s"]
 
 
 def each_arm_compiled_anew(config: ComparisonConfig):
-    """Every arm of every seed on a model compiled for it, as `run_comparison` trained before
-    it kept each arm's compiled model."""
-    import pandas as pd
-
+    """Every arm of every seed on a model compiled for that arm and seed alone."""
     rows = []
     for seed in config.seeds:
         start = None
