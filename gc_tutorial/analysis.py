@@ -1,12 +1,9 @@
-"""Tables in, tables out: what a comparison, a grid of runs and a study are summarised into.
+"""A comparison's tables: from its per-epoch table to one row per arm, seed and metric.
 
-Pure functions on pandas tables (no files, no plots). A comparison's per-epoch table
-(`HISTORY_COLUMNS`) gives one row per arm (`summarize`), one per seed (`paired_differences`)
-and one per metric (`paired_statistics`); a study's table (the same columns plus
-`CELL_KEYS`) gives one row per cell (`summarize_study`), each arm at its best learning
-rate (`compare_at_best_learning_rates`) and the epochs to a target (`epochs_to_target`);
-a batch grid's runs give one row per optimizer x learning rate (`summarize_grid`). Every
-paired summary is `stats.paired_fields` of GC - baseline per seed.
+Pure functions on pandas tables (no files, no plots). The per-epoch table (`HISTORY_COLUMNS`)
+gives one row per arm (`summarize`), one per seed (`paired_differences`) and one per metric
+(`paired_statistics`, each `stats.paired_fields` of GC - baseline per seed). The grids' and
+the study's tables build on these (`gc_tutorial.grids.tables`).
 """
 
 from __future__ import annotations

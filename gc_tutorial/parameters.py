@@ -5,7 +5,9 @@ A notebook declares its parameters once, as annotated plain variables in its cel
 That checks every value with the checks of `ComparisonConfig`, refuses a name that papermill
 injected but the notebook does not declare (papermill itself only warns), and in quick mode
 (GC_TUTORIAL_QUICK=1) gives the parameters nobody set their quick values. Running that cell
-again, or the whole notebook twice in one kernel, gives the same values.
+again, or the whole notebook twice in one kernel, gives the same values. Notebooks beyond
+the lesson declare more parameters (`MoreParameters`; the grids' notebooks:
+`gc_tutorial.grids.parameters`).
 """
 
 from __future__ import annotations
@@ -13,21 +15,12 @@ from __future__ import annotations
 import ast
 import difflib
 import os
-import tempfile
 from collections.abc import Collection, Mapping, MutableMapping
 from types import SimpleNamespace
+from typing import NamedTuple
 
 from gc_tutorial._quiet_tensorflow import load_keras_quietly
-from gc_tutorial.checks import (
-    KERAS_OPTIMIZERS,
-    SEED_LIMIT,
-    check_bool,
-    check_int,
-    check_number,
-    check_optional_text,
-    check_text,
-    fail,
-)
+from gc_tutorial.checks import SEED_LIMIT, check_bool, check_int, check_number, check_optional_text
 from gc_tutorial.config import ComparisonConfig, check_setting, config_defaults
 
 QUICK_MODE_VARIABLE = "GC_TUTORIAL_QUICK"
@@ -39,11 +32,6 @@ NOTEBOOK_DEFAULTS = {
     "output_dir": None,
     "tensorboard_dir": None,
     "by_hand": True,
-    "runs_dir": "runs/grid",
-    "launch_grid": False,
-    "grid_optimizers": ["sgd", "rmsprop", "adam"],
-    "grid_learning_rates": [1e-3, 1e-4],
-    "study_dir": None,
     # Notebook 3's demonstrations on verify's probe model
     "demo_learning_rate": 1e-3,
     "sgd_learning_rate": 0.1,
@@ -64,14 +52,7 @@ QUICK_OVERRIDES = {
     "seeds": [0, 1],
     "max_examples": 512,
     "augment": False,  # flips and rotations change a digit's class
-    "launch_grid": True,
-    "grid_optimizers": ["rmsprop"],
-    "grid_learning_rates": [1e-2],
 }
-# Folders a quick run writes into: a temporary folder each, so a smoke test leaves nothing
-# beside the notebook; made once per kernel, so a re-run finds what the first run wrote.
-QUICK_FOLDERS = ("runs_dir",)
-_quick_folders: dict[str, str] = {}
 
 
 def quick_mode() -> bool:
@@ -82,6 +63,19 @@ def quick_mode() -> bool:
     if value in ("", "0", "false", "no", "off"):
         return False
     raise ValueError(f"{QUICK_MODE_VARIABLE}={value!r}: use 1 (quick mode) or 0 (full tutorial).")
+
+
+class MoreParameters(NamedTuple):
+    """Parameters that some notebooks declare beyond the lesson's: each one's default, its
+    check (`check(name, value)` returns the value), and its quick value, if it has one (a
+    function is called for it)."""
+
+    defaults: Mapping
+    checks: Mapping
+    quick: Mapping
+
+
+NO_MORE_PARAMETERS = MoreParameters({}, {}, {})
 
 
 class NotebookParameters(SimpleNamespace):
@@ -98,6 +92,7 @@ def check_parameters(
     /,
     *,
     passed: Collection[str] | None = None,
+    more: MoreParameters = NO_MORE_PARAMETERS,
     **values,
 ) -> NotebookParameters:
     """Check a notebook's parameters, apply quick mode, say what is in force.
@@ -108,6 +103,7 @@ def check_parameters(
             mode's) are written back, so that the notebook reads them as plain variables.
         passed: the names set with papermill's -p or -y, which quick mode never replaces.
             By default, those of the cell papermill injected (`papermill_parameters`).
+        more: the parameters this notebook may declare beyond the lesson's.
         **values: the parameters, by name, instead of a namespace.
 
     Raises `ValueError` naming the parameter, the value given and what is allowed, with a
@@ -118,14 +114,16 @@ def check_parameters(
         if passed is None:
             passed = set(papermill_parameters(namespace))
     passed = set(passed or ())
-    unknown = set(values) - set(TUTORIAL_DEFAULTS)
-    refuse_unknown_names(unknown, TUTORIAL_DEFAULTS, "Unknown parameter")
+    defaults = {**TUTORIAL_DEFAULTS, **more.defaults}
+    refuse_unknown_names(set(values) - set(defaults), defaults, "Unknown parameter")
     refuse_unknown_names(passed - set(values), values, "This notebook has no parameter")
-    checked = {name: check_parameter(name, value) for name, value in values.items()}
+    checked = {name: check_parameter(name, value, more) for name, value in values.items()}
     quick, changed = quick_mode(), {}
-    if quick:
-        for name, value in _quick_values(checked).items():
-            if name not in passed and checked[name] == TUTORIAL_DEFAULTS[name] != value:
+    quick_values = {**QUICK_OVERRIDES, **more.quick} if quick else {}
+    for name, value in quick_values.items():
+        if name in checked and name not in passed and checked[name] == defaults[name]:
+            value = value() if callable(value) else value
+            if value != checked[name]:
                 changed[name] = (checked[name], value)
                 checked[name] = value
     if namespace is not None:
@@ -151,30 +149,19 @@ def papermill_parameters(namespace: Mapping) -> dict:
     return found
 
 
-def _quick_values(checked: dict) -> dict:
-    """Quick mode's value for each of these parameters that has one."""
-    quick = {name: value for name, value in QUICK_OVERRIDES.items() if name in checked}
-    for name in QUICK_FOLDERS:
-        if name in checked:
-            if not os.path.isdir(_quick_folders.get(name, "")):
-                _quick_folders[name] = tempfile.mkdtemp(prefix=f"gc-tutorial-quick-{name}-")
-            quick[name] = _quick_folders[name]
-    return quick
-
-
-def check_parameter(name: str, value: object):
+def check_parameter(name: str, value: object, more: MoreParameters = NO_MORE_PARAMETERS):
     """One parameter, checked as the config checks it, with a papermill hint on failure."""
     try:
         if name in config_defaults():
             checked = check_setting(name, value)
             return list(checked) if name == "seeds" else checked
-        return NOTEBOOK_CHECKS[name](name, value)
+        return {**NOTEBOOK_CHECKS, **more.checks}[name](name, value)
     except ValueError as error:
-        raise ValueError(f"{error} With papermill: {papermill_example(name)}") from None
+        default = {**TUTORIAL_DEFAULTS, **more.defaults}[name]
+        raise ValueError(f"{error} With papermill: {papermill_example(name, default)}") from None
 
 
-def papermill_example(name: str) -> str:
-    default = TUTORIAL_DEFAULTS[name]
+def papermill_example(name: str, default: object) -> str:
     if isinstance(default, list):
         return f"-y '{name}: {default}'"
     return f"-p {name} {default}"
@@ -204,33 +191,11 @@ def describe(values: dict, quick: bool, changed: dict, passed: Collection[str]) 
     return f"{header}\nParameters: {', '.join(f'{k}={v!r}' for k, v in values.items())}"
 
 
-def _optimizer_list(name, value):
-    if not isinstance(value, list) or not value:
-        fail(name, value, "a non-empty list of optimizer names")
-    names = []
-    for index, item in enumerate(value):
-        if not isinstance(item, str) or item.lower() not in KERAS_OPTIMIZERS:
-            fail(f"{name}[{index}]", item, f"a known optimizer name: {', '.join(KERAS_OPTIMIZERS)}")
-        names.append(item.lower())
-    return names
-
-
-def _learning_rate_list(name, value):
-    if not isinstance(value, list) or not value:
-        fail(name, value, "a non-empty list of finite numbers >= 0")
-    return [check_number(name, item) for item in value]
-
-
 NOTEBOOK_CHECKS = {
     "seed": lambda name, value: check_int(name, value, 0, SEED_LIMIT),
     "output_dir": check_optional_text,
     "tensorboard_dir": check_optional_text,
     "by_hand": check_bool,
-    "runs_dir": check_text,
-    "launch_grid": check_bool,
-    "grid_optimizers": _optimizer_list,
-    "grid_learning_rates": _learning_rate_list,
-    "study_dir": check_optional_text,
     "demo_learning_rate": check_number,
     "sgd_learning_rate": check_number,
     "weight_decay": check_number,

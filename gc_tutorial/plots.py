@@ -1,4 +1,4 @@
-"""Plots of a comparison: learning curves, paired final accuracy, time per epoch, batch runs."""
+"""Plots of a comparison: learning curves, paired final accuracy, time per epoch; and images."""
 
 from __future__ import annotations
 

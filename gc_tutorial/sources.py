@@ -147,19 +147,6 @@ def network_reachable(host: str, port: int, timeout_s: float = 3.0) -> bool:
 # --- tensorflow-datasets ---------------------------------------------------------------
 
 
-def check_tfds_name(name: str) -> None:
-    """Refuse, in a second and offline, a name that tensorflow-datasets does not know."""
-    import tensorflow_datasets as tfds
-
-    try:
-        tfds.builder_cls(name.split(":")[0].split("/")[0])  # the name without version or config
-    except ValueError:  # tfds's DatasetNotFoundError
-        raise FileNotFoundError(
-            f"`dataset` {name!r} is neither a folder ({str(Path(name).resolve())!r} does not "
-            f"exist) nor a tensorflow-datasets name. `dataset` must be {SOURCE_KINDS}."
-        ) from None
-
-
 def tfds_examples(
     name: str, max_examples: int | None, data_dir: str | os.PathLike | None
 ) -> Examples:

@@ -63,9 +63,9 @@ max_examples: int = None  # cap on the examples of each split (None: all)
 augment: bool = True  # flip/rotate/zoom the training images (not for digits)
 
 # %%
-from gc_tutorial.parameters import check_parameters
+from gc_tutorial.grids.parameters import check_grid_parameters
 
-parameters = check_parameters(globals())
+parameters = check_grid_parameters(globals())
 
 # %% [markdown]
 # ## Run the grid (when asked)

@@ -63,9 +63,9 @@
 study_dir: str = None  # a study's folder (None: the committed study)
 
 # %%
-from gc_tutorial.parameters import check_parameters
+from gc_tutorial.grids.parameters import check_grid_parameters
 
-parameters = check_parameters(globals())
+parameters = check_grid_parameters(globals())
 
 # %% [markdown]
 # ## What was run, where, and how long it took

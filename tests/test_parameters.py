@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from gc_tutorial.config import ComparisonConfig, config_defaults
+from gc_tutorial.grids.parameters import GRID_DEFAULTS, check_grid_parameters
 from gc_tutorial.parameters import (
     NOTEBOOK_DEFAULTS,
     QUICK_OVERRIDES,
@@ -47,14 +48,32 @@ def quick(monkeypatch):
         ("optimizer", "nosuch", "nosuch"),
         ("max_examples", 0, "`max_examples`"),
         ("dataset", "", "`dataset` must be a non-empty string"),
-        ("grid_learning_rates", [0.1, "x"], "`grid_learning_rates`"),
-        ("grid_optimizers", ["sgd", "x"], "`grid_optimizers\\[1\\]` must be a known optimizer"),
         ("seed", 2**32, "`seed` must be an int >= 0 and < 4294967296"),
     ],
 )
 def test_bad_values_get_a_clear_error(full_mode, name, value, message):
     with pytest.raises(ValueError, match=message):
         check_parameters(**{name: value})
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("grid_learning_rates", [0.1, "x"], "`grid_learning_rates`"),
+        ("grid_optimizers", ["sgd", "x"], "`grid_optimizers\\[1\\]` must be a known optimizer"),
+        ("grid_optimizers", [], "With papermill: -y 'grid_optimizers: \\['sgd'"),
+        ("launch_grid", 1, "`launch_grid` must be True or False"),
+    ],
+)
+def test_the_grid_notebooks_parameters_are_checked_too(full_mode, name, value, message):
+    with pytest.raises(ValueError, match=message):
+        check_grid_parameters(**{name: value})
+
+
+def test_the_lesson_does_not_know_the_grid_notebooks_parameters(full_mode):
+    with pytest.raises(ValueError, match="Unknown parameter `runs_dir`"):
+        check_parameters(runs_dir="runs/grid")
+    assert not set(GRID_DEFAULTS) & set(TUTORIAL_DEFAULTS)
 
 
 def test_unknown_parameter_is_refused_with_the_closest_name(full_mode):
@@ -204,13 +223,13 @@ def test_quick_mode_keeps_what_papermill_passed_even_at_its_default(quick):
 def test_quick_mode_writes_into_temporary_folders_made_once_per_kernel(
     quick, tmp_path, monkeypatch
 ):
-    import gc_tutorial.parameters as parameters
+    import gc_tutorial.grids.parameters as grid_parameters
 
-    monkeypatch.setattr(parameters, "_quick_folders", {})
+    monkeypatch.setattr(grid_parameters, "_quick_runs_dir", [])
 
-    def run_cell():  # the parameters cell, then check_parameters, as a (re-)run executes them
-        namespace = notebook_namespace({"runs_dir": TUTORIAL_DEFAULTS["runs_dir"]})
-        return Path(check_parameters(namespace).runs_dir)
+    def run_cell():  # the parameters cell, then its check, as a (re-)run executes them
+        namespace = notebook_namespace({"runs_dir": GRID_DEFAULTS["runs_dir"]})
+        return Path(check_grid_parameters(namespace).runs_dir)
 
     folder = run_cell()
     assert folder.is_dir() and folder.is_relative_to(tempfile.gettempdir())
@@ -220,7 +239,11 @@ def test_quick_mode_writes_into_temporary_folders_made_once_per_kernel(
     shutil.rmtree(folder)  # deleted by hand: the next run makes a new one
     assert run_cell().is_dir()
     passed = notebook_namespace({"runs_dir": "x"}, {"runs_dir": str(tmp_path / "mine")})
-    assert check_parameters(passed).runs_dir == str(tmp_path / "mine")
+    assert check_grid_parameters(passed).runs_dir == str(tmp_path / "mine")
+    grid = check_grid_parameters(
+        notebook_namespace({k: GRID_DEFAULTS[k] for k in ("launch_grid", "grid_optimizers")})
+    )
+    assert grid.launch_grid is True and grid.grid_optimizers == ["rmsprop"]  # quick values
     unsaved = notebook_namespace({"output_dir": TUTORIAL_DEFAULTS["output_dir"]})
     assert check_parameters(unsaved).output_dir is None  # notebook 4 saves only when asked
 

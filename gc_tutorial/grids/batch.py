@@ -50,10 +50,11 @@ from gc_tutorial.grids.notebook_runs import (
     stop_on_mixing,
     stop_on_other_settings,
 )
+from gc_tutorial.grids.parameters import GRID_DEFAULTS
 from gc_tutorial.grids.runs_folder import lock_folder, safe_name
 from gc_tutorial.grids.saved import MixedResultsError, load_comparison
 from gc_tutorial.grids.tables import summarize_grid
-from gc_tutorial.parameters import NOTEBOOK_DEFAULTS, quick_mode
+from gc_tutorial.parameters import quick_mode
 from gc_tutorial.results import jsonable
 
 
@@ -214,7 +215,6 @@ def check_datasets(plan: GridPlan) -> None:
     is a tensorflow-datasets name, before the first run."""
     # TensorFlow loads here, once the arguments are checked: a bad flag is answered at once.
     from gc_tutorial.data import load_dataset
-    from gc_tutorial.sources import check_tfds_name
 
     checked = set()
     for cell in plan.cells:
@@ -226,7 +226,7 @@ def check_datasets(plan: GridPlan) -> None:
             continue
         checked.add(dataset)
         if not Path(dataset).is_absolute():  # not a folder: a tensorflow-datasets name
-            check_tfds_name(dataset)
+            _check_tfds_name(dataset)
             continue
         load_dataset(
             dataset,
@@ -235,6 +235,21 @@ def check_datasets(plan: GridPlan) -> None:
             augment=False,
             max_examples=settings.get("max_examples"),
         )
+
+
+def _check_tfds_name(name: str) -> None:
+    """Refuse, in a second and offline, a name that tensorflow-datasets does not know."""
+    import tensorflow_datasets as tfds
+
+    from gc_tutorial.sources import SOURCE_KINDS
+
+    try:
+        tfds.builder_cls(name.split(":")[0].split("/")[0])  # the name without version or config
+    except ValueError:  # tfds's DatasetNotFoundError
+        raise FileNotFoundError(
+            f"`dataset` {name!r} is neither a folder ({str(Path(name).resolve())!r} does not "
+            f"exist) nor a tensorflow-datasets name. `dataset` must be {SOURCE_KINDS}."
+        ) from None
 
 
 def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
@@ -290,13 +305,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="the notebook each run executes (default: the comparison notebook, notebook 4, "
         "as installed with the package)",
     )
-    parser.add_argument("--runs-dir", default=NOTEBOOK_DEFAULTS["runs_dir"])
-    parser.add_argument("--optimizers", nargs="+", default=NOTEBOOK_DEFAULTS["grid_optimizers"])
+    parser.add_argument("--runs-dir", default=GRID_DEFAULTS["runs_dir"])
+    parser.add_argument("--optimizers", nargs="+", default=GRID_DEFAULTS["grid_optimizers"])
     parser.add_argument(
         "--learning-rates",
         type=float,
         nargs="+",
-        default=NOTEBOOK_DEFAULTS["grid_learning_rates"],
+        default=GRID_DEFAULTS["grid_learning_rates"],
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=config_defaults()["seeds"])
     parser.add_argument(
