@@ -373,6 +373,23 @@ def compiled_once_rows(results: list[dict]) -> list[tuple]:
     ]
 
 
+def worker_memory_rows(results: list[dict]) -> list[tuple]:
+    (result,) = results
+    same = "identical" if result["identical_histories"] else "DIFFERENT"
+    return [
+        (
+            r["way"],
+            f"`{result['variable']}` {r['environment']}",
+            f"{r['steady_epoch_s']:.2f} s",
+            f"{r['speed_up']:.2f}",
+            f"{r['page_faults']:,}",
+            f"{r['user_s']:.1f} s + {r['system_s']:.1f} s",
+            same,
+        )
+        for r in result["rows"]
+    ]
+
+
 def study_runs_rows(results: list[dict]) -> list[tuple]:
     (result,) = results
     return [
@@ -590,6 +607,22 @@ TABLES = [
             "histories",
         ),
         compiled_once_rows,
+    ),
+    Table(
+        "worker_memory",
+        "One study cell in a one-thread Dask worker: Dask's default environment or the grid's",
+        ("worker_memory.json",),
+        "python benchmarks/worker_memory.py --output benchmarks/results/worker_memory.json",
+        (
+            "worker environment",
+            "variable",
+            "epoch (after the first)",
+            "speed-up",
+            "page faults",
+            "CPU: user + system",
+            "histories",
+        ),
+        worker_memory_rows,
     ),
     Table(
         "study_runs",

@@ -534,6 +534,20 @@ def test_a_table_names_the_machine_of_its_file(tables):
     assert machine["device"] in line and machine["python"] in line and machine["keras"] in line
 
 
+def test_a_worker_without_dasks_memory_trimming_trains_the_same_numbers(script, tmp_path):
+    import cloudpickle
+
+    worker_memory = script("worker_memory")
+    cloudpickle.register_pickle_by_value(worker_memory)  # its task runs in a Dask worker
+    output = tmp_path / "worker_memory.json"
+    arguments = ["--seeds", "1", "--epochs", "2", "--max-examples", "64"]
+    worker_memory.main([*arguments, "--output", str(output)])
+    result = json.loads(output.read_text())
+    assert result["identical_histories"] is True
+    assert [row["environment"] for row in result["rows"]] == ["65536", "not set"]
+    assert all(row["page_faults"] > 0 for row in result["rows"])
+
+
 def test_a_cell_compiled_once_per_arm_gives_the_histories_of_one_compiled_per_seed(
     script, capsys, tmp_path
 ):

@@ -158,7 +158,8 @@ def test_ctrl_c_on_a_study_leaves_no_process_of_its_own_running(tmp_path):
             if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
         ]
 
-    while alive() and time.monotonic() < interrupted + 5:
+    # A killed worker's exit, which hands its memory back, takes seconds on a busy machine.
+    while alive() and time.monotonic() < interrupted + 30:
         time.sleep(0.2)
     assert len(started) >= 3 and alive() == []
     assert running.returncode == 130

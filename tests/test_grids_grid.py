@@ -2,12 +2,13 @@
 and the same files from a LocalCluster worker as from this process."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from gc_tutorial.grids.cluster import check_workers, describe_where
+from gc_tutorial.grids.cluster import check_workers, describe_where, local_cluster
 from gc_tutorial.grids.grid import (
     COMPLETE_MARKER,
     ERROR_FILE,
@@ -192,3 +193,17 @@ def test_the_staging_folder_is_the_projects_and_only_its_own_entries_are_removed
     run_plan(GridPlan(tmp_path, cells(2)), workers=0, progress=False)
     assert [path.name for path in staging.iterdir()] == ["mine"]
     assert STAGING_FOLDER not in ("staging", ".staging", "tmp", ".tmp")
+
+
+def test_the_grids_workers_start_without_dasks_memory_trimming(monkeypatch):
+    """Dask starts its workers with MALLOC_TRIM_THRESHOLD_, which makes a TensorFlow epoch on CPU
+    about twice as long (benchmarks/worker_memory.py). The grid's workers start without it, also
+    when this process's environment has it (a LocalCluster with Dask's defaults leaves it there)."""
+    from distributed import Client
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        values = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+        assert list(values.values()) == [None]
+        assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # a restarted worker inherits none
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # this process's, put back

@@ -14,6 +14,12 @@ from collections.abc import Callable, Iterator
 
 SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 SCHEDULER_TIMEOUT_S = 10
+# Dask starts each worker process with MALLOC_TRIM_THRESHOLD_=65536, so that freed memory goes
+# back to the system at once. Set at all, it turns off glibc's adaptive thresholds: TensorFlow's
+# buffers are then mapped and faulted in anew at every op, and a CPU epoch takes about twice as
+# long (`benchmarks/worker_memory.py`). The LocalCluster's workers keep glibc's own settings.
+TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
+WORKER_ENVIRONMENT = {f"distributed.nanny.pre-spawn-environ.{TRIM_VARIABLE}": None}
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,7 +127,7 @@ def _scheduler_answer(address: str) -> str | None:
 @contextlib.contextmanager
 def _client(workers: int | None, scheduler: str | None):
     """A Dask client of `scheduler`, or of a `LocalCluster` started and closed here."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler:
         answer = _scheduler_answer(scheduler)
@@ -134,19 +140,41 @@ def _client(workers: int | None, scheduler: str | None):
             yield client
         return
     before = _descendants()
-    cluster = LocalCluster(
-        n_workers=workers or os.cpu_count() or 1,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",  # any free port: grids started side by side never clash
-        silence_logs=logging.ERROR,
-    )
-    with cluster, Client(cluster) as client:
+    with local_cluster(workers or os.cpu_count() or 1) as cluster, Client(cluster) as client:
         try:
             yield client
         except KeyboardInterrupt:  # Ctrl-C: this grid's workers (and their kernels) stop now
             _kill(_descendants() - before)
             raise
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int):
+    """A `LocalCluster` of `workers` one-thread process workers, started without Dask's
+    `MALLOC_TRIM_THRESHOLD_` (`WORKER_ENVIRONMENT`), and closed at the end of the block.
+
+    The variable is also left out of this process's environment while the cluster runs: a
+    LocalCluster with Dask's defaults, started earlier in this process, writes it there, and
+    every worker started since (restarted ones too) would inherit it.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    inherited = os.environ.pop(TRIM_VARIABLE, None)
+    try:
+        with dask.config.set(WORKER_ENVIRONMENT):
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",  # any free port: grids started side by side never clash
+                silence_logs=logging.ERROR,
+            )
+        with cluster:
+            yield cluster
+    finally:
+        if inherited is not None:
+            os.environ[TRIM_VARIABLE] = inherited
 
 
 def _descendants() -> set[int]:
