@@ -2,6 +2,7 @@
 
 import functools
 import json
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -24,17 +25,17 @@ run_grid = functools.partial(batch.run_grid, workers=0)  # in this process: no c
 
 NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
 TINY_COMPARISON = """\
+assert learning_rate < 1, "a run that fails"  # at once, before TensorFlow loads
+
 from gc_tutorial.comparison import run_comparison
 
-assert learning_rate < 1, "a run that fails"
 run_comparison("synthetic", seeds=seeds, epochs=epochs, image_size=16, batch_size=16,
                max_examples=16, optimizer=optimizer, learning_rate=learning_rate,
                output_dir=output_dir, verbose=0)
 """
 
 
-@pytest.fixture
-def tiny_notebook(tmp_path):
+def write_tiny_notebook(folder: Path) -> Path:
     parameters = nbformat.v4.new_code_cell(
         'optimizer = "sgd"\nlearning_rate = 0.01\nmomentum = None\nseeds = [0]\nepochs = 1\n'
         'output_dir = "out"'
@@ -46,9 +47,44 @@ def tiny_notebook(tmp_path):
             "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}
         },
     )
-    path = tmp_path / "tiny.ipynb"
+    path = folder / "tiny.ipynb"
     nbformat.write(notebook, path)
     return path
+
+
+@pytest.fixture
+def tiny_notebook(tmp_path):
+    return write_tiny_notebook(tmp_path)
+
+
+ONE_RUN = {"optimizers": ["sgd"], "learning_rates": [1e-3], "seeds": [0]}
+
+
+@pytest.fixture(autouse=True)
+def out_of_quick_mode(monkeypatch):
+    """Every test starts out of quick mode, as the one run below was made."""
+    monkeypatch.setenv("GC_TUTORIAL_QUICK", "0")
+
+
+@pytest.fixture(scope="module")
+def one_grid(tmp_path_factory):
+    """The statuses and runs folder of a grid that names one run (ONE_RUN, every other
+    parameter at the tiny notebook's default) twice over: the run that several tests start
+    from, trained once per test process (each test gets a copy, `runs_with_one_run`)."""
+    folder = tmp_path_factory.mktemp("one-grid")
+    grid = {"optimizers": ["sgd", "SGD"], "learning_rates": [1e-3, 0.001], "seeds": [0]}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GC_TUTORIAL_QUICK", "0")
+        statuses = run_grid(write_tiny_notebook(folder), folder / "runs", **grid)
+    return statuses, folder / "runs"
+
+
+@pytest.fixture
+def runs_with_one_run(one_grid, tiny_notebook, tmp_path) -> Path:
+    """A runs folder holding ONE_RUN, complete, as the tiny notebook made it."""
+    runs_dir = tmp_path / "runs"
+    shutil.copytree(one_grid[1], runs_dir)
+    return runs_dir
 
 
 @pytest.mark.slow
@@ -78,10 +114,9 @@ def test_a_misspelt_parameter_stops_the_grid_before_any_run(tiny_notebook, tmp_p
 
 
 @pytest.mark.slow
-def test_a_rerun_with_other_parameters_never_mixes(tiny_notebook, tmp_path):
-    runs_dir = tmp_path / "runs"
+def test_a_rerun_with_other_parameters_never_mixes(tiny_notebook, runs_with_one_run):
+    runs_dir = runs_with_one_run  # sgd 1e-3 seed 0, 1 epoch
     one = {"optimizers": ["sgd"], "learning_rates": [1e-3]}
-    run_grid(tiny_notebook, runs_dir, seeds=[0], parameters={"epochs": 1}, **one)
     with pytest.raises(ValueError, match="epochs: 1 -> 2"):
         run_grid(tiny_notebook, runs_dir, seeds=[0, 1], parameters={"epochs": 2}, **one)
     assert not (runs_dir / run_name("sgd", 1e-3, 1)).exists()  # stopped before any run
@@ -95,23 +130,22 @@ def test_a_rerun_with_other_parameters_never_mixes(tiny_notebook, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_run_killed_before_its_marker_is_run_again(tiny_notebook, tmp_path):
-    runs_dir = tmp_path / "runs"
-    grid = {"optimizers": ["sgd"], "learning_rates": [1e-3], "seeds": [0]}
-    run_grid(tiny_notebook, runs_dir, **grid)
+def test_a_run_killed_before_its_marker_is_run_again(tiny_notebook, runs_with_one_run):
+    runs_dir = runs_with_one_run
     folder = runs_dir / run_name("sgd", 1e-3, 0)
     (folder / COMPLETE_MARKER).unlink()  # killed after results.json, before the marker
     (folder / "comparison.ipynb").write_text("")
     assert collect_runs(runs_dir).empty
-    statuses = run_grid(tiny_notebook, runs_dir, **grid)
+    statuses = run_grid(tiny_notebook, runs_dir, **ONE_RUN)
     assert list(statuses["status"]) == ["done"]
     assert json.loads((folder / "comparison.ipynb").read_text())["cells"]
 
 
 @pytest.mark.slow
-def test_collect_runs_refuses_runs_with_different_shared_parameters(tiny_notebook, tmp_path):
-    runs_dir = tmp_path / "runs"
-    run_grid(tiny_notebook, runs_dir, optimizers=["sgd"], learning_rates=[1e-3], seeds=[0])
+def test_collect_runs_refuses_runs_with_different_shared_parameters(
+    tiny_notebook, runs_with_one_run, tmp_path
+):
+    runs_dir = runs_with_one_run  # sgd 1e-3 seed 0, 1 epoch
     other = tmp_path / "other"
     run_grid(
         tiny_notebook,
@@ -219,29 +253,27 @@ def test_duplicate_grid_points_and_seeds_are_dropped():
 
 
 @pytest.mark.slow
-def test_duplicate_grid_points_run_once(tiny_notebook, tmp_path):
-    grid = {"optimizers": ["sgd", "SGD"], "learning_rates": [1e-3, 0.001], "seeds": [0]}
-    statuses = run_grid(tiny_notebook, tmp_path / "runs", **grid)
+def test_duplicate_grid_points_run_once(one_grid):
+    statuses, runs_dir = one_grid  # sgd and SGD, 1e-3 and 0.001
+    assert [path.name for path in runs_dir.glob("[!.]*")] == ["sgd-lr0.001-seed0"]
     assert list(statuses["run"]) == ["sgd-lr0.001-seed0"] and list(statuses["status"]) == ["done"]
 
 
 @pytest.mark.slow
 def test_a_run_is_identified_by_the_notebook_code_and_quick_mode(
-    tiny_notebook, tmp_path, monkeypatch
+    tiny_notebook, runs_with_one_run, monkeypatch
 ):
-    monkeypatch.setenv("GC_TUTORIAL_QUICK", "1")
-    runs_dir, one = tmp_path / "runs", {"optimizers": ["sgd"], "learning_rates": [1e-3]}
-    run_grid(tiny_notebook, runs_dir, seeds=[0], **one)
+    runs_dir, one = runs_with_one_run, {"optimizers": ["sgd"], "learning_rates": [1e-3]}
     notebook = nbformat.read(tiny_notebook, as_version=4)
     notebook.cells.append(nbformat.v4.new_markdown_cell("Prose changes no result."))
     nbformat.write(notebook, tiny_notebook)
     statuses = run_grid(tiny_notebook, runs_dir, seeds=[0], **one)
     assert list(statuses["status"]) == ["skipped (complete, same parameters)"]
 
-    monkeypatch.setenv("GC_TUTORIAL_QUICK", "0")
-    with pytest.raises(ValueError, match="sgd-lr0.001-seed0 \\(quick mode: True -> False\\)"):
-        run_grid(tiny_notebook, runs_dir, seeds=[0], **one)
     monkeypatch.setenv("GC_TUTORIAL_QUICK", "1")
+    with pytest.raises(ValueError, match="sgd-lr0.001-seed0 \\(quick mode: False -> True\\)"):
+        run_grid(tiny_notebook, runs_dir, seeds=[0], **one)
+    monkeypatch.setenv("GC_TUTORIAL_QUICK", "0")
     notebook.cells[1].source += "\nprint('code changes the result')"
     nbformat.write(notebook, tiny_notebook)
     with pytest.raises(ValueError, match="notebook code: tiny.ipynb [0-9a-f]{16} -> tiny.ipynb"):
@@ -340,10 +372,8 @@ def test_replacing_part_of_a_grid_refuses_up_front_what_it_could_not_average(
 
 
 @pytest.mark.slow
-def test_passing_a_default_explicitly_reruns_nothing(tiny_notebook, tmp_path):
-    grid = {"optimizers": ["sgd"], "learning_rates": [1e-3], "seeds": [0]}
-    run_grid(tiny_notebook, tmp_path / "runs", **grid)
+def test_passing_a_default_explicitly_reruns_nothing(tiny_notebook, runs_with_one_run):
     statuses = run_grid(
-        tiny_notebook, tmp_path / "runs", parameters={"momentum": None, "epochs": 1}, **grid
+        tiny_notebook, runs_with_one_run, parameters={"momentum": None, "epochs": 1}, **ONE_RUN
     )
     assert list(statuses["status"]) == ["skipped (complete, same parameters)"]
