@@ -608,7 +608,7 @@ def test_steps_per_execution_trains_the_same_weights():
         pytest.param(
             {"optimizer": "sgd", "precision": "mixed_bfloat16"}, 2, marks=pytest.mark.slow
         ),
-        pytest.param({"optimizer": "adagrad"}, 6, marks=pytest.mark.slow),  # starts at 0.1
+        pytest.param({"optimizer": "adagrad"}, 4, marks=pytest.mark.slow),  # starts at 0.1
     ],
     ids=["rmsprop", "adam-update", "sgd-mixed", "adagrad"],
 )
@@ -623,7 +623,7 @@ def test_one_compiled_model_per_arm_trains_every_seed_as_a_new_model_would(
 
     compile_arm = comparison.compile_arm
     monkeypatch.setattr(comparison, "compile_arm", counted)
-    grid = {**settings, "seeds": [0, 1, 2], "learning_rate": 1e-3}
+    grid = {**settings, "seeds": [0, 1], "learning_rate": 1e-3}
     together = compare(**grid).history
     assert len(compiled) == compiles  # once per arm, unless the optimizer starts from weights
     alone = [compare(**{**grid, "seeds": [seed]}).history for seed in grid["seeds"]]

@@ -150,7 +150,7 @@ def test_notebook_1_loads_horses_or_humans_at_300_px_under_mock_data(
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_each_notebook_runs_alone_with_its_defaults(notebook, installed, tmp_path, monkeypatch):
-    folder, env = alone(tmp_path, notebook, installed, quick=False, horses=8)
+    folder, env = alone(tmp_path, notebook, installed, quick=False, horses=4)
     executed = execute(folder, notebook.name, env, monkeypatch)
     if notebook.stem == "04_comparison":
         text = json.dumps(executed)
