@@ -2,13 +2,12 @@
 
 Run as `bash docs/build.sh [--quick]`. Steps, all under docs/_build/:
 
-1. executed/: each notebook of notebooks/ run with papermill from a work folder holding the
-   committed notebooks (quick mode two at a time, the full build one after the other in
-   reading order); a note on how it ran (mode, data set, machine, time, source links) goes
-   after its title. The full build runs the notebooks' own defaults on horses_or_humans;
-   where that dataset can neither be read from a prepared copy nor downloaded, it runs them
-   on scikit-learn's digits with settings that learn (`OFFLINE_PARAMETERS`), and every page
-   says so.
+1. executed/: each notebook of notebooks/ run with papermill, in reading order, from a work
+   folder holding the committed notebooks (notebook 5 runs notebook 4 from there); a note on
+   how it ran (mode, data set, machine, time, source links) goes after its title. The full
+   build runs the notebooks' own defaults on horses_or_humans; where that dataset can neither
+   be read from a prepared copy nor downloaded, it runs them on scikit-learn's digits with
+   settings that learn (`OFFLINE_PARAMETERS`), and every page says so.
 2. source/: docs/site/ (Sphinx configuration, the landing page and the other pages), the
    executed notebooks, and what is generated from files on disk: the results (every
    docs/<folder>/ with figures or a summary.csv, docs/study/ first), the benchmark tables
@@ -29,7 +28,6 @@ import socket
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -92,16 +90,9 @@ def main(argv: list[str] | None = None) -> None:
     for folder in ("executed", "source", "html"):
         shutil.rmtree(BUILD / folder, ignore_errors=True)
     notebooks = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
-    work = BUILD / "executed" / "work"  # results/ and runs/ of the notebooks land here
-    shutil.copytree(
-        ROOT / "notebooks", work, ignore=shutil.ignore_patterns("*.py", "results", "runs")
-    )
-    # Quick mode runs two notebooks at a time (they write no file another one reads); the full
-    # build runs them one after the other, so that each page's time is its own.
-    with ThreadPoolExecutor(2 if quick else 1) as pool:
-        executed = list(
-            pool.map(lambda notebook: execute(notebook, work, quick, machine, offline), notebooks)
-        )
+    executed = [
+        execute(notebook, BUILD / "executed", quick, machine, offline) for notebook in notebooks
+    ]
     source = stage_sources(BUILD / "source", notebooks, executed)
     write_build_info(source, quick, machine, executed, offline)
     log(f"sphinx-build -> {BUILD / 'html'}")
@@ -141,16 +132,19 @@ def describe_machine(environment: dict) -> str:
     )
 
 
-def execute(notebook: Path, work: Path, quick: bool, machine: str, offline: bool) -> Path:
-    """Run the copy of `notebook` in the folder `work` with papermill, into `work`'s parent,
-    then put the stamp after its title.
+def execute(notebook: Path, folder: Path, quick: bool, machine: str, offline: bool) -> Path:
+    """Run `notebook` with papermill into `folder`, then put the stamp after its title.
 
     `offline`: the full build without the tutorial's dataset; the notebook's parameters of
     `OFFLINE_PARAMETERS` are passed, so it runs on digits.
     """
     import papermill
 
-    output = work.parent / notebook.name
+    work = folder / "work"  # results/ and runs/ of the notebooks land here
+    if not work.is_dir():
+        ignore = shutil.ignore_patterns("*.py", "results", "runs")
+        shutil.copytree(notebook.parent, work, ignore=ignore)
+    output = folder / notebook.name
     log(f"executing {notebook.name} ({'quick' if quick else 'full'} mode)")
     executed_at = datetime.now(UTC)
     started = time.perf_counter()
@@ -229,7 +223,6 @@ def stamp(
     else:
         data = f"`{dataset}`."
     when = executed_at.strftime("%Y-%m-%d %H:%M UTC")
-    beside = " (beside another notebook: quick mode runs two at a time)" if quick else ""
     kind = "warning" if quick else "note"
     return "\n".join(
         [
@@ -237,7 +230,7 @@ def stamp(
             f"- Mode: {mode}",
             f"- Data set: {data}",
             f"- Machine: {machine}.",
-            f"- Executed: {when} with papermill, in {seconds:.0f} s{beside}.",
+            f"- Executed: {when} with papermill, in {seconds:.0f} s.",
             f"- Source: {{download}}`{name} <../downloads/source/{name}>` (as committed, without "
             f"outputs; [on GitHub]({REPOSITORY}/blob/main/notebooks/{name})), "
             f"{{download}}`this page as an executed notebook <../downloads/executed/{name}>`, "
