@@ -3,7 +3,7 @@
 Run as `bash docs/build.sh [--quick]`. Steps, all under docs/_build/:
 
 1. executed/: each notebook of notebooks/ run with papermill, in reading order, from a work
-   folder holding the committed notebooks (notebook 5 runs notebook 4 from there); a note on
+   folder holding the committed notebooks (their results/ and runs/ land there); a note on
    how it ran (mode, data set, machine, time, source links) goes after its title. The full
    build runs the notebooks' own defaults on horses_or_humans; where that dataset can neither
    be read from a prepared copy nor downloaded, it runs them on scikit-learn's digits with
