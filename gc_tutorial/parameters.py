@@ -93,6 +93,7 @@ def check_parameters(
     *,
     passed: Collection[str] | None = None,
     more: MoreParameters = NO_MORE_PARAMETERS,
+    load_keras: bool = True,
     **values,
 ) -> NotebookParameters:
     """Check a notebook's parameters, apply quick mode, say what is in force.
@@ -104,6 +105,8 @@ def check_parameters(
         passed: the names set with papermill's -p or -y, which quick mode never replaces.
             By default, those of the cell papermill injected (`papermill_parameters`).
         more: the parameters this notebook may declare beyond the lesson's.
+        load_keras: load Keras now, quietly, for the notebook's next cells (the lesson's
+            import it; the grid notebooks' need not).
         **values: the parameters, by name, instead of a namespace.
 
     Raises `ValueError` naming the parameter, the value given and what is allowed, with a
@@ -129,7 +132,8 @@ def check_parameters(
     if namespace is not None:
         namespace.update(checked)  # the notebook's own variables, checked (and made quick)
     print(describe(checked, quick, changed, passed))
-    load_keras_quietly()  # the notebook's next cells import Keras: its logs stay out of them
+    if load_keras:
+        load_keras_quietly()  # the notebook's next cells import Keras: its logs stay out of them
     return NotebookParameters(**checked, quick=quick, changed=changed)
 
 

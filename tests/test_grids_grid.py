@@ -3,6 +3,7 @@ and the same files from a LocalCluster worker as from this process."""
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -157,6 +158,19 @@ def test_a_local_cluster_writes_the_same_files_as_this_process(tmp_path):
         }
         assert json.loads(written.pop(COMPLETE_MARKER))["identity"] == cell.identity
         assert written == execute_cell(cell).files
+
+
+def test_a_worker_sizes_tensorflows_threads_without_loading_it():
+    # A notebook cell's worker only starts a kernel, which reads the variables when it loads
+    # TensorFlow: loading it in the worker too would cost each worker seconds for nothing.
+    code = (
+        "import os, sys\n"
+        "from gc_tutorial.grids.grid import use_threads\n"
+        "use_threads(1)\n"
+        "print('tensorflow' in sys.modules, os.environ['TF_NUM_INTRAOP_THREADS'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["False", "1"], done.stderr
 
 
 def test_an_incomplete_folder_holding_anything_else_is_refused_never_deleted(tmp_path):

@@ -1,6 +1,9 @@
 """Notebook parameters: checks papermill does not make, unknown names, and quick mode."""
 
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -256,3 +259,22 @@ def test_parameters_read_the_config_not_the_comparison():
     tree = ast.parse(Path(parameters.__file__).read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert "gc_tutorial.comparison" not in imported
+
+
+def test_the_lessons_check_loads_keras_and_the_grid_notebooks_check_does_not():
+    # Notebooks 5 and 6 read runs and tables: their first cell need not wait for TensorFlow.
+    code = (
+        "import sys\n"
+        "from gc_tutorial.grids.parameters import check_grid_parameters\n"
+        "from gc_tutorial.parameters import check_parameters\n"
+        "check_grid_parameters(passed=(), runs_dir='runs')\n"
+        "print('keras loaded:', 'keras' in sys.modules)\n"
+        "check_parameters(passed=(), epochs=1)\n"
+        "print('keras loaded:', 'keras' in sys.modules)\n"
+    )
+    environment = {**os.environ, "GC_TUTORIAL_QUICK": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=300
+    )
+    loaded = [line for line in done.stdout.splitlines() if line.startswith("keras loaded:")]
+    assert loaded == ["keras loaded: False", "keras loaded: True"], done.stderr

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gc_tutorial._quiet_tensorflow import load_tensorflow_quietly
 from gc_tutorial.checks import DIGITS, SYNTHETIC, check_number, check_optimizer_name, check_seeds
 from gc_tutorial.config import ComparisonConfig, config_defaults
 from gc_tutorial.files.saving import COMPARISON_FILES
@@ -213,9 +214,6 @@ def _status(plan: GridPlan, outcome) -> dict:
 def check_datasets(plan: GridPlan) -> None:
     """Load the listing of every folder dataset the runs use, and check that every other name
     is a tensorflow-datasets name, before the first run."""
-    # TensorFlow loads here, once the arguments are checked: a bad flag is answered at once.
-    from gc_tutorial.data import load_dataset
-
     checked = set()
     for cell in plan.cells:
         if plan.state(cell) == "complete":
@@ -228,6 +226,8 @@ def check_datasets(plan: GridPlan) -> None:
         if not Path(dataset).is_absolute():  # not a folder: a tensorflow-datasets name
             _check_tfds_name(dataset)
             continue
+        from gc_tutorial.data import load_dataset  # TensorFlow: only to read a folder
+
         load_dataset(
             dataset,
             image_size=settings.get("image_size", 32),
@@ -239,6 +239,7 @@ def check_datasets(plan: GridPlan) -> None:
 
 def _check_tfds_name(name: str) -> None:
     """Refuse, in a second and offline, a name that tensorflow-datasets does not know."""
+    load_tensorflow_quietly()  # tensorflow-datasets loads TensorFlow
     import tensorflow_datasets as tfds
 
     from gc_tutorial.sources import SOURCE_KINDS

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import io
 import json
 import os
 import re
 import secrets
 import shutil
+import sys
 import tempfile
 import time
 import traceback
@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from gc_tutorial._quiet_tensorflow import load_tensorflow_quietly
 from gc_tutorial.files.storage import check_only_ours, write_atomically
 from gc_tutorial.grids.cluster import SCHEDULER_VARIABLE, check_workers, dask_results
 from gc_tutorial.grids.runs_folder import lock_folder
@@ -155,12 +154,13 @@ def _worker_threads() -> int | None:
 
 
 def use_threads(threads: int) -> None:
-    """Size TensorFlow's thread pools (and those of notebook kernels started from here)."""
+    """Size TensorFlow's thread pools: through the environment, which TensorFlow reads when it
+    loads (later in this process, or in a notebook kernel started from here), and, where this
+    process has loaded it already (a study cell's task), through its configuration."""
     for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ[name] = str(threads)
-    if importlib.util.find_spec("tensorflow") is None:
-        return
-    load_tensorflow_quietly()  # a worker's TensorFlow logs would reach the terminal
+    if "tensorflow" not in sys.modules:
+        return  # a notebook cell: its kernel loads TensorFlow, this worker need not
     import tensorflow as tf
 
     with contextlib.suppress(RuntimeError):  # set already, before this process's first op

@@ -77,5 +77,6 @@ GRID_PARAMETERS = MoreParameters(
 def check_grid_parameters(
     namespace: MutableMapping | None = None, /, **options
 ) -> NotebookParameters:
-    """`check_parameters` for a grid notebook: its parameters and the lesson's."""
-    return check_parameters(namespace, more=GRID_PARAMETERS, **options)
+    """`check_parameters` for a grid notebook: its parameters and the lesson's. Keras is not
+    loaded: the modules that need it load it quietly themselves."""
+    return check_parameters(namespace, more=GRID_PARAMETERS, load_keras=False, **options)
