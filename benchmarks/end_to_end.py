@@ -70,7 +70,7 @@ def write_stand_in(folder: Path, image_size: int, seed: int = 0) -> Path:
     """A folder of synthetic PNGs with horses_or_humans' split sizes and image size."""
     import tensorflow as tf
 
-    from gc_tutorial.data import SYNTHETIC_CLASS_NAMES, synthetic_images
+    from gc_tutorial.datasets.arrays import SYNTHETIC_CLASS_NAMES, synthetic_images
 
     for split, count in HORSES_OR_HUMANS_SPLITS.items():
         images, labels = synthetic_images(count, image_size, seed, split)

@@ -24,6 +24,8 @@ from common import at_least, buildable_image_size, check_output, write_results
 from keras import layers
 
 from gc_tutorial import data
+from gc_tutorial.checks import SYNTHETIC
+from gc_tutorial.datasets.arrays import synthetic_images
 
 
 def example_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int) -> tf.data.Dataset:
@@ -97,8 +99,8 @@ def training_throughputs(image_size: int, batch_size: int, steps: int, seed: int
 
 def source_images(source: str, num_images: int, image_size: int, seed: int):
     """`num_images` decoded uint8 training images and labels from `source`, at `image_size`."""
-    if source == data.SYNTHETIC:
-        return data.synthetic_images(num_images, image_size, seed)
+    if source == SYNTHETIC:
+        return synthetic_images(num_images, image_size, seed)
     loaded = data.load_dataset(
         source,
         image_size=image_size,
@@ -113,7 +115,7 @@ def source_images(source: str, num_images: int, image_size: int, seed: int):
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", default=data.SYNTHETIC)
+    parser.add_argument("--source", default=SYNTHETIC)
     parser.add_argument("--images", type=at_least(1), default=512, help="training images per epoch")
     parser.add_argument("--batch-size", type=at_least(1), default=128)
     parser.add_argument("--image-size", type=buildable_image_size, default=300)

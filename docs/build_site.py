@@ -540,9 +540,10 @@ def study_answer(best: pd.DataFrame) -> str:
 
 
 def api_page() -> str:
-    """The API reference: every public module of gc_tutorial, gc_tutorial.files and
-    gc_tutorial.grids, from their docstrings."""
+    """The API reference: every public module of gc_tutorial, gc_tutorial.datasets,
+    gc_tutorial.files and gc_tutorial.grids, from their docstrings."""
     import gc_tutorial
+    import gc_tutorial.datasets
     import gc_tutorial.files
     import gc_tutorial.grids
 
@@ -550,8 +551,9 @@ def api_page() -> str:
         "# API reference",
         "",
         "Generated from the docstrings of the `gc_tutorial` package, one section per module: the",
-        "core a learner reads, then `gc_tutorial.files` (image folders, results written whole)",
-        "and `gc_tutorial.grids`, the machinery for many runs.",
+        "core a learner reads, then `gc_tutorial.datasets` (image folders, digits, generated",
+        "shapes), `gc_tutorial.files` (results written whole) and `gc_tutorial.grids`, the",
+        "machinery for many runs.",
         "",
         "```{eval-rst}",
         ".. automodule:: gc_tutorial",
@@ -559,7 +561,7 @@ def api_page() -> str:
         "```",
         "",
     ]
-    for package in (gc_tutorial, gc_tutorial.files, gc_tutorial.grids):
+    for package in (gc_tutorial, gc_tutorial.datasets, gc_tutorial.files, gc_tutorial.grids):
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
             if info.name[0] == "_" or info.ispkg:
                 continue

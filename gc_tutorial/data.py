@@ -4,8 +4,8 @@
 `"digits"` (scikit-learn's real handwritten digits, offline), or `"synthetic"`
 (generated offline), and returns batched train and test datasets
 built by one pipeline (`build_pipeline`), plus a `DatasetInfo` that says where the
-images came from. The sources themselves live in `gc_tutorial.sources` and
-`gc_tutorial.files.folders`.
+images came from. The sources themselves live in `gc_tutorial.sources` (tensorflow-datasets)
+and `gc_tutorial.datasets` (folders, digits, synthetic).
 """
 
 from __future__ import annotations
@@ -18,22 +18,20 @@ import numpy as np
 
 from gc_tutorial._quiet_tensorflow import load_tensorflow_quietly
 from gc_tutorial.checks import (
+    DIGITS,
     SEED_LIMIT,
+    SYNTHETIC,
     check_bool,
     check_digits_not_augmented,
     check_int,
     check_optional_int,
 )
 from gc_tutorial.sources import (
-    DIGITS,
-    SYNTHETIC,
     Examples,
     SourceKind,
     check_cache_fits_in_memory,
     dataset_folder,
     decode_image,
-    digits_examples,
-    synthetic_examples,
     tfds_examples,
 )
 
@@ -113,11 +111,9 @@ def load_dataset(
         max_examples: keep at most this many examples of each split.
         data_dir: tensorflow-datasets data directory (where prepared datasets live).
 
-    A folder is read as a user's folder is: every format TensorFlow decodes, nested
-    subfolders in their class, hidden entries ignored, JPEG orientation applied, each file once
-    and only from inside its class folder, files that do not decode skipped with a warning that
-    counts them (`gc_tutorial.files.folders`; the site's data page lists every rule). A cache that
-    would not fit in memory is refused before any image is decoded.
+    A folder is read as a user's folder is (`gc_tutorial.datasets.folders`; the site's data
+    page lists every rule). A cache that would not fit in memory is refused before any image
+    is decoded.
     """
     image_size = check_int("image_size", image_size)
     batch_size = check_int("batch_size", batch_size)
@@ -155,16 +151,19 @@ def load_examples(
     data_dir: str | os.PathLike | None,
 ) -> Examples:
     """The examples of `dataset`: a folder, synthetic, digits, or a tensorflow-datasets name."""
+    # The lesson's dataset comes from tensorflow-datasets; the others' readers load when named.
     folder = dataset_folder(dataset)
     if folder is not None:
-        # A user's folder has rules of its own (links, duplicates, undecodable files): the
-        # folder reader is loaded only for one.
-        from gc_tutorial.files.folders import folder_examples
+        from gc_tutorial.datasets.folders import folder_examples
 
         return folder_examples(folder, image_size, seed, max_examples)
     if dataset == SYNTHETIC:
+        from gc_tutorial.datasets.arrays import synthetic_examples
+
         return synthetic_examples(image_size, seed, max_examples)
     if dataset == DIGITS:
+        from gc_tutorial.datasets.arrays import digits_examples
+
         return digits_examples(image_size, max_examples)
     return tfds_examples(dataset, max_examples, data_dir)
 

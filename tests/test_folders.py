@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 
 from gc_tutorial import sources
 from gc_tutorial.data import load_dataset
-from gc_tutorial.files import folders
+from gc_tutorial.datasets import folders
 
 EXIF_ORIENTATION = 0x0112
 

@@ -11,6 +11,7 @@ from data_helpers import assert_batches, batches, same_batches, split_examples
 from gc_tutorial import sources
 from gc_tutorial.checks import DatasetUnavailableError
 from gc_tutorial.data import load_dataset
+from gc_tutorial.datasets import arrays
 
 
 def user_warnings(function):
@@ -201,8 +202,8 @@ def test_digits_test_split_is_stratified_and_the_same_for_every_seed():
 def test_digits_8px_images_are_the_scikit_learn_pixels():
     from sklearn.datasets import load_digits
 
-    images, labels = sources.digits_images()
-    _, test_index = sources.digits_split()
+    images, labels = arrays.digits_images()
+    _, test_index = arrays.digits_split()
     loaded = load_dataset("digits", image_size=8, batch_size=2000, augment=False)
     ((test_images, test_labels),) = batches(loaded.test)
     expected = load_digits().images[test_index] / 16.0
@@ -218,7 +219,7 @@ def test_available_memory_is_known_on_linux():
 @pytest.mark.parametrize("split, size", [("train", 512), ("test", 128)])
 def test_synthetic_splits_hold_their_own_stream_in_order_with_labels(split, size):
     loaded = load_dataset("synthetic", image_size=12, augment=False, shuffle=False, seed=3)
-    images, labels = sources.synthetic_images(size, 12, 3, split)
+    images, labels = arrays.synthetic_images(size, 12, 3, split)
     ((loaded_images, loaded_labels),) = batches(getattr(loaded, split).rebatch(size))
     np.testing.assert_array_equal(np.round(loaded_images * 255).astype(np.uint8), images)
     np.testing.assert_array_equal(loaded_labels, labels)
@@ -226,8 +227,8 @@ def test_synthetic_splits_hold_their_own_stream_in_order_with_labels(split, size
 
 
 def test_digits_train_split_is_the_scikit_learn_train_indices_with_their_labels():
-    images, labels = sources.digits_images()
-    train_index, test_index = sources.digits_split()
+    images, labels = arrays.digits_images()
+    train_index, test_index = arrays.digits_split()
     assert not set(train_index) & set(test_index)
     assert len(train_index) + len(test_index) == len(labels)
     loaded = load_dataset("digits", image_size=8, batch_size=2000, augment=False, shuffle=False)
