@@ -238,7 +238,7 @@ def at_least(minimum: int) -> Callable[[str], int]:
 
 def buildable_image_size(text: str) -> int:
     """An argparse `type`: an image size the model can be built at (`SMALLEST_IMAGE_SIZE` up)."""
-    from gc_tutorial.model import SMALLEST_IMAGE_SIZE
+    from gc_tutorial.checks import SMALLEST_IMAGE_SIZE
 
     return at_least(SMALLEST_IMAGE_SIZE)(text)
 

@@ -10,14 +10,9 @@ import pandas as pd
 import pytest
 
 from gc_tutorial.grids import batch
-from gc_tutorial.grids.batch import (
-    COMPLETE_MARKER,
-    collect_runs,
-    grid_points,
-    main,
-    parse_value,
-    run_name,
-)
+from gc_tutorial.grids.batch import collect_runs, grid_points, main, run_name
+from gc_tutorial.grids.grid import COMPLETE_MARKER
+from gc_tutorial.grids.notebook_runs import parse_value
 from gc_tutorial.grids.saved import MixedResultsError
 from gc_tutorial.grids.tables import summarize_grid
 
