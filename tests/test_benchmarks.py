@@ -309,6 +309,23 @@ def test_the_comparison_checks_its_settings_before_writing_its_stand_in(
     assert "`seeds` must be a non-empty list of distinct ints" in error
 
 
+def test_the_stand_in_is_a_folder_of_horses_or_humans_sizes_that_loads(script, tmp_path):
+    end_to_end = script("end_to_end")
+    folder = end_to_end.write_stand_in(tmp_path / "stand_in", image_size=11)
+    from gc_tutorial.data import load_dataset
+
+    info = load_dataset(folder, image_size=11, augment=False).info
+    sizes = end_to_end.HORSES_OR_HUMANS_SPLITS
+    assert (info.num_train, info.num_test) == (sizes["train"], sizes["test"])
+    assert info.class_names == ("discs", "rings") and info.kind == "folder"
+
+
+def test_the_pipeline_benchmark_generates_its_synthetic_images(script):
+    images, labels = script("pipeline").source_images("synthetic", 4, 11, seed=0)
+    assert images.shape == (4, 11, 11, 3) and images.dtype == "uint8"
+    assert list(labels) == [0, 1, 0, 1]
+
+
 @pytest.mark.parametrize("name", list(TINY_ARGUMENTS) + ["end_to_end notebooks"])
 @pytest.mark.parametrize("where", ["in a file", "unwritable"])
 def test_an_output_that_cannot_be_written_is_refused_before_any_work(
