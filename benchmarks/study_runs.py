@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
                 "command": record["command"],
                 "where": record.get("workers", "one process"),
                 "wall_time_min": record["wall_time_min"],
+                "load_average_before": record.get("load_average_before"),
                 "machine": record["environment"],
             }
         )

@@ -352,6 +352,7 @@ def grid_scaling_rows(results: list[dict]) -> list[tuple]:
             f"{r['speed_up']:.2f}",
             f"{r['cell_s']:.1f} s: {r['first_epochs_s']:.1f} + {r['steady_training_s']:.1f} + "
             f"{r['evaluation_s']:.1f} + {r['rest_s']:.1f}",
+            f"{r['load_average_before'][0]:.2f}",
         )
         for r in result["rows"]
     ]
@@ -392,10 +393,20 @@ def worker_memory_rows(results: list[dict]) -> list[tuple]:
 
 def study_runs_rows(results: list[dict]) -> list[tuple]:
     (result,) = results
-    return [
-        (row["way"], f"`{row['command']}`", row["where"], f"{row['wall_time_min']} min")
-        for row in result["rows"]
-    ]
+    rows = []
+    for row in result["rows"]:
+        load = row.get("load_average_before")
+        load_text = "not recorded" if load is None else f"{load[0]:.2f}"
+        rows.append(
+            (
+                row["way"],
+                f"`{row['command']}`",
+                row["where"],
+                f"{row['wall_time_min']} min",
+                load_text,
+            )
+        )
+    return rows
 
 
 def study_agreement_rows(results: list[dict]) -> list[tuple]:
@@ -425,8 +436,7 @@ TORCH_OVERHEAD = f"KERAS_BACKEND=torch {OVERHEAD}"
 JAX_OVERHEAD = f"KERAS_BACKEND=jax   {OVERHEAD}"
 STUDY_RUNS = (
     "python benchmarks/study_runs.py --output benchmarks/results/study_runs.json "
-    "committed=docs/study LocalCluster=/work/runs/local-out scheduler=/work/runs/sched-out "
-    "'one process, 1 thread=/work/runs/seq1-out'"
+    "committed=docs/study 'one process=runs/seq-out' LocalCluster=runs/local-out"
 )
 GPU_FLAGS = "--sizes 300 64 --repeats 41 --steps-per-repeat 5"
 H200 = '--device "NVIDIA H200"'
@@ -590,6 +600,7 @@ TABLES = [
             "cells a minute",
             "speed-up",
             "a cell: first epochs + other epochs' training + evaluation + the rest",
+            "load before (1 min)",
         ),
         grid_scaling_rows,
     ),
@@ -629,7 +640,7 @@ TABLES = [
         "The digits study run in different ways: where, and how long",
         ("study_runs.json",),
         STUDY_RUNS,
-        ("way", "command", "where the cells ran", "wall time"),
+        ("way", "command", "where the cells ran", "wall time", "load before (1 min)"),
         study_runs_rows,
     ),
     Table(

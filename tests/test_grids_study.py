@@ -293,6 +293,8 @@ def test_a_tiny_real_study_writes_tidy_tables_and_resumes(tmp_path, capsys):
         assert (out / name).stat().st_size > 0, name
     record = json.loads((out / "study.json").read_text())["digits"]
     assert record["kind"] == "digits" and "--max-examples 32" in record["command"]
+    load = record["load_average_before"]  # the 1, 5 and 15 minute load before the cells ran
+    assert len(load) == 3 and all(isinstance(value, float) and value >= 0 for value in load)
     assert (runs / "digits" / "adam-lr0.001" / "results.json").is_file()
     capsys.readouterr()
     again = run_study("digits", **settings)

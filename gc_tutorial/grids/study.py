@@ -274,7 +274,11 @@ def run_study(
 def run_planned_study(
     plan: StudyPlan, *, workers: int | None = None, scheduler: str | None = None
 ) -> pd.DataFrame:
-    """Train (or resume) the cells of `plan`; write study.csv, study.json and what follows."""
+    """Train (or resume) the cells of `plan`; write study.csv, study.json and what follows.
+
+    study.json records the wall time and the machine, with its load average before the cells
+    started (above the core count, other processes shared the cores and the time)."""
+    load_before = [round(load, 2) for load in os.getloadavg()]
     start = time.perf_counter()
     grid = plan.grid()
     outcomes = check_outcomes(grid, run_plan(grid, workers=workers, scheduler=scheduler))
@@ -305,6 +309,7 @@ def run_planned_study(
             "target_accuracy": TARGET_ACCURACY.get(plan.dataset),
             "wall_time_min": minutes,
             "cell_time_min": cell_minutes,
+            "load_average_before": load_before,
             "workers": describe_where(workers, scheduler),
             "environment": describe_environment(),
             "command": study_command(plan, workers, scheduler),
