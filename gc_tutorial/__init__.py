@@ -1,17 +1,12 @@
 """gc-tutorial: Gradient Centralization in Keras 3, taught and tested.
 
-What a user of GC needs, importable from here:
+What a user of GC needs, importable from here (each name loads its module when first used, so
+that `import gc_tutorial` does not wait for Keras):
 
-- `GCAdam`, `GCSGD`, `GCRMSprop`, ...: every built-in Keras optimizer with GC, taking its
-  arguments plus `conv_only` and `centralize` (`gc_tutorial.optimizers`);
-- `make_optimizer`: one of them, or the plain Keras optimizer, by name;
-- `GradientCentralization` and `centralize_gradient`: GC itself (`gc_tutorial.centralization`);
-- `verify_gc`: does an optimizer really apply GC? (`gc_tutorial.verify`);
-- `run_comparison` and `ComparisonConfig`: baseline vs GC, fair and timed
-  (`gc_tutorial.comparison`).
-
-Each name loads its module when first used, so that `import gc_tutorial`, and a command
-line's answer to a bad flag, do not wait for Keras and TensorFlow to load.
+- `GCAdam`, `GCSGD`, ...: every built-in Keras optimizer with GC; `make_optimizer`, by name;
+- `GradientCentralization` and `centralize_gradient`: GC itself;
+- `verify_gc`: does an optimizer really apply GC?
+- `run_comparison` and `ComparisonConfig`: baseline vs GC, fair and timed.
 """
 
 from importlib import import_module

@@ -1,10 +1,8 @@
 """Load Keras and TensorFlow without their start-up logs.
 
-TensorFlow's shared libraries log at load time (oneDNN, CUDA drivers, CPU features) and when
-they first look for devices (cuInit), through absl, before TF_CPP_MIN_LOG_LEVEL is read. Only
-muting the process's stderr (file descriptor 2) keeps those lines out of notebooks and
-terminals; TF_CPP_MIN_LOG_LEVEL=2 then hides TensorFlow's later INFO and WARNING logs.
-Set TF_CPP_MIN_LOG_LEVEL=0 in the environment to see everything again.
+TensorFlow's libraries log as they load and first look for devices, before TF_CPP_MIN_LOG_LEVEL
+is read: only muting file descriptor 2 keeps those lines out of notebooks. Set
+TF_CPP_MIN_LOG_LEVEL=0 to see everything.
 """
 
 import contextlib
@@ -14,10 +12,7 @@ import sys
 
 
 def load_keras_quietly() -> None:
-    """Import Keras quietly; on its TensorFlow backend, TensorFlow and its devices too.
-
-    On the JAX and PyTorch backends, Keras loads no TensorFlow, and neither does this.
-    """
+    """Import Keras quietly; on its TensorFlow backend (only), TensorFlow and its devices too."""
     with _stderr_muted("keras"):
         import keras
 

@@ -1,9 +1,6 @@
-"""A comparison's tables: from its per-epoch table to one row per arm, seed and metric.
-
-Pure functions on pandas tables (no files, no plots). The per-epoch table (`HISTORY_COLUMNS`)
-gives one row per arm (`summarize`), one per seed (`paired_differences`) and one per metric
-(`paired_statistics`, each `stats.paired_fields` of GC - baseline per seed). The grids' and
-the study's tables build on these (`gc_tutorial.grids.tables`).
+"""A comparison's tables, from its per-epoch table (`HISTORY_COLUMNS`): one row per arm
+(`summarize`), per seed (`paired_differences`) and per metric (`paired_statistics`). Pure
+functions on pandas tables; the grids' and the study's tables build on them.
 """
 
 from __future__ import annotations
@@ -32,9 +29,6 @@ PAIRED_METRICS = (
     "final_test_loss",
     "final_train_loss",
 )
-
-
-# --- One comparison ---------------------------------------------------------------------
 
 
 def per_run_table(history: pd.DataFrame) -> pd.DataFrame:
@@ -68,16 +62,7 @@ def summarize(history: pd.DataFrame, num_train: int) -> pd.DataFrame:
     """One row per arm: final and best test accuracy, losses, times; mean and std over seeds."""
     per_run = per_run_table(history)
     per_run["images_per_second"] = num_train / per_run["steady_epoch_time_s"]
-    metrics = [
-        "final_test_accuracy",
-        "best_test_accuracy",
-        "final_train_accuracy",
-        "final_train_loss",
-        "final_test_loss",
-        "first_epoch_time_s",
-        "steady_epoch_time_s",
-        "images_per_second",
-    ]
+    metrics = per_run.columns.drop(["arm", "seed", "diverged"])
     grouped = per_run.groupby("arm", sort=False)
     # NaN is kept: a diverged seed's NaN makes the arm's mean NaN, not a mean of the others.
     statistics = {"mean": lambda v: v.mean(skipna=False), "std": lambda v: v.std(skipna=False)}

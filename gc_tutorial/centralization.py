@@ -1,12 +1,9 @@
 """Gradient Centralization (Yong et al., 2020, arXiv:2004.01461) for Keras 3: the gradient mode.
 
 GC subtracts from the gradient of every weight of rank > 1 its mean over all axes but the
-output axis, so each output unit's gradient has zero mean. Keras 3 optimizers never call
-`get_gradients()`; on every backend a training step reaches `Optimizer.apply(grads, variables)`
-(JAX through `stateless_apply`), so `GradientCentralization` centralizes the gradients there.
-
-GC's second mode, centralizing the update, is in `gc_tutorial.update_mode`; the GC twin of
-every Keras optimizer (`GCAdam`, `GCSGD`, ...) is in `gc_tutorial.optimizers`.
+output axis. Keras 3 never calls `get_gradients()`; on every backend a training step reaches
+`Optimizer.apply(grads, variables)`, so `GradientCentralization` centralizes there. The update
+mode is in `gc_tutorial.update_mode`, the twins (`GCAdam`, ...) in `gc_tutorial.optimizers`.
 """
 
 from __future__ import annotations
@@ -20,28 +17,17 @@ from keras import ops  # noqa: E402
 
 
 def is_centralized(shape, conv_only: bool = False) -> bool:
-    """True for the weights GC centralizes: rank >= 2 (Dense and conv kernels), or rank >= 3
-    (Conv1D/2D/3D kernels) with `conv_only`.
-
-    The paper's PyTorch code tests `dim > 3` for `gc_conv_only`, which also skips Conv1d
-    kernels; here Conv1D kernels are centralized.
-    """
+    """True for the weights GC centralizes: rank >= 2 (Dense and conv kernels), or with
+    `conv_only` rank >= 3 (Conv1D/2D/3D kernels; the paper's code also skips Conv1d's)."""
     return len(shape) >= (3 if conv_only else 2)
 
 
 def centralize_gradient(grad, conv_only: bool = False):
     """Return `grad` minus its mean over all axes but the last (output) axis.
 
-    Keras kernels keep output units on the last axis (Dense `(in, out)`, Conv2D
-    `(kh, kw, in, out)`), so after centralization each output unit's gradient has zero mean.
-    Gradients of rank 1 (biases, normalization scales) are returned unchanged.
-
-    Args:
-        grad: a gradient tensor of any Keras backend, or a NumPy array.
-        conv_only: if True, centralize only convolution kernels (see `is_centralized`).
-
-    Returns:
-        The centralized gradient, a tensor of the backend; `grad` itself if it is left alone.
+    Keras kernels keep output units last (Dense `(in, out)`, Conv2D `(kh, kw, in, out)`), so
+    each output unit's gradient then has zero mean. `grad` (a backend tensor or a NumPy
+    array) comes back unchanged where `is_centralized(grad.shape, conv_only)` is False.
 
     Examples:
         >>> import numpy as np
@@ -73,15 +59,10 @@ def _as_dense_tensor(grad):
 class GradientCentralization:
     """Put it first among a Keras optimizer's bases to centralize every gradient of rank > 1.
 
-    `class GCSGD(GradientCentralization, keras.optimizers.SGD)` is SGD with GC: it takes
-    every argument of SGD, plus `conv_only` (see `is_centralized`).
-
-    GC runs in `apply()`, before Keras unscales a loss-scaled gradient, accumulates
-    gradients, clips them and applies weight decay. GC is linear, so centralizing before
-    unscaling and accumulating equals centralizing after. Clipping is not linear: `clipnorm`
-    and `global_clipnorm` then scale the centralized gradient, which stays centralized (the
-    authors' code clips first: the same direction, scaled by the raw gradient's norm);
-    `clipvalue` clips entry by entry, so its step is no longer exactly centralized.
+    `class GCSGD(GradientCentralization, keras.optimizers.SGD)` is SGD with GC, taking every
+    argument of SGD plus `conv_only`. GC runs in `apply()`, before Keras unscales, accumulates
+    and clips gradients and applies weight decay. The site's page "GC and each optimizer" says
+    what that means for clipping, and for each optimizer.
     """
 
     def __init__(self, *args, conv_only: bool = False, **kwargs):

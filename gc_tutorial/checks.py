@@ -1,8 +1,7 @@
-"""Argument checks shared by every module, all in one message style.
+"""Argument checks shared by every module, in Keras's message style.
 
-Each check returns the (normalized) value or raises `ValueError` saying what is
-allowed and what was received, as Keras does:
-"`epochs` must be an int >= 1. Received: epochs=1.5 (float)".
+Each check returns the (normalized) value or raises `ValueError` saying what is allowed and
+what was received: "`epochs` must be an int >= 1. Received: epochs=1.5 (float)".
 """
 
 from __future__ import annotations
@@ -20,22 +19,13 @@ SEED_LIMIT = 2**32
 # The example's CNN reads at least 11x11 pixels: five 3x3 'valid' convolutions (`model.py`).
 SMALLEST_IMAGE_SIZE = 11
 CENTRALIZE_MODES = ("gradient", "update")  # what a GC optimizer centralizes
-# Every built-in Keras optimizer by its lower-cased name, with its class name.
+# Every built-in Keras optimizer's class name, by its lower-cased name ("rmsprop": "RMSprop").
 KERAS_OPTIMIZERS = {
-    "adadelta": "Adadelta",
-    "adafactor": "Adafactor",
-    "adagrad": "Adagrad",
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "adamax": "Adamax",
-    "ftrl": "Ftrl",
-    "lamb": "Lamb",
-    "lion": "Lion",
-    "muon": "Muon",
-    "nadam": "Nadam",
-    "rmsprop": "RMSprop",
-    "sgd": "SGD",
-    "schedulefreeadamw": "ScheduleFreeAdamW",
+    name.lower(): name
+    for name in (
+        "Adadelta Adafactor Adagrad Adam AdamW Adamax Ftrl Lamb Lion Muon Nadam RMSprop SGD "
+        "ScheduleFreeAdamW"
+    ).split()
 }
 # The optimizers that need a newer Keras than the oldest this package supports (3.10): Keras
 # added ScheduleFreeAdamW in 3.14, and its Muon trains TensorFlow variables from 3.13 on.
@@ -84,11 +74,6 @@ def check_int(name: str, value: object, minimum: int = 1, limit: int | None = No
     return int(value)
 
 
-def check_optional_int(name: str, value: object, minimum: int = 1) -> int | None:
-    """None, or `check_int`."""
-    return None if value is None else check_int(name, value, minimum)
-
-
 def check_number(
     name: str,
     value: object,
@@ -105,11 +90,6 @@ def check_number(
     return value
 
 
-def check_optional_number(name: str, value: object, minimum=0.0, below=None) -> float | None:
-    """None, or `check_number`."""
-    return None if value is None else check_number(name, value, minimum, below)
-
-
 def check_text(name: str, value: object) -> str:
     """`value` if it is a non-empty string."""
     if not isinstance(value, str) or not value:
@@ -117,9 +97,14 @@ def check_text(name: str, value: object) -> str:
     return value
 
 
-def check_optional_text(name: str, value: object) -> str | None:
-    """None, or `check_text`."""
-    return None if value is None else check_text(name, value)
+def optional(check):
+    """`check` that lets None through: `optional(check_int)("max_examples", None)` is None."""
+    return lambda name, value, *args: None if value is None else check(name, value, *args)
+
+
+check_optional_int = optional(check_int)
+check_optional_number = optional(check_number)
+check_optional_text = optional(check_text)
 
 
 def check_choice(name: str, value: object, choices: Sequence) -> object:

@@ -58,10 +58,8 @@ def run_comparison(
     Args:
         config: a `ComparisonConfig`; or, for short, the dataset name, with the other
             settings as keywords: `run_comparison("digits", augment=False, epochs=5)`.
-        output_dir: if given, the tables, plots and results.json are written there,
-            all or nothing (see `gc_tutorial.files.saving`). It must be new, empty or hold
-            an earlier comparison, and no other run may be using it: checked before any
-            training, and held until the results are in place.
+        output_dir: if given, the tables, plots and results.json are written there, all or
+            nothing (`gc_tutorial.files.saving`); checked, and held against other runs, first.
         tensorboard_dir: if given, TensorBoard logs of every arm go to
             `<tensorboard_dir>/seed<N>/<arm>` (`tensorboard --logdir <tensorboard_dir>`).
         verbose: Keras `fit` verbosity (2: one line per epoch).
@@ -97,10 +95,28 @@ def run_comparison(
 def _compare(
     config: ComparisonConfig, verbose: int, logs: Path | None, keep: Callable | None = None
 ) -> ComparisonResult:
-    """Train every arm and derive the tables; `keep`, if given, gets the history so far
-    after each arm."""
+    """Both arms for every seed, the second from the first one's initial weights, and the
+    tables; `keep`, if given, gets the history so far after each arm. Each arm's compiled
+    model trains every seed."""
     enable_determinism()
-    history, info = _train_all_arms(config, verbose, logs, keep)
+    runs = [(seed, arm) for seed in config.seeds for arm in ARMS]
+    rows, info, starts, compiled = [], None, {}, {}
+    for index, (seed, arm) in enumerate(runs, start=1):
+        trained = train_arm(
+            arm,
+            seed,
+            config,
+            verbose,
+            start=starts.get(seed),
+            announce=f"Run {index}/{len(runs)}",
+            tensorboard_dir=None if logs is None else logs / f"seed{seed}" / arm,
+            compiled=compiled.get(arm),
+        )
+        info, starts[seed], compiled[arm] = trained.info, trained.initial_weights, trained.compiled
+        rows += trained.rows
+        if keep is not None:
+            keep(pd.DataFrame(rows, columns=HISTORY_COLUMNS))
+    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
     check_fair_start(history)
     paired = paired_differences(history)
     return ComparisonResult(
@@ -112,31 +128,6 @@ def _compare(
         dataset=jsonable(asdict(info)),
         identity=config.identity(),
     )
-
-
-def _train_all_arms(config: ComparisonConfig, verbose: int, logs, keep):
-    """Both arms for every seed, the second from the first one's initial weights; `keep`
-    gets the history so far after each arm. Each arm's compiled model trains every seed."""
-    runs = [(seed, arm) for seed in config.seeds for arm in ARMS]
-    rows, info, starts, compiled = [], None, {}, {}
-    for index, (seed, arm) in enumerate(runs, start=1):
-        arm_logs = None if logs is None else logs / f"seed{seed}" / arm
-        announce = f"Run {index}/{len(runs)}"
-        trained = train_arm(
-            arm,
-            seed,
-            config,
-            verbose,
-            start=starts.get(seed),
-            announce=announce,
-            tensorboard_dir=arm_logs,
-            compiled=compiled.get(arm),
-        )
-        info, starts[seed], compiled[arm] = trained.info, trained.initial_weights, trained.compiled
-        rows += trained.rows
-        if keep is not None:
-            keep(pd.DataFrame(rows, columns=HISTORY_COLUMNS))
-    return pd.DataFrame(rows, columns=HISTORY_COLUMNS), info
 
 
 def enable_determinism() -> None:
@@ -155,8 +146,8 @@ class CompiledArm(NamedTuple):
 
 
 class TrainedArm(NamedTuple):
-    """One arm, trained: its data's description, one row per epoch, its initial weights, and
-    its compiled model, to train the arm again for another seed (see `train_arm`)."""
+    """One arm, trained: its data, one row per epoch, its initial weights, and its compiled
+    model to restart for the next seed (None where `restart` cannot)."""
 
     info: DatasetInfo
     rows: list[dict]
@@ -174,18 +165,13 @@ def train_arm(
     tensorboard_dir: Path | None = None,
     compiled: CompiledArm | None = None,
 ) -> TrainedArm:
-    """Train one arm of one seed, as notebook 4 does by hand.
+    """Train one arm of one seed, as notebook 4 does by hand, under `config.precision`.
 
-    The model's weights and dropout seeds come from `seed` alone (`build_model`'s explicit
-    seeds), never from Python's global `random`; `start`, if given, replaces the initial
-    weights (`run_comparison` passes the first arm's to the second). `announce` is printed,
-    with the seed and the arm, once the data has loaded. The model is built, compiled and
-    trained under `config.precision` as Keras's dtype policy; the policy in force before is
-    restored afterwards.
-
-    `compiled`, this arm's compiled model from an earlier seed, trains again from this seed's
-    start (`restart`), so that Keras traces its training and test steps once per arm, not
-    once per seed: the same numbers, a few seconds less per seed.
+    The model's weights and dropout seeds come from `seed` alone (`build_model`), never from
+    Python's global `random`; `start`, if given, replaces the initial weights (the first
+    arm's, for the second). `announce` is printed with the seed and arm once the data has
+    loaded. `compiled`, this arm's compiled model from an earlier seed, is restarted from
+    this seed's start (`restart`): Keras then traces its steps once per arm, not per seed.
     """
     keras.utils.set_random_seed(seed)  # TensorFlow's global seed, under which tf.data shuffles
     data = load_dataset(
@@ -268,9 +254,8 @@ def restart(compiled: CompiledArm, model: keras.Model) -> None:
 
 
 def _restartable(compiled: CompiledArm) -> bool:
-    """Whether `restart` gives another seed the state a new optimizer would have: true when
-    the optimizer starts with scalars (step, learning rate) and zeros, none of which depend on
-    the weights (Adagrad's 0.1 accumulators or Schedule-Free's weight copies: compiled anew)."""
+    """Whether `restart` gives a new optimizer's state: its variables start as scalars or zeros,
+    not from the weights (Adagrad's 0.1 accumulators, Schedule-Free's weight copies)."""
     return all(value.ndim == 0 or not value.any() for value in compiled.optimizer_start)
 
 

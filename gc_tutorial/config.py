@@ -1,10 +1,9 @@
 """One typed, frozen configuration for a comparison; every default is written here once.
 
-`ComparisonConfig` is what `run_comparison` and `train_arm` take. Its fields'
-defaults are the tutorial's (the Keras example: horses_or_humans, 300x300,
-RMSprop 1e-4, 10 epochs); the command line (`add_config_arguments`), the batch
-runner, quick mode and the notebooks' parameters cells all read them from here.
-Like a Keras object it round-trips through `get_config()` / `from_config()`.
+`ComparisonConfig` is what `run_comparison` and `train_arm` take. Its defaults are the Keras
+example's (horses_or_humans, 300x300, RMSprop 1e-4, 10 epochs); the command line, the batch
+runner and the notebooks' parameters read them from here. Like a Keras object it round-trips
+through `get_config()` / `from_config()`.
 """
 
 from __future__ import annotations
@@ -46,9 +45,8 @@ def _setting(default, help: str, check, **extra) -> Any:
 class ComparisonConfig:
     """What a comparison trains: data, model input, optimizer, schedule and seeds.
 
-    Every field is checked when the config is made, so a bad value fails before
-    any data is loaded. Both arms share every field; the only difference between
-    them is GC.
+    Every field is checked when the config is made, before any data is loaded. Both arms
+    share every field: the only difference between them is GC.
     """
 
     dataset: str = _setting(
@@ -134,21 +132,11 @@ class ComparisonConfig:
     @classmethod
     def from_config(cls, config: dict) -> ComparisonConfig:
         """The inverse of `get_config`."""
-        unknown = sorted(set(config) - set(config_defaults()))
-        if unknown:
-            raise ValueError(
-                f"Unknown comparison setting(s) {unknown}; known: {sorted(config_defaults())}."
-            )
-        return cls(**config)
+        return cls(**_known_settings(config))
 
     def replace(self, **changes) -> ComparisonConfig:
         """A copy with some fields changed (and checked again)."""
-        unknown = sorted(set(changes) - set(config_defaults()))
-        if unknown:
-            raise ValueError(
-                f"Unknown comparison setting(s) {unknown}; known: {sorted(config_defaults())}."
-            )
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **_known_settings(changes))
 
     def identity(self) -> str:
         """A short hash of the settings: two runs with the same identity trained the same way."""
@@ -174,3 +162,12 @@ def check_setting(name: str, value: object):
 def config_defaults() -> dict:
     """Every field's default, as plain values (seeds as a list)."""
     return ComparisonConfig().get_config()
+
+
+def _known_settings(settings: dict) -> dict:
+    unknown = sorted(set(settings) - set(config_defaults()))
+    if unknown:
+        raise ValueError(
+            f"Unknown comparison setting(s) {unknown}; known: {sorted(config_defaults())}."
+        )
+    return settings

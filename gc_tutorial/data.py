@@ -1,11 +1,8 @@
 """The tutorial's data: Horses or Humans (or any image-classification source) as `tf.data`.
 
-`load_dataset` takes a tensorflow-datasets name, a folder of class subfolders, or
-`"digits"` (scikit-learn's real handwritten digits, offline), or `"synthetic"`
-(generated offline), and returns batched train and test datasets
-built by one pipeline (`build_pipeline`), plus a `DatasetInfo` that says where the
-images came from. The sources themselves live in `gc_tutorial.sources` (tensorflow-datasets)
-and `gc_tutorial.datasets` (folders, digits, synthetic).
+`load_dataset` reads a source (`gc_tutorial.sources`: tensorflow-datasets; `gc_tutorial.datasets`:
+folders, digits, synthetic) and returns batched train and test datasets from one pipeline
+(`build_pipeline`), with a `DatasetInfo` that says where the images came from.
 """
 
 from __future__ import annotations
@@ -91,29 +88,22 @@ def load_dataset(
     """Load an image-classification dataset as batched train and test `tf.data.Dataset` objects.
 
     Args:
-        dataset: a tensorflow-datasets name (default "horses_or_humans"), the path to a
-            folder of class subfolders (`<dir>/<class>/*.png`, or `<dir>/train/<class>/`
-            and `<dir>/test/<class>/`, where `validation/`, `val/` or `valid/` may stand
-            for `test/`), "digits" for scikit-learn's 1,797 real
-            handwritten digits (10 classes "0".."9", offline; the stratified 80/20
-            split is the same for every seed), or "synthetic" for generated discs
-            vs rings.
+        dataset: a tensorflow-datasets name (default "horses_or_humans"); a folder of class
+            subfolders (`<dir>/<class>/*.png`, or `<dir>/train/<class>/` and
+            `<dir>/test/<class>/`); "digits", scikit-learn's 1,797 real handwritten digits
+            (offline, one stratified 80/20 split for every seed); or "synthetic", generated
+            discs vs rings. The site's data page gives every rule.
         image_size: images are resized to `image_size` x `image_size` x 3.
         batch_size: examples per batch.
-        augment: randomly flip, rotate and zoom the training images. Not for
-            "digits": a flip or a large rotation changes a digit's class (a 6
-            becomes a 9, a 2 a mirrored 2), so use `augment=False` there.
+        augment: randomly flip, rotate and zoom the training images. Never for "digits": a
+            flip or a rotation changes a digit's class (a 6 becomes a 9).
         shuffle: shuffle the training examples, differently each epoch.
-        seed: makes splitting, shuffling and augmentation repeatable: the same seed
-            gives the same batches, under the same TensorFlow global seed (tf.data
-            combines the two; `run_comparison` sets both, with
-            `keras.utils.set_random_seed(seed)`).
+        seed: the same seed gives the same split, batches and augmentation, under the same
+            TensorFlow global seed (`keras.utils.set_random_seed(seed)` sets both).
         max_examples: keep at most this many examples of each split.
         data_dir: tensorflow-datasets data directory (where prepared datasets live).
 
-    A folder is read as a user's folder is (`gc_tutorial.datasets.folders`; the site's data
-    page lists every rule). A cache that would not fit in memory is refused before any image
-    is decoded.
+    A cache that would not fit in memory is refused before any image is decoded.
     """
     image_size = check_int("image_size", image_size)
     batch_size = check_int("batch_size", batch_size)
@@ -150,8 +140,7 @@ def load_examples(
     max_examples: int | None,
     data_dir: str | os.PathLike | None,
 ) -> Examples:
-    """The examples of `dataset`: a folder, synthetic, digits, or a tensorflow-datasets name."""
-    # The lesson's dataset comes from tensorflow-datasets; the others' readers load when named.
+    """The examples of `dataset`; the readers of folders, digits and synthetic load when named."""
     folder = dataset_folder(dataset)
     if folder is not None:
         from gc_tutorial.datasets.folders import folder_examples
@@ -181,9 +170,8 @@ def build_pipeline(
     """decode -> resize -> cache -> shuffle -> batch -> augment -> rescale -> prefetch.
 
     Images stay uint8 up to the cache (a quarter of float32's memory) and through the
-    augmentation (under half its cost on float32), and are rescaled per batch.
-    Shuffling and augmentation apply to training only, and are seeded: the same seed
-    gives the same batches, epoch after epoch.
+    augmentation, and are rescaled per batch. Shuffling and augmentation (training only)
+    are seeded: the same seed gives the same batches, epoch after epoch.
     """
     parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = examples.map(lambda image, label: (decode_image(image), label), **parallel)
@@ -202,10 +190,8 @@ def build_pipeline(
             **parallel,
         )
     dataset = dataset.map(lambda images, labels: (_rescale(images), labels), **parallel)
-    # Fixed parallelism (AUTOTUNE then resolves to a default) rather than tf.data's
-    # autotuner, which starts anew with each epoch's iterator: on 2 cores it left the
-    # process 1.3-1.5 cores in some epochs, making them up to 1.4x slower. The batches
-    # are the same either way.
+    # Fixed parallelism, not tf.data's autotuner: it starts anew each epoch and on 2 cores left
+    # some epochs up to 1.4x slower. The batches are the same either way.
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.prefetch(2).with_options(options)
@@ -229,17 +215,13 @@ def augment_images(
     rotation_factor: float = 0.3,
     zoom_factor: float = 0.2,
 ) -> tf.Tensor:
-    """The Keras example's augmentation as one resampling per image, seeded.
+    """The Keras example's augmentation as one seeded resampling per image.
 
-    The example chains `RandomFlip("horizontal_and_vertical")`, `RandomRotation(0.3)`
-    and `RandomZoom(0.2)`. Here each image draws the same kinds of parameters (a flip
-    on each axis with probability 1/2, an angle of up to 0.3 of a turn either way, a
-    zoom of 1 +- 0.2), composed into one affine transform (`augment_transforms`) and
-    applied once with bilinear interpolation and reflected borders, as the layers do.
-    OpenCV's `warpAffine` does the resampling: on uint8 images, as the training pipeline
-    passes them, it takes under a third of the CPU time of TensorFlow's
-    `ImageProjectiveTransformV3` on float32 ones, which matters because the augmentation
-    shares the CPU with the training step.
+    Each image draws the parameters of the example's `RandomFlip("horizontal_and_vertical")`,
+    `RandomRotation(0.3)` and `RandomZoom(0.2)` (a flip per axis with probability 1/2, an angle
+    up to 0.3 of a turn, a zoom of 1 +- 0.2), composed into one affine transform
+    (`augment_transforms`). OpenCV applies it (bilinear, borders reflected, as the layers do)
+    on uint8 images in under a third of TensorFlow's CPU time: see the site's data page.
 
     Args:
         images: a batch `(batch, height, width, channels)`, uint8 or float32; the result
@@ -266,9 +248,8 @@ def augment_transforms(
     seed = tf.cast(tf.reshape(seed, [-1]), tf.int64)
     seed = tf.concat([seed, tf.zeros([2], tf.int64)], 0)[:2]
     flip_seed, angle_seed, zoom_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-    flips = tf.where(
-        tf.random.stateless_uniform([batch, 2], flip_seed) < 0.5, -1.0, 1.0
-    )  # (x, y) signs
+    # Each image's signs of x and y, its angle and its zoom
+    flips = tf.where(tf.random.stateless_uniform([batch, 2], flip_seed) < 0.5, -1.0, 1.0)
     angle = tf.random.stateless_uniform(
         [batch], angle_seed, -rotation_factor * 2 * np.pi, rotation_factor * 2 * np.pi
     )

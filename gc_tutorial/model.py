@@ -18,11 +18,8 @@ DROPOUT_AFTER_CONV = (1, 2)
 
 
 def pooled_convolutions(image_size: int) -> list[bool]:
-    """For each convolution, whether the 2x2 max-pooling after it is kept at this input size.
-
-    Pooling is dropped where it would leave too few pixels for the 3x3
-    convolutions still to come; at 300x300 every pooling is kept.
-    """
+    """For each convolution, whether its 2x2 max-pooling is kept at this input size: dropped
+    where it would leave too few pixels for the convolutions to come (kept all at 300x300)."""
     size, keep = image_size, []
     for index in range(len(CONV_FILTERS)):
         size -= 2  # a 3x3 'valid' convolution
@@ -37,16 +34,12 @@ def build_model(
     input_shape=(300, 300, 3), num_classes: int = 2, seed: int | None = None
 ) -> keras.Sequential:
     """The example's CNN: five Conv2D 3x3 ReLU (16/32/64/64/64) with 2x2 max-pooling,
-    Dropout 0.5 after the 2nd and 3rd convolution and before the Dense 512 ReLU.
+    Dropout 0.5 after the 2nd and 3rd convolution and before the Dense 512 ReLU; one sigmoid
+    unit for two classes (1,704,097 parameters at 300x300x3, as in the example), else softmax.
 
-    Two classes get one sigmoid unit (binary cross-entropy); more get a softmax.
-    At 300x300x3 with 2 classes it has 1,704,097 parameters, as in the example.
-
-    With a `seed`, every kernel initializer and dropout layer gets an explicit seed
-    drawn from `random.Random(seed)`, so the weights and dropout masks depend on the
-    seed alone, never on Python's global `random` (which other threads may draw
-    from). They are the ones Keras draws by default right after
-    `keras.utils.set_random_seed(seed)`. Without a seed, Keras draws them.
+    With a `seed`, every kernel initializer and dropout layer gets an explicit seed drawn
+    from `random.Random(seed)`, never from Python's global `random`, which other threads may
+    draw from. They are the seeds Keras would draw right after `set_random_seed(seed)`.
     """
     input_shape = _check_input_shape(input_shape)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
@@ -71,11 +64,8 @@ def build_model(
 
 
 def _seed_stream(seed: int | None):
-    """Keyword arguments that seed the next layer: its kernel initializer or its dropout.
-
-    The seeds are drawn as Keras's `make_default_seed` draws them from the global
-    `random`, in the order the layers are made, but from a generator of our own.
-    """
+    """Keyword arguments that seed the next layer (its kernel initializer or its dropout), drawn
+    as Keras's `make_default_seed` draws them, but from a generator of our own."""
     if seed is None:
         return lambda kind: {}
     generator = random.Random(seed)

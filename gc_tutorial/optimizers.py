@@ -1,18 +1,14 @@
 """The GC optimizers: every built-in Keras optimizer with Gradient Centralization.
 
-`GCAdam` is `keras.optimizers.Adam` with `UpdateCentralization` in front: it takes every
-argument of Adam, plus `conv_only` (centralize convolution kernels only) and `centralize`
-("gradient", the paper's GC, or "update"). `gc_twin` makes each twin; `make_optimizer` builds
-one by name, with or without GC. An optimizer that the installed Keras cannot give a twin
-(Muon before Keras 3.13, ScheduleFreeAdamW before 3.14) has none, and asking for it names the
-Keras release it needs.
+`GCAdam` is `keras.optimizers.Adam` with `UpdateCentralization` in front: Adam's arguments plus
+`conv_only` and `centralize` ("gradient" or "update"). `make_optimizer` builds one by name, with
+or without GC. A twin the installed Keras cannot have (Muon before Keras 3.13,
+ScheduleFreeAdamW before 3.14) is missing, and asking for it names the Keras it needs.
 
 Examples:
     >>> from gc_tutorial.optimizers import GCRMSprop
     >>> GCRMSprop(0.01, 0.8).rho  # positional arguments, as in Keras
     0.8
-    >>> GCRMSprop(conv_only=True, centralize="update").get_config()["centralize"]
-    'update'
 """
 
 from __future__ import annotations
@@ -33,37 +29,22 @@ from gc_tutorial.update_mode import UpdateCentralization
 load_keras_quietly()  # before Keras's first import: TensorFlow's start-up logs stay out
 import keras  # noqa: E402
 
-# What a twin's docstring adds to the line every twin has, where GC meets the optimizer's own
-# design.
+# Where GC meets an optimizer's own design: added to its twin's docstring.
 NOTES = {
     "adamw": 'With `centralize="update"`, the weight decay\'s change is centralized too.',
-    "sgd": "With SGD the step is the gradient times a number, so both modes train alike "
-    "(without weight decay) and each output unit's weight mean stays where it started.",
-    "muon": "Muon updates 2-D weights (Dense kernels not excluded by `exclude_layers` or "
-    "`exclude_embeddings`) with orthogonalized momentum, and everything else with its AdamW "
-    "step; GC applies to both. On the Muon path GC centralizes the gradient before the "
-    "momentum, and the Newton-Schulz iteration maps a matrix whose columns have zero mean to "
-    "another one (each term is X times a polynomial in X^T X), so the step keeps each output "
-    "unit's weight mean, as SGD's does. Weight decay still moves the means unless "
-    '`centralize="update"`.',
-    "schedulefreeadamw": "Schedule-Free AdamW keeps three iterates: the base sequence z (its "
-    "`momentum` slot), the average x, and the weights y = (1 - beta_1) z + beta_1 x, where "
-    'the gradient is taken. `centralize="gradient"` centralizes that gradient, which drives z '
-    'through Adam\'s scaling; `centralize="update"` centralizes the changes of both y and z, '
-    "so z, x and y all keep each output unit's mean (centralizing y alone would let the mean "
-    "of x drift opposite to that of z).",
+    "sgd": "Both modes train alike (without weight decay): each output unit's weight mean stays.",
+    "muon": "GC applies to both of Muon's paths, its Newton-Schulz step on 2-D weights and its "
+    "AdamW step on the rest; the Newton-Schulz step keeps a centralized gradient centralized.",
+    "schedulefreeadamw": 'With `centralize="update"`, the changes of the weights y and of the '
+    "base sequence z are centralized, so the average x keeps each unit's mean too.",
 }
 # Optimizer state lists that hold iterates in weight space (see `UpdateCentralization`).
 WEIGHT_SPACE_SLOTS = {"schedulefreeadamw": ("_momentums",)}
 
 
 def on_this_backend(keras_class: type) -> type:
-    """`keras_class`, or on PyTorch the fused subclass that Keras builds in its place.
-
-    On the PyTorch backend, `keras.optimizers.Adam()` (and eight others) returns an instance
-    of a subclass with a fused `_parallel_update_step`; a GC optimizer derives from that
-    class, so that it runs the same fast update.
-    """
+    """`keras_class`, or on PyTorch the subclass with a fused update that Keras builds in its
+    place (for Adam and eight others), so that a GC twin runs the same fast update."""
     # Keras picks that class in `TorchOptimizer.__new__`; asking `__new__` is how to learn it.
     return type(keras_class.__new__(keras_class))
 

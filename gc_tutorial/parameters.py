@@ -1,13 +1,10 @@
 """Notebook parameters: plain variables in one papermill cell, checked, and quick mode.
 
-A notebook declares its parameters once, as annotated plain variables in its cell tagged
-`parameters` (`epochs: int = 10`), and calls `check_parameters(globals())` in the next cell.
-That checks every value with the checks of `ComparisonConfig`, refuses a name that papermill
-injected but the notebook does not declare (papermill itself only warns), and in quick mode
-(GC_TUTORIAL_QUICK=1) gives the parameters nobody set their quick values. Running that cell
-again, or the whole notebook twice in one kernel, gives the same values. Notebooks beyond
-the lesson declare more parameters (`MoreParameters`; the grids' notebooks:
-`gc_tutorial.grids.parameters`).
+A notebook declares its parameters as annotated plain variables in its cell tagged
+`parameters` (`epochs: int = 10`) and calls `check_parameters(globals())` in the next cell:
+every value is checked as `ComparisonConfig` checks it, a name papermill injected that the
+notebook lacks is refused, and quick mode (GC_TUTORIAL_QUICK=1) gives the parameters nobody
+set their quick values. Running it twice in one kernel gives the same values.
 """
 
 from __future__ import annotations
@@ -25,19 +22,20 @@ from gc_tutorial.config import ComparisonConfig, check_setting, config_defaults
 
 QUICK_MODE_VARIABLE = "GC_TUTORIAL_QUICK"
 
-# The notebooks' knobs that are not comparison settings; the comparison's come from
-# ComparisonConfig. Together they are every default a parameters cell may repeat.
-NOTEBOOK_DEFAULTS = {
-    "seed": 0,
-    "output_dir": None,
-    "tensorboard_dir": None,
-    "by_hand": True,
+# The notebooks' knobs that are not comparison settings: each one's default and check.
+NOTEBOOK_PARAMETERS = {
+    "seed": (0, lambda name, value: check_int(name, value, 0, SEED_LIMIT)),
+    "output_dir": (None, check_optional_text),
+    "tensorboard_dir": (None, check_optional_text),
+    "by_hand": (True, check_bool),
     # Notebook 3's demonstrations on verify's probe model
-    "demo_learning_rate": 1e-3,
-    "sgd_learning_rate": 0.1,
-    "weight_decay": 0.1,
-    "demo_steps": 20,
+    "demo_learning_rate": (1e-3, check_number),
+    "sgd_learning_rate": (0.1, check_number),
+    "weight_decay": (0.1, check_number),
+    "demo_steps": (20, check_int),
 }
+NOTEBOOK_DEFAULTS = {name: default for name, (default, _) in NOTEBOOK_PARAMETERS.items()}
+NOTEBOOK_CHECKS = {name: check for name, (_, check) in NOTEBOOK_PARAMETERS.items()}
 TUTORIAL_DEFAULTS = {**config_defaults(), **NOTEBOOK_DEFAULTS}
 
 # Quick mode: real handwritten digits, offline, small and fast, yet learning well above
@@ -66,9 +64,8 @@ def quick_mode() -> bool:
 
 
 class MoreParameters(NamedTuple):
-    """Parameters that some notebooks declare beyond the lesson's: each one's default, its
-    check (`check(name, value)` returns the value), and its quick value, if it has one (a
-    function is called for it)."""
+    """The parameters of the grids' notebooks beyond the lesson's: defaults, checks
+    (`check(name, value)` returns the value) and quick values (a function is called)."""
 
     defaults: Mapping
     checks: Mapping
@@ -99,17 +96,15 @@ def check_parameters(
     """Check a notebook's parameters, apply quick mode, say what is in force.
 
     Args:
-        namespace: a notebook's `globals()` after its parameters cell. The parameters are the
-            names that cell declares with a type annotation; their checked values (and quick
-            mode's) are written back, so that the notebook reads them as plain variables.
-        passed: the names set with papermill's -p or -y, which quick mode never replaces.
-            By default, those of the cell papermill injected (`papermill_parameters`).
+        namespace: a notebook's `globals()` after its parameters cell, whose annotated names
+            are the parameters; their checked (and quick) values are written back to it.
+        passed: the names set with papermill's -p or -y, which quick mode never replaces
+            (by default, those of the cell papermill injected).
         more: the parameters this notebook may declare beyond the lesson's.
-        load_keras: load Keras now, quietly, for the notebook's next cells (the lesson's
-            import it; the grid notebooks' need not).
+        load_keras: load Keras now, quietly, for the notebook's next cells.
         **values: the parameters, by name, instead of a namespace.
 
-    Raises `ValueError` naming the parameter, the value given and what is allowed, with a
+    Raises `ValueError` naming the parameter, the value and what is allowed, with a
     papermill example, before any work starts.
     """
     if namespace is not None:
@@ -138,11 +133,8 @@ def check_parameters(
 
 
 def papermill_parameters(namespace: Mapping) -> dict:
-    """The names and values papermill's -p and -y set in this kernel, else {}.
-
-    papermill runs them as a cell of its own, right after the parameters cell, that starts
-    with "# Parameters"; IPython keeps the source of every cell it ran in `In`.
-    """
+    """The names and values papermill's -p and -y set in this kernel, else {}: papermill runs
+    them as a cell starting "# Parameters", and IPython keeps every cell's source in `In`."""
     injected = [source for source in namespace.get("In", []) if source.startswith("# Parameters")]
     if not injected:
         return {}
@@ -193,15 +185,3 @@ def describe(values: dict, quick: bool, changed: dict, passed: Collection[str]) 
     else:
         header = "Full tutorial run."
     return f"{header}\nParameters: {', '.join(f'{k}={v!r}' for k, v in values.items())}"
-
-
-NOTEBOOK_CHECKS = {
-    "seed": lambda name, value: check_int(name, value, 0, SEED_LIMIT),
-    "output_dir": check_optional_text,
-    "tensorboard_dir": check_optional_text,
-    "by_hand": check_bool,
-    "demo_learning_rate": check_number,
-    "sgd_learning_rate": check_number,
-    "weight_decay": check_number,
-    "demo_steps": check_int,
-}

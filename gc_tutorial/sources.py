@@ -1,10 +1,8 @@
 """Where images come from: tensorflow-datasets, and what every source shares.
 
 Each source gives unbatched `(image, int32 label)` examples of a train and a test split
-(`Examples`), which `gc_tutorial.data.build_pipeline` turns into batches. The lesson's
-Horses or Humans comes from tensorflow-datasets, here; a user's folder, scikit-learn's
-digits and generated shapes come from `gc_tutorial.datasets`. Also here: the checks that
-run before any image is decoded (is the network reachable, does the cache fit in memory).
+(`Examples`) for `gc_tutorial.data.build_pipeline`. The lesson's Horses or Humans comes from
+tensorflow-datasets, here; folders, digits and generated shapes from `gc_tutorial.datasets`.
 """
 
 from __future__ import annotations
@@ -48,11 +46,8 @@ class Examples(NamedTuple):
 
 
 def dataset_folder(dataset: str | os.PathLike) -> Path | None:
-    """The folder of images that `dataset` names (`~` expanded), or None for a dataset's name.
-
-    A path object is a folder, and so is a string that starts with "/", "." or "~" or
-    names an existing folder, unless it is "digits" or "synthetic".
-    """
+    """The folder that `dataset` names (`~` expanded), or None for a dataset's name: a path
+    object, or a string that starts with "/", "." or "~" or names an existing folder."""
     if isinstance(dataset, os.PathLike):
         return Path(dataset).expanduser()
     if not isinstance(dataset, str) or not dataset:
@@ -77,17 +72,9 @@ def decode_image(image: tf.Tensor) -> tf.Tensor:
     return image
 
 
-# --- Checks before decoding -----------------------------------------------------------
-
-
 def check_cache_fits_in_memory(num_images: int, image_size: int) -> None:
-    """Refuse an `image_size` whose cached images would not fit in the memory available.
-
-    The pipeline caches every image decoded and resized, as uint8: at least
-    `num_images * image_size**2 * 3` bytes. Checked before any image is decoded, so a
-    size that cannot work fails at once rather than after minutes, or by running out
-    of memory.
-    """
+    """Refuse, before any image is decoded, an `image_size` whose cached uint8 images (at
+    least `num_images * image_size**2 * 3` bytes) would not fit in the memory available."""
     needed = num_images * image_size**2 * 3
     available = available_memory_bytes()
     if available is not None and needed > available:
@@ -100,10 +87,8 @@ def check_cache_fits_in_memory(num_images: int, image_size: int) -> None:
 
 
 def available_memory_bytes() -> int | None:
-    """The memory new allocations can get: Linux's MemAvailable, else the physical memory.
-
-    None where neither can be read. (MemAvailable does not see a container's own limit.)
-    """
+    """The memory new allocations can get: Linux's MemAvailable (blind to a container's own
+    limit), else the physical memory, else None."""
     try:
         with open("/proc/meminfo") as meminfo:
             fields = dict(line.split(":", 1) for line in meminfo if ":" in line)
@@ -131,9 +116,6 @@ def network_reachable(host: str, port: int, timeout_s: float = 3.0) -> bool:
     thread.start()
     thread.join(timeout_s)
     return bool(result)
-
-
-# --- tensorflow-datasets ---------------------------------------------------------------
 
 
 def tfds_examples(

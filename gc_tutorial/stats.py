@@ -1,24 +1,18 @@
 """Paired statistics for a GC comparison: one difference (GC - baseline) per seed.
 
-Both arms of a seed share the initial weights, batches and dropout masks, so the
-per-seed differences are the right unit of analysis. `paired_summary` reports
-their mean with a Student-t confidence interval, an exact sign-flip permutation
-p-value, and how many seeds GC won, tied and lost.
-
-Reading the interval: if it contains 0, the data cannot tell GC from the baseline
-at that confidence. That is "no detectable difference", not "no difference": a
-real effect smaller than the interval's half-width may still exist. A difference
-counts as detected only when the interval excludes 0 and the exact sign-flip test
-agrees at the same level (`PairedSummary.detected`): with few seeds, or seeds that
-all differ by the same amount, the t interval can exclude 0 while the sign-flip
-test cannot (with n seeds its p is never below 2/2**n).
+Both arms of a seed share their initial weights, batches and dropout masks, so the per-seed
+differences are the unit of analysis. `paired_summary` gives their mean with a Student-t
+interval, an exact sign-flip p-value, and how many seeds GC won, tied and lost. An interval
+that contains 0 means "no detectable difference", not "no difference". A difference counts as
+detected only when the interval excludes 0 and the sign-flip test agrees
+(`PairedSummary.detected`): with n seeds its p is never below 2/2**n.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -29,18 +23,6 @@ MONTE_CARLO_DRAWS = 100_000
 MONTE_CARLO_SEED = 0
 # A std below this fraction of the largest |difference| is rounding, not spread: it is 0.
 RELATIVE_SPREAD_TOLERANCE = 1e-12
-SUMMARY_FIELDS = (
-    "n",
-    "mean",
-    "std",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "wins",
-    "ties",
-    "losses",
-    "effect_size",
-)
 
 
 @dataclass(frozen=True)
@@ -91,22 +73,18 @@ class PairedSummary:
         return asdict(self)
 
 
+# The fields of a summary table's row, in order.
+SUMMARY_FIELDS = tuple(field.name for field in fields(PairedSummary) if field.name != "confidence")
+
+
 def paired_summary(differences: Sequence[float], confidence: float = 0.95) -> PairedSummary:
-    """Summarize per-seed paired differences (GC - baseline).
+    """Summarize per-seed paired differences (GC - baseline), at least 2, all finite.
 
-    Args:
-        differences: one finite number per seed, at least 2.
-        confidence: level of the Student-t interval, strictly between 0 and 1.
-
-    Returns:
-        A `PairedSummary`: `n`, `mean`, `std` (sample, ddof=1), `ci_low`/`ci_high`
-        (Student-t interval for the mean), `p_value` (two-sided sign-flip permutation
-        test of "the mean difference is 0": exact over all 2**n sign patterns for
-        n <= 20, seeded Monte Carlo above), `wins`/`ties`/`losses` (seeds where the
-        difference is > 0, == 0, < 0) and `effect_size` (mean / std).
-
-    Differences that are all equal have no spread: `std` is 0 (not the 1e-17 of
-    rounding), the interval has width 0, and `effect_size` is +-inf (0 when they are all 0).
+    `std` is the sample std (ddof=1), `ci_low`/`ci_high` the Student-t interval of the mean
+    at `confidence`, `p_value` the two-sided sign-flip test of mean 0 (exact over all 2**n
+    sign patterns up to n=20, seeded Monte Carlo above), `wins`/`ties`/`losses` count the
+    differences > 0, == 0 and < 0, and `effect_size` is mean / std. Equal differences have
+    no spread: `std` is 0 (not the 1e-17 of rounding) and `effect_size` is +-inf (or 0).
 
     Examples:
         >>> s = paired_summary([0.1, 0.2, 0.3])
@@ -143,36 +121,30 @@ def paired_summary(differences: Sequence[float], confidence: float = 0.95) -> Pa
 
 
 def sign_flip_p_value(differences: np.ndarray) -> float:
-    """Two-sided p-value of the paired sign-flip permutation test of mean 0.
-
-    Under "GC makes no difference" each difference is as likely to be +d as -d, so
-    the observed absolute mean is compared with the absolute mean of every sign pattern.
-    """
+    """Two-sided p-value of the sign-flip test of mean 0: under "GC makes no difference" each
+    difference is as likely to be +d as -d, so the observed |mean| is compared with that of
+    every sign pattern."""
     values = np.asarray(differences, dtype=np.float64)
     n = len(values)
     observed = abs(values.mean())
     tolerance = 1e-12 * max(1.0, float(np.abs(values).max()))
+
+    def as_extreme(signs: np.ndarray) -> int:
+        return int((np.abs(signs @ values) / n >= observed - tolerance).sum())
+
     if n <= EXACT_PERMUTATION_MAX_N:
-        extreme, total = 0, 0
-        for signs in _all_sign_patterns(n):
-            extreme += int((np.abs(signs @ values) / n >= observed - tolerance).sum())
-            total += len(signs)
-        return extreme / total
-    rng = np.random.default_rng(MONTE_CARLO_SEED)
-    signs = rng.choice([-1.0, 1.0], size=(MONTE_CARLO_DRAWS, n))
-    extreme = int((np.abs(signs @ values) / n >= observed - tolerance).sum())
-    return (extreme + 1) / (MONTE_CARLO_DRAWS + 1)
+        return sum(as_extreme(signs) for signs in _all_sign_patterns(n)) / 2**n
+    signs = np.random.default_rng(MONTE_CARLO_SEED).choice([-1.0, 1.0], (MONTE_CARLO_DRAWS, n))
+    return (as_extreme(signs) + 1) / (MONTE_CARLO_DRAWS + 1)
 
 
 def paired_fields(
     differences: Sequence[float], confidence: float = 0.95, *, drop_nonfinite: bool = True
 ) -> tuple[dict, bool]:
     """`paired_summary`'s fields (`SUMMARY_FIELDS`) as a table row, and whether a difference
-    is detected; every summary table is built on this one function.
-
-    With `drop_nonfinite`, a seed whose difference is NaN or inf is left out and `n`
-    counts the seeds kept; without, any such seed makes every field but `n` NaN. With
-    fewer than 2 seeds, every field but `n` is NaN too, and nothing is detected.
+    is detected. With `drop_nonfinite`, seeds whose difference is NaN or inf are left out
+    (`n` counts the others); without, they make every field but `n` NaN, as fewer than 2
+    seeds do.
 
     Examples:
         >>> fields, detected = paired_fields([0.1, float("nan"), 0.3])
@@ -205,23 +177,16 @@ def _effect_size(mean: float, std: float) -> float:
 
 
 def _check_differences(differences) -> np.ndarray:
-    if isinstance(differences, (str, bytes)):
-        fail("differences", differences, "a sequence of numbers")
     try:
-        values = np.asarray(differences, dtype=np.float64)
+        values = None if isinstance(differences, (str, bytes)) else np.asarray(differences, float)
     except (TypeError, ValueError):
         values = None
     if values is None:  # outside the except block, so the error comes without its cause
         fail("differences", differences, "a sequence of numbers")
-    if values.ndim != 1:
+    if values.ndim != 1 or len(values) < 2:
         raise ValueError(
-            "`differences` must be one-dimensional, one difference per seed. Received: "
-            f"differences of shape {values.shape}."
-        )
-    if len(values) < 2:
-        raise ValueError(
-            "`differences` must hold at least 2 per-seed differences (a confidence "
-            f"interval needs 2 seeds or more). Received: differences={differences!r}."
+            "`differences` must be one-dimensional and hold at least 2 per-seed differences "
+            f"(an interval needs 2 seeds). Received: differences of shape {values.shape}."
         )
     if not np.isfinite(values).all():
         fail("differences", differences, "all finite (no NaN or inf)")

@@ -1,9 +1,9 @@
-"""GC's second mode: centralize the update a step makes, not the gradient.
+"""GC's second mode, opt-in: centralize the update a step makes, not the gradient.
 
-Adaptive optimizers divide each entry of the gradient by its own running scale, and weight
-decay adds a multiple of the weights, so a centralized gradient no longer gives a centralized
-step. The authors' code therefore also centralizes the final update (`Adam_GC2`,
-`gc_loc=False`); here that is `centralize="update"`.
+Adaptive optimizers scale each gradient entry by its own running scale, and weight decay adds
+a multiple of the weights, so a centralized gradient no longer gives a centralized step. The
+authors' code also centralizes the final update (`Adam_GC2`); here `centralize="update"`.
+This mode overrides two Keras internals, `_apply_weight_decay` and `_backend_update_step`.
 """
 
 from __future__ import annotations
@@ -20,18 +20,12 @@ from keras import ops  # noqa: E402
 class UpdateCentralization(GradientCentralization):
     """`GradientCentralization` that centralizes the gradient or the update: `centralize=`.
 
-    With `centralize="gradient"` (the default, the paper's GC), this is
-    `GradientCentralization`. With `centralize="update"`, the change that one optimizer step
-    makes to each weight of rank > 1, weight decay included, is centralized over the same
-    axes: the weight is set to `start + centralize_gradient(new - start)`, so each output
-    unit's weight mean stays where it was, whatever the optimizer. This runs right after the
-    Keras optimizer's update and before its moving average of the weights (`use_ema`), which
-    so keeps the means too. A step of gradient accumulation that only accumulates changes
-    nothing, and nothing is centralized.
-
-    A subclass lists in `weight_space_slots` the names of optimizer state lists (one entry per
-    trainable variable) that hold iterates in weight space; in update mode their changes are
-    centralized as well (see `GCScheduleFreeAdamW`).
+    `centralize="gradient"` (the default, the paper's GC) is `GradientCentralization`. With
+    `centralize="update"`, the change one step makes to each weight of rank > 1, weight decay
+    included, is centralized: the weight becomes `start + centralize_gradient(new - start)`,
+    so each output unit's weight mean stays where it was, whatever the optimizer (and its
+    `use_ema` average too). `weight_space_slots` names optimizer state lists that hold
+    iterates in weight space, whose changes are centralized as well (`GCScheduleFreeAdamW`).
     """
 
     weight_space_slots: tuple[str, ...] = ()

@@ -1,10 +1,8 @@
 """Did GC run? Tell it from how an optimizer trains, not from its code.
 
-`verify_gc(optimizer)` trains a tiny probe model for two steps through `fit()`
-four times from the same weights, on the same batches: with (a copy of) the
-optimizer, with the plain Keras optimizer it builds on, and with that
-optimizer's GC twin centralizing the gradient and centralizing the update.
-The verdict names the one it trains like.
+`verify_gc(optimizer)` trains a tiny probe model from the same weights on the same batches with
+(a copy of) the optimizer, the plain Keras optimizer it builds on, and that optimizer's GC twin
+centralizing the gradient and the update; the verdict names the one it trains like.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gc_tutorial._quiet_tensorflow import load_keras_quietly
-from gc_tutorial.checks import check_int
+from gc_tutorial.checks import check_int, fail
 from gc_tutorial.optimizers import OPTIMIZERS
 
 load_keras_quietly()  # before Keras's first import: TensorFlow's start-up logs stay out
@@ -32,23 +30,14 @@ PROBE_BATCH_SIZE = 8
 class GCVerdict:
     """What `verify_gc` found, and the numbers behind it.
 
-    Attributes:
-        verdict: "gradient" or "update" (trains like the GC twin in that mode),
-            "none" (trains like the plain Keras optimizer: GC does not run) or
-            "other" (like none of them).
-        optimizer: the class name of the optimizer checked.
-        reference: the built-in Keras optimizer it was compared with.
-        distances: for "none", "gradient" and "update", the largest difference
-            between the probe's weights trained by the optimizer and by that
-            reference, relative to the largest weight change made by the plain
-            optimizer.
-        unit_mean_drift: the largest change of an output unit's kernel weight
-            mean that the optimizer made, on the same relative scale (about 0
-            when it centralizes the update).
-        modes_agree: True when, for this optimizer and configuration, the two GC
-            modes train alike (SGD without weight decay); the verdict then says
-            "gradient".
-        tolerance: the largest relative distance that still counts as a match.
+    `verdict` is "gradient" or "update" (trains like the GC twin in that mode; "gradient"
+    also when the two modes train alike, `modes_agree`, as SGD's do), "none" (like the plain
+    Keras optimizer `reference`: GC does not run) or "other" (like none of them).
+    `distances` holds, for "none", "gradient" and "update", the largest difference between
+    the probe's weights trained by the optimizer and by that reference, relative to the
+    largest change the plain optimizer made; `unit_mean_drift`, on the same scale, how far
+    an output unit's kernel mean moved (about 0 when the update is centralized). A distance
+    up to `tolerance` is a match.
     """
 
     verdict: str
@@ -89,21 +78,11 @@ class GCVerdict:
 def verify_gc(optimizer, *, steps: int = 2, tolerance: float = 1e-4) -> GCVerdict:
     """Check whether, and how, an optimizer applies Gradient Centralization.
 
-    The optimizer itself is left untouched: a copy built from its config trains
-    the probe. The probe is a Conv2D and a Dense layer whose gradients have
-    clearly non-zero means per output unit, so GC always changes its training.
-
-    Args:
-        optimizer: an instance of a built-in Keras optimizer, of its GC twin, or
-            of a subclass of either (a `LossScaleOptimizer` is checked through
-            its inner optimizer).
-        steps: optimizer updates to train the probe for (each of
-            `gradient_accumulation_steps` batches when that is set), >= 1.
-        tolerance: largest relative distance that counts as a match, in (0, 0.1]. Float
-            rounding makes runs that should be identical differ by about 1e-6.
-
-    Returns:
-        A `GCVerdict`; `str()` of it is a one-line explanation.
+    A copy of `optimizer` (built from its config; a `LossScaleOptimizer`'s inner one) trains
+    a probe, a Conv2D and a Dense layer whose gradients have clearly non-zero unit means, for
+    `steps` updates (of `gradient_accumulation_steps` batches each, where set). `tolerance`
+    is the largest relative distance that counts as a match: runs that should be identical
+    differ by about 1e-6 through float rounding. `str()` of the `GCVerdict` explains it.
 
     Examples:
         >>> import keras
@@ -114,13 +93,11 @@ def verify_gc(optimizer, *, steps: int = 2, tolerance: float = 1e-4) -> GCVerdic
         'update'
     """
     optimizer = _check_optimizer(optimizer)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"`steps` must be an int >= 1. Received: steps={steps!r}")
-    is_number = isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool)
-    if not (is_number and 0 < tolerance <= 0.1):
-        raise ValueError(
-            f"`tolerance` must be a number in (0, 0.1]. Received: tolerance={tolerance!r}"
-        )
+    check_int("steps", steps)
+    if not (isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool)):
+        fail("tolerance", tolerance, "a number in (0, 0.1]")
+    if not 0 < tolerance <= 0.1:
+        fail("tolerance", tolerance, "a number in (0, 0.1]")
 
     plain_class, gc_class = OPTIMIZERS[_builtin_base(optimizer).__name__.lower()]
     x, y = _probe_data(steps * (optimizer.gradient_accumulation_steps or 1) * PROBE_BATCH_SIZE)
@@ -158,12 +135,8 @@ def verify_gc(optimizer, *, steps: int = 2, tolerance: float = 1e-4) -> GCVerdic
 
 
 def _probe_optimizers(optimizer, plain_class, gc_class) -> dict:
-    """Fresh optimizers for the probe, plain first: a copy of `optimizer`, and its references.
-
-    The references get the config keys that the plain Keras optimizer takes; the GC twins also
-    get the `conv_only` of `optimizer` (a GC optimizer's), so that they centralize the same
-    weights.
-    """
+    """Fresh optimizers for the probe, plain first: a copy of `optimizer`, and its references
+    (the plain optimizer's config keys; the twins also get the `conv_only` of `optimizer`)."""
     config = optimizer.get_config()
     plain_config = {k: v for k, v in config.items() if k in _parameters(plain_class)}
     conv_only = getattr(optimizer, "conv_only", False) is True
@@ -232,11 +205,8 @@ def _parameters(cls: type) -> set[str]:
 
 
 def _probe_model() -> keras.Model:
-    """A Conv2D and a Dense kernel (plus biases) in float32, with seeded initializers.
-
-    Seeded initializers leave the global random state alone; float32 keeps the four runs
-    comparable to float rounding under any global dtype policy.
-    """
+    """A Conv2D and a Dense kernel (plus biases), seeded (leaving the global random state
+    alone) and in float32 (comparable to rounding under any global dtype policy)."""
     initializer = keras.initializers.GlorotUniform
     return keras.Sequential(
         [
@@ -282,20 +252,15 @@ def _unit_mean_drift(trained, initial) -> float:
 
 
 def train_probe_model(optimizer, *, steps: int = 3) -> list[np.ndarray]:
-    """The probe model's weights after `steps` training steps with `optimizer`.
-
-    Every call starts from the same weights and trains on the same batch, so two
-    optimizers that train alike give equal weights, entry for entry.
-    """
+    """The probe model's weights after `steps` training steps with `optimizer`, from the same
+    weights and batch at every call: optimizers that train alike give equal weights."""
     return [np.asarray(w) for w in _probe_training(optimizer, steps)[-1]]
 
 
 def unit_mean_drift(optimizer, *, steps: int = 20) -> list[float]:
-    """After each of `steps` training steps of the probe model with `optimizer`, how far
-    any output unit's mean weight (over its kernels of rank > 1) has moved from the start.
-
-    GC on the gradient keeps it at 0 (up to rounding) with plain SGD, and GC on the
-    update with any optimizer.
+    """After each of `steps` training steps of the probe model, how far any output unit's
+    mean kernel weight has moved: it stays at 0 (up to rounding) with GC on the gradient and
+    plain SGD, and with GC on the update and any optimizer.
 
     Examples:
         >>> from gc_tutorial import GCSGD

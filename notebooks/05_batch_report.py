@@ -75,7 +75,7 @@ parameters = check_grid_parameters(globals())
 # %%
 from gc_tutorial.grids.batch import collect_runs, comparison_notebook, run_grid
 from gc_tutorial.grids.tables import summarize_grid
-from gc_tutorial.report import data_notes
+from gc_tutorial.results import data_notes
 
 if launch_grid:
     statuses = run_grid(

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gc_tutorial import analysis, comparison, experiment, report
+from gc_tutorial import analysis, comparison, experiment, results
 from gc_tutorial.comparison import run_comparison
 from gc_tutorial.config import ComparisonConfig
 from gc_tutorial.files import saving
@@ -509,12 +509,12 @@ def test_an_offline_dataset_is_one_line_naming_the_flags(monkeypatch, tmp_path, 
 
 
 def test_data_notes_say_when_results_are_not_horses_or_humans():
-    assert report.data_notes([{"kind": "tfds", "synthetic": False}]) == []
-    assert report.data_notes([{"kind": "folder", "synthetic": False}]) == []
-    digits = report.data_notes([{"kind": "digits", "synthetic": False}])
+    assert results.data_notes([{"kind": "tfds", "synthetic": False}]) == []
+    assert results.data_notes([{"kind": "folder", "synthetic": False}]) == []
+    digits = results.data_notes([{"kind": "digits", "synthetic": False}])
     assert digits == ["NOTE: scikit-learn digits (real, offline): not horses_or_humans results."]
     mixed = [{"kind": "synthetic", "synthetic": True}, {"kind": "digits", "synthetic": False}]
-    notes = report.data_notes(mixed)
+    notes = results.data_notes(mixed)
     assert len(notes) == 2 and "SYNTHETIC" in notes[0] and "digits" in notes[1]
 
 
