@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -27,7 +27,7 @@ RELATIVE_SPREAD_TOLERANCE = 1e-12
 
 @dataclass(frozen=True)
 class PairedSummary:
-    """What `paired_summary` returns; `asdict()` gives the table row."""
+    """What `paired_summary` returns; `dataclasses.asdict()` gives the table row."""
 
     n: int
     mean: float
@@ -68,9 +68,6 @@ class PairedSummary:
             )
         direction = "higher" if self.mean > 0 else "lower"
         return head + f": GC is {direction} (the interval excludes 0, p <= {alpha:.2g})."
-
-    def as_row(self) -> dict:
-        return asdict(self)
 
 
 # The fields of a summary table's row, in order.

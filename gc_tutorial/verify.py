@@ -100,12 +100,12 @@ def verify_gc(optimizer, *, steps: int = 2, tolerance: float = 1e-4) -> GCVerdic
         fail("tolerance", tolerance, "a number in (0, 0.1]")
 
     plain_class, gc_class = OPTIMIZERS[_builtin_base(optimizer).__name__.lower()]
-    x, y = _probe_data(steps * (optimizer.gradient_accumulation_steps or 1) * PROBE_BATCH_SIZE)
-    initial = _probe_model().get_weights()
+    batches = steps * (optimizer.gradient_accumulation_steps or 1)
     with _tensorflow_logger_muted():  # four small models in a row: TF warns about retracing
         trained = {}
         for key, make in _probe_optimizers(optimizer, plain_class, gc_class).items():
-            trained[key] = _train_probe(make(), initial, x, y)
+            weights = _probe_training(make(), batches)  # every run starts from `initial`
+            initial, trained[key] = weights[0], weights[-1]
             if key == "none" and not _largest_difference(trained[key], initial) > 0:
                 raise ValueError(
                     f"verify_gc could not tell: plain {plain_class.__name__} with the config of "
@@ -218,20 +218,12 @@ def _probe_model() -> keras.Model:
     )
 
 
-def _probe_data(examples: int):
-    """Inputs and targets with non-zero means, so each unit's gradient has a clear mean."""
+def _probe_data():
+    """A batch with non-zero means, so that each unit's gradient has a clear mean."""
     rng = np.random.default_rng(0)
-    x = rng.normal(0.5, 1.0, size=(examples, 6, 6, 2)).astype("float32")
-    y = rng.normal(1.0, 1.0, size=(examples, 3)).astype("float32")
+    x = rng.normal(0.5, 1.0, size=(PROBE_BATCH_SIZE, 6, 6, 2)).astype("float32")
+    y = rng.normal(1.0, 1.0, size=(PROBE_BATCH_SIZE, 3)).astype("float32")
     return x, y
-
-
-def _train_probe(optimizer, initial, x, y) -> list[np.ndarray]:
-    model = _probe_model()
-    model.set_weights(initial)
-    model.compile(optimizer=optimizer, loss="mse")
-    model.fit(x, y, batch_size=PROBE_BATCH_SIZE, epochs=1, shuffle=False, verbose=0)
-    return [np.asarray(w) for w in model.get_weights()]
 
 
 def _largest_difference(weights_a, weights_b) -> float:
@@ -272,11 +264,12 @@ def unit_mean_drift(optimizer, *, steps: int = 20) -> list[float]:
 
 
 def _probe_training(optimizer, steps: int) -> list[list[np.ndarray]]:
-    """The probe model's weights before training and after each of `steps` steps."""
+    """The probe model's weights before training and after each of `steps` steps on one
+    batch; every call starts from the same weights."""
     check_int("steps", steps)
     model = _probe_model()
     model.compile(optimizer=optimizer, loss="mse")
-    x, y = _probe_data(PROBE_BATCH_SIZE)
+    x, y = _probe_data()
     weights = [model.get_weights()]
     for _ in range(steps):
         model.train_on_batch(x, y)

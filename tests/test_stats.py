@@ -1,5 +1,6 @@
 """Paired statistics: checked against scipy on random data and on a case worked by hand."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -78,7 +79,7 @@ def test_an_interval_excluding_zero_without_the_sign_flip_test_is_not_a_detectio
 
 def test_fields_and_degenerate_spread():
     summary = paired_summary([0.0, 0.0, 0.0])
-    assert tuple(summary.as_row())[: len(SUMMARY_FIELDS)] == SUMMARY_FIELDS
+    assert tuple(dataclasses.asdict(summary))[: len(SUMMARY_FIELDS)] == SUMMARY_FIELDS
     assert (summary.std, summary.effect_size, summary.ties, summary.p_value) == (0, 0, 3, 1)
     assert paired_summary([0.1, 0.1]).effect_size == math.inf
 
