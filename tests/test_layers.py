@@ -105,3 +105,11 @@ def test_every_name_is_imported_from_its_home():
                         continue
                     elsewhere.append(f"{path.relative_to(ROOT)}: {node.module}.{name}")
     assert elsewhere == []
+
+
+def test_no_module_is_over_400_lines():
+    lengths = {
+        str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+        for path in sorted((ROOT / "gc_tutorial").rglob("*.py"))
+    }
+    assert {path: length for path, length in lengths.items() if length > 400} == {}

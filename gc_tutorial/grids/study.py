@@ -52,9 +52,7 @@ from gc_tutorial.grids.study_outputs import (
     recorded_study,
     write_study,
 )
-from gc_tutorial.grids.tables import (
-    TARGET_ACCURACY,
-)
+from gc_tutorial.grids.tables import TARGET_ACCURACY
 
 # Three learning rates per optimizer, spanning its usual range.
 STUDY_GRID = {
@@ -67,12 +65,8 @@ STUDY_MOMENTUM = {"sgd": 0.9}  # SGD with momentum 0.9; the others keep Keras's 
 STUDY_SEEDS = tuple(range(10))
 DEFAULT_OUTPUT_DIR = "docs/study"
 DEFAULT_RUNS_DIR = "runs/study"
-# Per dataset: the comparison settings (what "reached" means: `TARGET_ACCURACY`). Any other
-# source (a folder, a tensorflow-datasets name) gets the digits settings.
-STUDY_SETTINGS = {
-    "digits": {"image_size": 24, "epochs": 15, "batch_size": 64, "augment": False},
-    "synthetic": {"image_size": 24, "epochs": 15, "batch_size": 64, "augment": False},
-}
+# The comparison settings of a study, on any dataset (what "reached" means: `TARGET_ACCURACY`).
+STUDY_SETTINGS = {"image_size": 24, "epochs": 15, "batch_size": 64, "augment": False}
 # The settings a study may change, each a `ComparisonConfig` field and a command-line flag.
 STUDY_OVERRIDES = ("epochs", "image_size", "batch_size", "augment", "max_examples")
 # One row per dataset x optimizer x learning_rate x seed x arm x epoch.
@@ -138,15 +132,15 @@ def check_study_seeds(seeds: Sequence[int]) -> list[int]:
     return list(check_seeds("seeds", seeds))
 
 
-def study_settings(dataset: str, overrides: dict) -> dict:
-    """`dataset`'s comparison settings (`STUDY_SETTINGS`) with `overrides` (None: keep)."""
+def study_settings(overrides: dict) -> dict:
+    """The study's comparison settings (`STUDY_SETTINGS`) with `overrides` (None: keep)."""
     unknown = sorted(set(overrides) - set(STUDY_OVERRIDES))
     if unknown:
         raise ValueError(
             f"Unknown study setting(s) {unknown}; the study takes {', '.join(STUDY_OVERRIDES)}."
         )
     given = {name: value for name, value in overrides.items() if value is not None}
-    return {**STUDY_SETTINGS.get(dataset, STUDY_SETTINGS[DIGITS]), **given}
+    return {**STUDY_SETTINGS, **given}
 
 
 def plan_study(
@@ -166,7 +160,7 @@ def plan_study(
     dataset = check_text(
         "dataset", os.fspath(dataset) if isinstance(dataset, os.PathLike) else dataset
     )
-    settings = study_settings(dataset, overrides)
+    settings = study_settings(overrides)
     cells = _study_cells(dataset, names, seeds, settings, Path(runs_dir))
     plan = StudyPlan(dataset, names, seeds, settings, cells, Path(output_dir))
     grid = plan.grid()
@@ -247,8 +241,8 @@ def run_study(
     """Run (or resume) the study's grid on `dataset`; return the full study table.
 
     Args:
-        dataset: "digits" or "synthetic" (settings in `STUDY_SETTINGS`), or any
-            source `run_comparison` takes (with the digits settings), such as a folder.
+        dataset: "digits", "synthetic" or any source `run_comparison` takes, such as a
+            folder; every one trains with `STUDY_SETTINGS`.
         output_dir: where study.csv, the derived tables and the plots go.
         runs_dir: one folder per grid cell, for resuming.
         optimizers: a subset of `STUDY_GRID` (default: all four).
@@ -327,9 +321,8 @@ def study_command(plan: StudyPlan, workers: int | None = None, scheduler: str | 
     """The `python -m gc_tutorial.study` command that runs `plan` again: each choice that
     differs from the command's default, as its flag, and where the cells ran."""
     words = ["python", "-m", "gc_tutorial.study", "--dataset", plan.dataset]
-    defaults = STUDY_SETTINGS.get(plan.dataset, STUDY_SETTINGS[DIGITS])
     for name, value in plan.settings.items():
-        if defaults.get(name) == value:
+        if STUDY_SETTINGS.get(name) == value:
             continue
         if isinstance(value, bool):
             words.append(flag(name) if value else f"--no-{flag(name)[2:]}")
