@@ -98,8 +98,8 @@ def load_dataset(
         augment: randomly flip, rotate and zoom the training images. Never for "digits": a
             flip or a rotation changes a digit's class (a 6 becomes a 9).
         shuffle: shuffle the training examples, differently each epoch.
-        seed: the same seed gives the same split, batches and augmentation, under the same
-            TensorFlow global seed (`keras.utils.set_random_seed(seed)` sets both).
+        seed: under the same TensorFlow global seed (`keras.utils.set_random_seed`), the same
+            seed gives the same split, batches and augmentation.
         max_examples: keep at most this many examples of each split.
         data_dir: tensorflow-datasets data directory (where prepared datasets live).
 

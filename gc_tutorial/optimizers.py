@@ -32,7 +32,8 @@ import keras  # noqa: E402
 # Where GC meets an optimizer's own design: added to its twin's docstring.
 NOTES = {
     "adamw": 'With `centralize="update"`, the weight decay\'s change is centralized too.',
-    "sgd": "Both modes train alike (without weight decay): each output unit's weight mean stays.",
+    "sgd": "Both modes train alike (without weight decay), and each output unit's weight mean "
+    "stays where it started.",
     "muon": "GC applies to both of Muon's paths, its Newton-Schulz step on 2-D weights and its "
     "AdamW step on the rest; the Newton-Schulz step keeps a centralized gradient centralized.",
     "schedulefreeadamw": 'With `centralize="update"`, the changes of the weights y and of the '

@@ -47,7 +47,8 @@ class Examples(NamedTuple):
 
 def dataset_folder(dataset: str | os.PathLike) -> Path | None:
     """The folder that `dataset` names (`~` expanded), or None for a dataset's name: a path
-    object, or a string that starts with "/", "." or "~" or names an existing folder."""
+    object, or a string that starts with "/", "." or "~" or names an existing folder (but
+    never "digits" or "synthetic")."""
     if isinstance(dataset, os.PathLike):
         return Path(dataset).expanduser()
     if not isinstance(dataset, str) or not dataset:
