@@ -18,7 +18,7 @@ from keras import ops  # noqa: E402
 
 def is_centralized(shape, conv_only: bool = False) -> bool:
     """True for the weights GC centralizes: rank >= 2 (Dense and conv kernels), or with
-    `conv_only` rank >= 3 (Conv1D/2D/3D kernels; the paper's code also skips Conv1d's)."""
+    `conv_only` rank >= 3 (Conv1D, 2D and 3D kernels; the paper's code leaves Conv1d out)."""
     return len(shape) >= (3 if conv_only else 2)
 
 

@@ -1,6 +1,6 @@
 """GC's second mode, opt-in: centralize the update a step makes, not the gradient.
 
-Adaptive optimizers scale each gradient entry by its own running scale, and weight decay adds
+Adaptive optimizers divide each gradient entry by its own running scale, and weight decay adds
 a multiple of the weights, so a centralized gradient no longer gives a centralized step. The
 authors' code also centralizes the final update (`Adam_GC2`); here `centralize="update"`.
 This mode overrides two Keras internals, `_apply_weight_decay` and `_backend_update_step`.

@@ -1,6 +1,6 @@
 """Did GC run? Tell it from how an optimizer trains, not from its code.
 
-`verify_gc(optimizer)` trains a tiny probe model from the same weights on the same batches with
+`verify_gc(optimizer)` trains a tiny probe model from the same weights on the same batch with
 (a copy of) the optimizer, the plain Keras optimizer it builds on, and that optimizer's GC twin
 centralizing the gradient and the update; the verdict names the one it trains like.
 """
@@ -78,11 +78,17 @@ class GCVerdict:
 def verify_gc(optimizer, *, steps: int = 2, tolerance: float = 1e-4) -> GCVerdict:
     """Check whether, and how, an optimizer applies Gradient Centralization.
 
-    A copy of `optimizer` (built from its config; a `LossScaleOptimizer`'s inner one) trains
-    a probe, a Conv2D and a Dense layer whose gradients have clearly non-zero unit means, for
-    `steps` updates (of `gradient_accumulation_steps` batches each, where set). `tolerance`
-    is the largest relative distance that counts as a match: runs that should be identical
-    differ by about 1e-6 through float rounding. `str()` of the `GCVerdict` explains it.
+    Args:
+        optimizer: an instance of a built-in Keras optimizer, of its GC twin or of a subclass
+            of either (a `LossScaleOptimizer` is checked through its inner optimizer). A copy,
+            built from its config, trains the probe: a Conv2D and a Dense layer whose
+            gradients have clearly non-zero unit means.
+        steps: optimizer updates to train the probe for (each of
+            `gradient_accumulation_steps` batches, where set), >= 1.
+        tolerance: the largest relative distance that counts as a match, in (0, 0.1]; runs
+            that should be identical differ by about 1e-6 through float rounding.
+
+    Returns a `GCVerdict`, whose `str()` explains it in a line.
 
     Examples:
         >>> import keras
