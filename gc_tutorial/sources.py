@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
+import psutil
 
 from gc_tutorial._quiet_tensorflow import load_tensorflow_quietly
 from gc_tutorial.checks import DIGITS, SYNTHETIC, DatasetUnavailableError
@@ -77,29 +78,14 @@ def check_cache_fits_in_memory(num_images: int, image_size: int) -> None:
     """Refuse, before any image is decoded, an `image_size` whose cached uint8 images (at
     least `num_images * image_size**2 * 3` bytes) would not fit in the memory available."""
     needed = num_images * image_size**2 * 3
-    available = available_memory_bytes()
-    if available is not None and needed > available:
+    available = psutil.virtual_memory().available  # blind to a container's own limit
+    if needed > available:
         raise ValueError(
             f"`image_size` is too large for the memory: caching {num_images} images of "
             f"{image_size}x{image_size}x3 bytes (uint8) needs {needed / 2**30:.1f} GiB, but "
             f"{available / 2**30:.1f} GiB is available. Use a smaller `image_size`, or "
             f"fewer images (`max_examples`). Received: image_size={image_size}."
         )
-
-
-def available_memory_bytes() -> int | None:
-    """The memory new allocations can get: Linux's MemAvailable (blind to a container's own
-    limit), else the physical memory, else None."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            fields = dict(line.split(":", 1) for line in meminfo if ":" in line)
-        return int(fields["MemAvailable"].split()[0]) * 1024  # reported in kB
-    except (OSError, KeyError, ValueError):
-        pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):
-        return None
 
 
 def network_reachable(host: str, port: int, timeout_s: float = 3.0) -> bool:

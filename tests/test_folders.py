@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -274,7 +275,8 @@ def test_image_size_whose_cache_exceeds_memory_is_refused_before_decoding(tmp_pa
         raise AssertionError("the images were decoded before the size was checked")
 
     monkeypatch.setattr(folders, "undecodable_images", no_decoding)
-    monkeypatch.setattr(sources, "available_memory_bytes", lambda: 16 * 2**30, raising=False)
+    memory = SimpleNamespace(available=16 * 2**30)
+    monkeypatch.setattr(sources.psutil, "virtual_memory", lambda: memory)
     start = time.monotonic()
     with pytest.raises(ValueError, match="`image_size`") as error:
         load_dataset(tmp_path, image_size=10_000)

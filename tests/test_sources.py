@@ -211,11 +211,6 @@ def test_digits_8px_images_are_the_scikit_learn_pixels():
     np.testing.assert_allclose(test_images[..., 1], expected, atol=0.5 / 255)
 
 
-def test_available_memory_is_known_on_linux():
-    available = sources.available_memory_bytes()
-    assert isinstance(available, int) and 0 < available < 2**50
-
-
 @pytest.mark.parametrize("split, size", [("train", 512), ("test", 128)])
 def test_synthetic_splits_hold_their_own_stream_in_order_with_labels(split, size):
     loaded = load_dataset("synthetic", image_size=12, augment=False, shuffle=False, seed=3)
