@@ -1,11 +1,14 @@
 """How a grid scales: the same cells in one process and on a LocalCluster of 1 and 2 workers.
 
 The grid: digits, 2 optimizers x 2 learning rates x 4 seeds (one cell per seed, both arms),
-15 epochs at 24 px, no augmentation, run by `gc_tutorial.grids.grid.run_plan`. Each way gets a
-fresh runs folder; cells per minute count the whole run, cluster start-up included. The
-runs are checked to give the same final metrics (bit for bit where the thread counts
-match), and where a cell's time goes. Then `steps_per_execution`: the study's model trained for
-a few epochs with 1 and 32 steps per call, timed, and its final weights compared.
+15 epochs at 24 px, no augmentation, run by `gc_tutorial.grids.grid.run_plan`, which gives
+every cell one TensorFlow thread wherever it runs. Each way gets a fresh runs folder; cells
+per minute count the whole run, cluster start-up included. The runs are checked to give the
+same final metrics, bit for bit, and where a cell's time goes. For scale, the same cells
+also run one after the other in a new process with TensorFlow's default threads, outside
+the grid runner: faster per cell than one thread, but with other numbers (the order of
+float sums follows the thread count). Then `steps_per_execution`: the study's model trained
+for a few epochs with 1 and 32 steps per call, timed, and its final weights compared.
 
     python benchmarks/grid_scaling.py            # writes benchmarks/results/grid_scaling.json
 """
@@ -13,11 +16,15 @@ a few epochs with 1 and 32 steps per call, timed, and its final weights compared
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from common import check_output, load_average, print_table, write_results
 
@@ -27,8 +34,14 @@ from gc_tutorial.grids.study import train_cell
 
 GRID = {"optimizers": ("sgd", "adam"), "learning_rates": (1e-3, 1e-2), "seeds": (0, 1, 2, 3)}
 SETTINGS = {"dataset": "digits", "image_size": 24, "epochs": 15, "batch_size": 64}
-WAYS = {"sequential (this process)": 0, "LocalCluster, 1 worker": 1, "LocalCluster, 2 workers": 2}
+WAYS = {
+    "this process, one cell at a time": 0,
+    "LocalCluster, 1 worker": 1,
+    "LocalCluster, 2 workers": 2,
+}
 METRICS = ["train_loss", "test_loss", "test_accuracy"]
+DEFAULT_THREADS = "one process, TensorFlow's default threads (other numbers)"
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 
 
 def grid_cells(epochs: int, seeds: int) -> tuple[Cell, ...]:
@@ -66,6 +79,38 @@ def run_way(cells: tuple[Cell, ...], workers: int, folder: Path) -> tuple[float,
         histories.append(history)
         last = history.sort_values("epoch").groupby("arm").tail(1).sort_values("arm")
         finals[cell.name] = last[METRICS].to_numpy().tolist()
+    return seconds, finals, where_the_time_goes(outcomes, pd.concat(histories))
+
+
+def default_threads_way(epochs: int, seeds: int) -> tuple[float, dict, dict]:
+    """`run_way` for the cells' tasks called one after the other in a new process that keeps
+    TensorFlow's default threads (this one has given its TensorFlow one thread)."""
+    command = [sys.executable, __file__, "--tasks-here", "--epochs", str(epochs)]
+    environment = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    done = subprocess.run(
+        [*command, "--seeds", str(seeds)], env=environment, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise RuntimeError(f"the default-threads run failed:\n{done.stderr}")
+    seconds, finals, parts = json.loads(done.stdout.splitlines()[-1])
+    return seconds, finals, parts
+
+
+def run_tasks_here(cells: tuple[Cell, ...], folder: Path) -> tuple[float, dict, dict]:
+    """`run_way` without the grid runner: each cell's task, called in this process as it is."""
+    import pandas as pd
+
+    outcomes, finals, histories = [], {}, []
+    start = time.perf_counter()
+    for cell in cells:
+        cell_start = time.perf_counter()
+        cell.task(folder / cell.name, **cell.arguments)
+        outcomes.append(SimpleNamespace(seconds=time.perf_counter() - cell_start))
+        history = pd.read_csv(folder / cell.name / "history.csv")
+        histories.append(history)
+        last = history.sort_values("epoch").groupby("arm").tail(1).sort_values("arm")
+        finals[cell.name] = last[METRICS].to_numpy().tolist()
+    seconds = time.perf_counter() - start
     return seconds, finals, where_the_time_goes(outcomes, pd.concat(histories))
 
 
@@ -137,14 +182,23 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
     parser.add_argument("--seeds", type=int, default=len(GRID["seeds"]), choices=(1, 2, 3, 4))
     parser.add_argument("--output", default=None, help="the JSON file to write")
+    parser.add_argument("--tasks-here", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.tasks_here:  # the default-threads way, in its own process (`default_threads_way`)
+        with tempfile.TemporaryDirectory(prefix="grid-scaling-") as scratch:
+            print(json.dumps(run_tasks_here(grid_cells(args.epochs, args.seeds), Path(scratch))))
+        return
     path = check_output(parser, "grid_scaling", args.output)
     cells = grid_cells(args.epochs, args.seeds)
     rows, finals = [], {}
+    ways = {**WAYS, DEFAULT_THREADS: None}
     with tempfile.TemporaryDirectory(prefix="grid-scaling-") as scratch:
-        for way, workers in WAYS.items():
+        for way, workers in ways.items():
             load = load_average()
-            seconds, finals[way], parts = run_way(cells, workers, Path(scratch) / str(workers))
+            if workers is None:
+                seconds, finals[way], parts = default_threads_way(args.epochs, args.seeds)
+            else:
+                seconds, finals[way], parts = run_way(cells, workers, Path(scratch) / str(workers))
             rows.append(
                 {
                     "way": way,
@@ -158,15 +212,21 @@ def main() -> None:
     base = rows[0]["seconds"]
     for row in rows:
         row["speed_up"] = round(base / row["seconds"], 2)
-    sequential, one, two = finals.values()
+    sequential, one, two, default = finals.values()
     agreement = {
         "max_abs_difference_1_vs_2_workers": largest_difference(one, two),
-        "max_abs_difference_sequential_vs_2_workers": largest_difference(sequential, two),
+        "max_abs_difference_this_process_vs_2_workers": largest_difference(sequential, two),
+        "max_abs_difference_default_threads_vs_2_workers": largest_difference(default, two),
+    }
+    two_workers = rows[2]["seconds"]
+    speed_ups = {
+        "2_workers_vs_this_process": round(base / two_workers, 2),
+        "2_workers_vs_default_threads": round(rows[3]["seconds"] / two_workers, 2),
     }
     print_table(rows, ["way", "seconds", "cells_per_minute", "speed_up"])
     parts = ["cell_s", "first_epochs_s", "steady_training_s", "evaluation_s", "rest_s"]
     print_table(rows, ["way", *parts])
-    print(agreement)
+    print(agreement, speed_ups)
     probe = steps_per_execution_probe(epochs=min(5, args.epochs))
     print_table(probe, ["steps_per_execution", "epoch_s", "weights_identical_to_1"])
     payload = {
@@ -174,6 +234,7 @@ def main() -> None:
         "grid": {**GRID, **SETTINGS, "epochs": args.epochs, "cells": len(cells)},
         "rows": rows,
         "agreement": agreement,
+        "speed_ups": speed_ups,
         "steps_per_execution": probe,
     }
     write_results("grid_scaling", payload, path)

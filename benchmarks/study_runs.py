@@ -125,10 +125,11 @@ def main(argv: list[str] | None = None) -> None:
         for second, other in args.ways[index + 1 :]
     ]
     print_table(rows, ["way", "where", "wall_time_min"])
-    print_table(
-        [{**pair, "ways": " / ".join(pair["ways"])} for pair in pairs],
-        ["ways", "summary_identical", "runs_with_identical_final_values", "runs"],
-    )
+    if pairs:  # one way alone has nothing to agree with
+        print_table(
+            [{**pair, "ways": " / ".join(pair["ways"])} for pair in pairs],
+            ["ways", "summary_identical", "runs_with_identical_final_values", "runs"],
+        )
     payload = {
         "command": shlex.join(["python", "benchmarks/study_runs.py", *(argv or sys.argv[1:])]),
         "dataset": args.dataset,

@@ -1,4 +1,10 @@
-"""What every test file shares: the order in which pytest runs them."""
+"""What every test file shares: TensorFlow's threads, and the order in which pytest runs them."""
+
+import os
+
+# One TensorFlow thread in every test process, as in every grid cell (`grid.use_threads`): a
+# process that has trained with other threads refuses to run a grid's cells itself.
+os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = "1"
 
 # The files with the longest tests run first. Test processes (pytest-xdist) take tests from
 # the front of the queue and steal from each other at the end, so the run ends on short tests

@@ -456,6 +456,9 @@ def test_the_study_comparison_finds_the_one_run_that_changed(script, capsys, tmp
     result = json.loads(output.read_text())
     assert [row["way"] for row in result["rows"]] == ["a", "b"]
     assert [pair["ways"] for pair in result["pairs"]] == [["a", "b"]]
+    study_runs.main([f"a={one}", "--output", str(output)])  # one way: its row, nothing to pair
+    result = json.loads(output.read_text())
+    assert [row["way"] for row in result["rows"]] == ["a"] and result["pairs"] == []
     error = refused(capsys, study_runs.main, [f"a={one}", f"b={tmp_path}"])
     assert f"{tmp_path} holds no study (no summary.csv)" in error
 
@@ -578,3 +581,24 @@ def test_a_cell_compiled_once_per_arm_gives_the_histories_of_one_compiled_per_se
     assert result["cell"]["seeds"] == 2 and result["machine"]["cpu_count"] >= 1
     error = refused(capsys, compiled_once.main, ["--seeds", "1"])
     assert "--seeds: must be an integer >= 2, got 1" in error
+
+
+def test_a_grid_gives_the_same_numbers_in_this_process_and_on_workers(tmp_path):
+    # Started with TensorFlow's default threads: the grid runner gives each cell one thread.
+    output = tmp_path / "grid_scaling.json"
+    thread_variables = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "grid_scaling.py")]
+        + ["--epochs", "1", "--seeds", "1", "--output", str(output)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k not in thread_variables},
+    )
+    result = json.loads(output.read_text())
+    assert [row["workers"] for row in result["rows"]] == [0, 1, 2, None]
+    agreement = result["agreement"]
+    for ways in ("1_vs_2_workers", "this_process_vs_2_workers"):
+        assert set(agreement[f"max_abs_difference_{ways}"].values()) == {0.0}, agreement
+    assert result["speed_ups"]["2_workers_vs_this_process"] > 0

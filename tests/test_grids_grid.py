@@ -83,12 +83,9 @@ def test_what_a_cell_prints_stays_off_the_terminal_and_a_failed_cell_keeps_it(tm
     assert visible(plan.runs_dir / "cell-2") == [COMPLETE_MARKER, "value.txt"]
 
 
-def test_where_the_cells_ran_names_the_threads_that_decide_the_numbers(monkeypatch):
-    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+def test_where_the_cells_ran_is_said_in_words(monkeypatch):
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
-    assert describe_where(0, None) == "one process with TensorFlow's default threads"
-    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
-    assert describe_where(0, None) == "one process with 1 TensorFlow thread"
+    assert describe_where(0, None) == "one process, one cell at a time, one TensorFlow thread"
     assert describe_where(2, None) == "LocalCluster of 2 one-thread workers"
     assert describe_where(None, "tcp://host:8786") == "Dask scheduler tcp://host:8786"
 
@@ -171,6 +168,54 @@ def test_a_worker_sizes_tensorflows_threads_without_loading_it():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["False", "1"], done.stderr
+
+
+THREADS_OF_A_CELL = """
+import json, sys
+from pathlib import Path
+import tensorflow as tf
+from gc_tutorial.grids.grid import Cell, GridPlan, run_plan
+
+def record_threads(folder):
+    folder.mkdir(parents=True)
+    threads = tf.config.threading.get_intra_op_parallelism_threads()
+    (folder / "threads.txt").write_text(str(threads))
+
+if __name__ == "__main__":
+    if sys.argv[2] == "ran an op":
+        tf.reduce_sum(tf.ones(3))  # TensorFlow's pools are fixed now, at its default threads
+    plan = GridPlan(Path(sys.argv[1]), (Cell("one", {}, record_threads, {}),))
+    try:
+        run_plan(plan, workers=0, progress=False)
+    except RuntimeError as error:
+        print(error)
+    print(sorted(path.name for path in Path(sys.argv[1]).iterdir()))
+"""
+
+
+@pytest.mark.parametrize("before", ["fresh", "ran an op"])
+def test_a_cell_in_this_process_runs_with_one_thread_or_not_at_all(tmp_path, before):
+    # The order of float sums follows TensorFlow's thread count: a cell computed here with
+    # other threads would not give a worker's numbers, so none is computed.
+    script = tmp_path / "threads_of_a_cell.py"
+    script.write_text(THREADS_OF_A_CELL)
+    runs = tmp_path / "runs"
+    thread_variables = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+    environment = {k: v for k, v in os.environ.items() if k not in thread_variables}
+    done = subprocess.run(
+        [sys.executable, str(script), str(runs), before],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+    )
+    assert done.returncode == 0, done.stderr
+    if before == "fresh":
+        assert (runs / "one" / "threads.txt").read_text() == "1", done.stdout
+    else:
+        assert "has run TensorFlow with its default thread(s)" in done.stdout
+        assert "Run the grid from a new process" in done.stdout
+        assert not (runs / "one").exists()
 
 
 def test_an_incomplete_folder_holding_anything_else_is_refused_never_deleted(tmp_path):

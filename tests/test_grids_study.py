@@ -521,7 +521,9 @@ def test_how_it_was_run_names_the_vector_extensions_where_the_record_has_them():
     study = pd.read_csv(COMMITTED / "study.csv")
     record = json.loads((COMMITTED / "study.json").read_text())
     tables = summarize_study(study), compare_at_best_learning_rates(study), epochs_to_target(study)
-    older = study_readme(*tables, record)  # made before the extensions were recorded
+    for run in record.values():
+        run["environment"].pop("cpu_vector_extensions", None)
+    older = study_readme(*tables, record)  # as a record made before they were recorded
     for run in record.values():
         run["environment"]["cpu_vector_extensions"] = ["avx", "avx2", "fma"]
     newer = study_readme(*tables, record)

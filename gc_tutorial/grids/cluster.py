@@ -1,5 +1,6 @@
 """Where a grid's cells run: in this process, on a Dask `LocalCluster` started and stopped
-here, or on a running Dask scheduler; the command-line flags that choose it."""
+here, or on a running Dask scheduler; the command-line flags that choose it. Each cell runs
+with one TensorFlow thread wherever it runs (`grid.use_threads`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import contextlib
 import importlib.util
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterator
 
@@ -36,7 +36,8 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
         dest="workers",
         action="store_const",
         const=0,
-        help="run the cells one after the other in this process (same as --workers 0)",
+        help="run the cells one after the other in this process (same as --workers 0); like "
+        "a worker, each with one TensorFlow thread, so with the same numbers",
     )
     where.add_argument(
         "--scheduler",
@@ -52,7 +53,7 @@ def describe_where(workers: int | None, scheduler: str | None) -> str:
     if scheduler:
         return f"Dask scheduler {scheduler}"
     if workers == 0:
-        return f"one process with {_tensorflow_threads()}"
+        return "one process, one cell at a time, one TensorFlow thread"
     return f"LocalCluster of {workers or os.cpu_count()} one-thread workers"
 
 
@@ -62,16 +63,6 @@ def where_flags(workers: int | None, scheduler: str | None) -> list[str]:
     if scheduler:
         return ["--scheduler", scheduler]
     return {None: [], 0: ["--sequential"]}.get(workers, ["--workers", str(workers)])
-
-
-def _tensorflow_threads() -> str:
-    """This process's TensorFlow intra-op threads, which decide the order of float sums."""
-    tf = sys.modules.get("tensorflow")
-    threads = tf.config.threading.get_intra_op_parallelism_threads() if tf else 0
-    threads = threads or int(os.environ.get("TF_NUM_INTRAOP_THREADS") or 0)
-    if not threads:
-        return "TensorFlow's default threads"
-    return f"{threads} TensorFlow thread{'s' if threads > 1 else ''}"
 
 
 def check_workers(workers: int | None) -> None:

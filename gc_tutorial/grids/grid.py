@@ -13,7 +13,9 @@ function that writes one folder's files) with the resolved settings that identif
   folder is complete (`complete.json`) or failed (`error.txt`), never half-written;
 - a worker killed mid-cell makes Dask run the cell again elsewhere; a cell that raises
   records its error and the others go on; Ctrl-C leaves complete cells complete;
-- a rerun skips every cell whose `complete.json` holds the same identity.
+- a rerun skips every cell whose `complete.json` holds the same identity;
+- every cell runs with one TensorFlow thread, wherever it runs: the order of float sums
+  follows the thread count, so a cell gives the same numbers here and on any worker.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ REPLACED_FOLDER = ".replaced"
 STAGING_FOLDER = ".gc_tutorial-staging"  # in the runs folder: where cells are written first
 STAGED_CELL = re.compile(r".+-[0-9a-f]{8}(\.old)?")  # what store_cell puts there
 INTERRUPTED = "interrupted: the complete cells are kept, and the same command runs the rest."
+CELL_THREADS = 1  # TensorFlow threads of every cell, wherever it runs (`use_threads`)
 
 
 @dataclass(frozen=True)
@@ -122,14 +125,11 @@ def read_marker(folder: Path) -> dict | None:
 def execute_cell(cell: Cell) -> CellFiles:
     """Run `cell` in a new temporary folder and return its files (where the cell runs).
 
-    In a Dask worker, TensorFlow gets as many threads as the worker has (set before its
-    first op): process workers with one thread each then share the cores evenly. What the
-    task prints is kept out of the terminal (workers' lines would scatter around the
-    progress bar) and goes into `error.txt` if the cell fails.
+    TensorFlow gets its `CELL_THREADS` threads first (`use_threads`). What the task prints is
+    kept out of the terminal (workers' lines would scatter around the progress bar) and
+    goes into `error.txt` if the cell fails.
     """
-    threads = _worker_threads()
-    if threads is not None:
-        use_threads(threads)
+    use_threads()
     start, printed = time.perf_counter(), io.StringIO()
     with tempfile.TemporaryDirectory(prefix="gc-cell-") as scratch:
         folder = Path(scratch) / cell.name
@@ -143,29 +143,32 @@ def execute_cell(cell: Cell) -> CellFiles:
     return CellFiles(files, error, time.perf_counter() - start)
 
 
-def _worker_threads() -> int | None:
-    try:
-        from distributed import get_worker
-
-        worker = get_worker()
-    except (ImportError, ValueError):
-        return None  # not in a Dask worker: this process keeps its settings
-    return getattr(worker.state, "nthreads", None) or worker.nthreads
-
-
-def use_threads(threads: int) -> None:
+def use_threads(threads: int = CELL_THREADS) -> None:
     """Size TensorFlow's thread pools: through the environment, which TensorFlow reads when it
     loads (later in this process, or in a notebook kernel started from here), and, where this
-    process has loaded it already (a study cell's task), through its configuration."""
+    process has loaded it already (a study cell's task), through its configuration.
+
+    Raises `RuntimeError` where this process has run TensorFlow with other threads already:
+    its pools are fixed then, and its numbers would not be a worker's.
+    """
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # set before this process's first op, or never
+            running = tf.config.threading.get_intra_op_parallelism_threads() or int(
+                os.environ.get("TF_NUM_INTRAOP_THREADS") or 0
+            )
+            if running != threads:
+                raise RuntimeError(
+                    f"This process has run TensorFlow with {running or 'its default'} "
+                    f"thread(s); a grid's cells run with {threads}, so that they give the same "
+                    "numbers wherever they run. Run the grid from a new process (a new "
+                    "kernel), or on Dask workers."
+                ) from None
     for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ[name] = str(threads)
-    if "tensorflow" not in sys.modules:
-        return  # a notebook cell: its kernel loads TensorFlow, this worker need not
-    import tensorflow as tf
-
-    with contextlib.suppress(RuntimeError):  # set already, before this process's first op
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 def read_tree(folder: Path) -> dict[str, bytes]:
@@ -307,8 +310,14 @@ def _results(
         print(f"grid: {len(cells)} cells run in {minutes:.1f} min, {failed} failed", flush=True)
 
 
+def in_this_process(workers: int | None, scheduler: str | None) -> bool:
+    """Whether `run_plan` runs the cells in this process with these arguments; where it does,
+    a caller that uses TensorFlow first (a dataset check) calls `use_threads` before."""
+    return workers == 0 and not (scheduler or os.environ.get(SCHEDULER_VARIABLE))
+
+
 def _finished(cells, workers, scheduler, bar) -> Iterator[tuple[Cell, CellFiles]]:
-    if workers == 0 and not scheduler:
+    if in_this_process(workers, scheduler):
         for cell in cells:
             yield cell, execute_cell(cell)
         return

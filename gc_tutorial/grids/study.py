@@ -40,7 +40,9 @@ from gc_tutorial.grids.grid import (
     CellsFailed,
     GridPlan,
     check_outcomes,
+    in_this_process,
     run_plan,
+    use_threads,
 )
 from gc_tutorial.grids.runs_folder import safe_name
 from gc_tutorial.grids.saved import load_comparison
@@ -254,6 +256,8 @@ def run_study(
     Every argument is checked by `plan_study` before anything trains.
     """
     check_workers(workers)
+    if in_this_process(workers, scheduler):
+        use_threads()  # before the dataset check's first TensorFlow op
     plan = plan_study(
         dataset,
         output_dir=output_dir,
@@ -374,16 +378,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.recompute:
             recompute_study(args.output_dir)
             return
-        check_workers(args.workers)
-        plan = plan_study(
+        run_study(
             args.dataset,
             output_dir=args.output_dir,
             runs_dir=args.runs_dir,
             optimizers=args.optimizers,
             seeds=args.seeds,
+            workers=args.workers,
+            scheduler=args.scheduler,
             **{name: getattr(args, name) for name in STUDY_OVERRIDES},
         )
-        run_planned_study(plan, workers=args.workers, scheduler=args.scheduler)
     except (*EXPECTED_ERRORS, FolderInUseError) as error:
         parser.exit(2, f"{parser.prog}: error: {command_line_message(error)}\n")
     except CellsFailed as error:
