@@ -409,24 +409,6 @@ def study_runs_rows(results: list[dict]) -> list[tuple]:
     return rows
 
 
-def study_agreement_rows(results: list[dict]) -> list[tuple]:
-    (result,) = results
-    rows = []
-    for pair in result["pairs"]:
-        accuracy = pair["final_value_difference"]["test_accuracy"]
-        rows.append(
-            (
-                " / ".join(pair["ways"]),
-                "identical" if pair["summary_identical"] else "different",
-                f"{pair['runs_with_identical_final_values']} of {pair['runs']}",
-                f"{accuracy['median']:.4f} / {accuracy['p90']:.4f} / {accuracy['max']:.4f}",
-                f"{pair['largest_difference_of_a_cell_mean']:.4f}",
-                f"{pair['cells_with_the_same_verdict']} of {pair['cells']}",
-            )
-        )
-    return rows
-
-
 PROFILE_HEADER = ("backend", "step under the profiler", "busy", "kernels or ops a step",
                   "where the time goes (largest shares)")  # fmt: skip
 THROUGHPUT_HEADER = ("configuration", "median step", "range", "x default", "GFLOP/s",
@@ -435,8 +417,8 @@ OVERHEAD = "python benchmarks/gc_overhead.py"
 TORCH_OVERHEAD = f"KERAS_BACKEND=torch {OVERHEAD}"
 JAX_OVERHEAD = f"KERAS_BACKEND=jax   {OVERHEAD}"
 STUDY_RUNS = (
-    "python benchmarks/study_runs.py --output benchmarks/results/study_runs.json "
-    "committed=docs/study 'one process=runs/seq-out' LocalCluster=runs/local-out"
+    "python benchmarks/study_runs.py --dataset digits --output benchmarks/results/study_runs.json "
+    "committed=docs/study"
 )
 GPU_FLAGS = "--sizes 300 64 --repeats 41 --steps-per-repeat 5"
 H200 = '--device "NVIDIA H200"'
@@ -637,26 +619,11 @@ TABLES = [
     ),
     Table(
         "study_runs",
-        "The digits study run in different ways: where, and how long",
+        "The committed digits study: where it ran, and how long",
         ("study_runs.json",),
         STUDY_RUNS,
         ("way", "command", "where the cells ran", "wall time", "load before (1 min)"),
         study_runs_rows,
-    ),
-    Table(
-        "study_agreement",
-        "The digits study run in different ways: how far the results agree (240 runs, 12 cells)",
-        ("study_runs.json",),
-        STUDY_RUNS,
-        (
-            "ways",
-            "summary.csv",
-            "runs with identical final values",
-            "test accuracy difference: median / 90% / max",
-            "largest change of a cell's mean",
-            "cells with the same verdict",
-        ),
-        study_agreement_rows,
     ),
     Table(
         "device_profile_cpu",

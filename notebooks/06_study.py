@@ -37,17 +37,16 @@
 # generated from the seed, so each seed trains and tests on a new synthetic set (shared by its two
 # arms).
 #
-# The study was made by one command per dataset, its cells one after the other in one process
-# (it resumes if interrupted):
+# The study was made by one command per dataset, its cells on one-thread Dask workers, one per
+# core (it resumes if interrupted):
 #
 # ```bash
-# python -m gc_tutorial.study --dataset digits --sequential
-# python -m gc_tutorial.study --dataset synthetic --sequential
+# python -m gc_tutorial.study --dataset digits
+# python -m gc_tutorial.study --dataset synthetic
 # ```
 #
-# Without `--sequential` the cells run on one-thread Dask workers, faster. One thread adds up
-# floats in another order than TensorFlow's default threads, so that run gives other numbers
-# with the same verdicts (the site's cluster page compares the two).
+# Every cell runs with one TensorFlow thread wherever it runs, so `--sequential` (one cell at
+# a time in this process) gives the same numbers, more slowly.
 #
 # This notebook trains nothing: it recomputes every table from `study.csv` and draws the plots.
 
