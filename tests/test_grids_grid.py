@@ -171,7 +171,7 @@ def test_a_worker_sizes_tensorflows_threads_without_loading_it():
 
 
 THREADS_OF_A_CELL = """
-import json, sys
+import sys
 from pathlib import Path
 import tensorflow as tf
 from gc_tutorial.grids.grid import Cell, GridPlan, run_plan
@@ -189,7 +189,6 @@ if __name__ == "__main__":
         run_plan(plan, workers=0, progress=False)
     except RuntimeError as error:
         print(error)
-    print(sorted(path.name for path in Path(sys.argv[1]).iterdir()))
 """
 
 
